@@ -1,0 +1,284 @@
+//! [`Layer`]: one recurrent layer in one direction, with its weights prepared for the kernels.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::args::{check_state, GradInput, GradMode, GradOutput, SeqInput, SeqOutput};
+use super::workspace::{Stamp, TrainWorkspace};
+use crate::desc::{LayerDesc, SeqShape};
+use crate::driver::backward::{self, DataIo};
+use crate::driver::forward::{self, Bufs, Ctx, Io, Scratch};
+use crate::driver::layout::Layout;
+use crate::driver::prepared::Prepared;
+use crate::error::{check_len, Error, Result};
+use crate::weights::Weights;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One recurrent layer (one direction): a [`LayerDesc`], its [`Weights`] (PyTorch layout, see
+/// there for gate order and shapes) and what is derived from them once, when they are set.
+///
+/// Calls run on the current rayon thread pool (wrap them in `ThreadPool::install` to choose
+/// the thread count); results are bitwise identical whatever the number of threads.
+///
+/// ```
+/// use fusedrnn::{Cell, Layer, LayerDesc, SeqInput, SeqOutput, SeqShape, Weights};
+/// let desc = LayerDesc::new(Cell::Lstm, 3, 5).unwrap();
+/// let layer = Layer::new(Weights::init_uniform(&desc, 42));
+/// let shape = SeqShape::new(7, 2); // T = 7 steps, N = 2 sequences
+/// let x = vec![0.1f32; 7 * 2 * 3];
+/// let mut y = vec![0.0f32; 7 * 2 * 5];
+/// let mut h_n = vec![0.0f32; 2 * 5];
+/// layer.forward(shape, SeqInput::new(&x), SeqOutput::new(&mut y).h_n(&mut h_n)).unwrap();
+/// assert_eq!(&y[6 * 10..], &h_n[..]);
+/// ```
+#[derive(Debug)]
+pub struct Layer {
+    id: u64,
+    version: u64,
+    weights: Weights,
+    prepared: Prepared,
+}
+
+impl Clone for Layer {
+    fn clone(&self) -> Self {
+        Self::new(self.weights.clone())
+    }
+}
+
+impl Layer {
+    /// A layer with these weights.
+    pub fn new(weights: Weights) -> Self {
+        let prepared = Prepared::new(&weights);
+        Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            version: 0,
+            weights,
+            prepared,
+        }
+    }
+
+    /// What the layer computes.
+    pub fn desc(&self) -> &LayerDesc {
+        self.weights.desc()
+    }
+
+    /// Its weights.
+    pub fn weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    /// Mutable access to the weights (for an optimizer step); what is derived from them is
+    /// recomputed when the guard is dropped. Workspaces filled before no longer match.
+    pub fn weights_mut(&mut self) -> WeightsMut<'_> {
+        WeightsMut { layer: self }
+    }
+
+    /// Replaces the weights; their descriptor must equal the layer's.
+    pub fn set_weights(&mut self, weights: Weights) -> Result<()> {
+        if weights.desc() != self.desc() {
+            return Err(Error::InvalidValue {
+                what: "weights",
+                why: "descriptor differs from the layer's",
+            });
+        }
+        self.weights = weights;
+        self.refresh();
+        Ok(())
+    }
+
+    fn refresh(&mut self) {
+        self.prepared = Prepared::new(&self.weights);
+        self.version += 1;
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            desc: self.weights.desc(),
+            w: &self.weights,
+            p: &self.prepared,
+        }
+    }
+
+    /// Size in `f32` elements of the training workspace for `shape`.
+    pub fn workspace_len(&self, shape: SeqShape) -> Result<usize> {
+        Layout::new(self.desc(), &shape)?.total()
+    }
+
+    fn check_forward(&self, s: &SeqShape, inp: &SeqInput<'_>, out: &SeqOutput<'_>) -> Result<()> {
+        let d = self.desc();
+        s.validate(d)?;
+        check_len("x", s.t * s.n * d.input_size(), inp.x.len())?;
+        check_len("y", s.t * s.n * d.hidden_size(), out.y.len())?;
+        check_state(d, s, "h0", inp.h0.map(<[f32]>::len), false)?;
+        check_state(d, s, "c0", inp.c0.map(<[f32]>::len), true)?;
+        check_state(d, s, "h_n", out.h_n.as_deref().map(<[f32]>::len), false)?;
+        check_state(d, s, "c_n", out.c_n.as_deref().map(<[f32]>::len), true)
+    }
+
+    /// Inference forward: `Y`, and `h_T`/`c_T` when asked, from `X` and the initial states.
+    /// Saves nothing; uses `O(N*H)` memory beyond the buffers and the hoisted `[T, N, G*H]`
+    /// input projection.
+    pub fn forward(&self, shape: SeqShape, input: SeqInput<'_>, output: SeqOutput<'_>) -> Result<()> {
+        self.check_forward(&shape, &input, &output)?;
+        let mut scratch = Scratch::new(self.desc(), shape);
+        forward::run(self.ctx(), shape, io(input, output), scratch.bufs());
+        Ok(())
+    }
+
+    /// Training forward: as [`Layer::forward`], and saves in `ws` what backward needs.
+    pub fn forward_train(
+        &self,
+        shape: SeqShape,
+        input: SeqInput<'_>,
+        output: SeqOutput<'_>,
+        ws: &mut TrainWorkspace,
+    ) -> Result<()> {
+        self.check_forward(&shape, &input, &output)?;
+        let layout = Layout::new(self.desc(), &shape)?;
+        ws.reserve(layout.total()?);
+        let r = layout.split(&mut ws.buf);
+        let bufs = Bufs {
+            gates: r.gates,
+            h: r.h,
+            h_slots: shape.t + 1,
+            c: r.c,
+            aux: r.aux,
+            aux_slots: shape.t,
+        };
+        forward::run(self.ctx(), shape, io(input, output), bufs);
+        ws.stamp = Some(self.stamp(shape));
+        Ok(())
+    }
+
+    fn stamp(&self, shape: SeqShape) -> Stamp {
+        Stamp {
+            layer: self.id,
+            version: self.version,
+            shape,
+        }
+    }
+
+    fn check_ws(&self, ws: &TrainWorkspace) -> Result<(SeqShape, Layout)> {
+        let stamp = ws.stamp.ok_or(Error::Workspace {
+            reason: "not filled by forward_train",
+        })?;
+        if stamp.layer != self.id {
+            return Err(Error::Workspace {
+                reason: "filled by another layer",
+            });
+        }
+        if stamp.version != self.version {
+            return Err(Error::Workspace {
+                reason: "the weights changed since forward_train",
+            });
+        }
+        Ok((stamp.shape, Layout::new(self.desc(), &stamp.shape)?))
+    }
+
+    /// Backward-data: from `dY` (and `dh_T`, `dc_T`), the gradients `dX`, `dh_0`, `dc_0` that
+    /// `grad_in` asks for; leaves the gate gradients in `ws` for [`Layer::backward_weights`].
+    pub fn backward_data(&self, ws: &mut TrainWorkspace, grad_out: GradOutput<'_>, grad_in: GradInput<'_>) -> Result<()> {
+        let (s, layout) = self.check_ws(ws)?;
+        let d = self.desc();
+        check_len("dy", s.t * s.n * d.hidden_size(), grad_out.dy.len())?;
+        check_state(d, &s, "dh_n", grad_out.dh_n.map(<[f32]>::len), false)?;
+        check_state(d, &s, "dc_n", grad_out.dc_n.map(<[f32]>::len), true)?;
+        if let Some(dx) = grad_in.dx.as_deref() {
+            check_len("dx", s.t * s.n * d.input_size(), dx.len())?;
+        }
+        check_state(d, &s, "dh0", grad_in.dh0.as_deref().map(<[f32]>::len), false)?;
+        check_state(d, &s, "dc0", grad_in.dc0.as_deref().map(<[f32]>::len), true)?;
+        let io = DataIo {
+            dy: grad_out.dy,
+            dh_n: grad_out.dh_n,
+            dc_n: grad_out.dc_n,
+            dx: grad_in.dx,
+            dh0: grad_in.dh0,
+            dc0: grad_in.dc0,
+        };
+        backward::data(self.ctx(), s, layout.split(&mut ws.buf), io);
+        ws.dgates_ready = true;
+        Ok(())
+    }
+
+    /// Backward-weights: `dW_ih, dW_hh, db_ih, db_hh` into `grads` (overwritten or accumulated
+    /// by `mode`), from the gate gradients [`Layer::backward_data`] left in `ws` and the same
+    /// `x` the forward call read.
+    pub fn backward_weights(&self, ws: &mut TrainWorkspace, x: &[f32], grads: &mut Weights, mode: GradMode) -> Result<()> {
+        let (s, layout) = self.check_ws(ws)?;
+        if !ws.dgates_ready {
+            return Err(Error::Workspace {
+                reason: "backward_data has not run since forward_train",
+            });
+        }
+        check_len("x", s.t * s.n * self.desc().input_size(), x.len())?;
+        if grads.desc() != self.desc() {
+            return Err(Error::InvalidValue {
+                what: "grads",
+                why: "descriptor differs from the layer's",
+            });
+        }
+        let acc = mode == GradMode::Accumulate;
+        backward::weights(self.ctx(), s, layout.split(&mut ws.buf), x, grads, acc);
+        Ok(())
+    }
+
+    /// Backward-data then backward-weights.
+    pub fn backward(
+        &self,
+        ws: &mut TrainWorkspace,
+        x: &[f32],
+        grad_out: GradOutput<'_>,
+        grad_in: GradInput<'_>,
+        grads: &mut Weights,
+        mode: GradMode,
+    ) -> Result<()> {
+        // Check the weight-side arguments first so a refusal leaves every output untouched.
+        let (s, _) = self.check_ws(ws)?;
+        check_len("x", s.t * s.n * self.desc().input_size(), x.len())?;
+        if grads.desc() != self.desc() {
+            return Err(Error::InvalidValue {
+                what: "grads",
+                why: "descriptor differs from the layer's",
+            });
+        }
+        self.backward_data(ws, grad_out, grad_in)?;
+        self.backward_weights(ws, x, grads, mode)
+    }
+}
+
+fn io<'a>(input: SeqInput<'a>, output: SeqOutput<'a>) -> Io<'a> {
+    Io {
+        x: input.x,
+        h0: input.h0,
+        c0: input.c0,
+        y: output.y,
+        h_n: output.h_n,
+        c_n: output.c_n,
+    }
+}
+
+/// Mutable access to a [`Layer`]'s weights; re-prepares them when dropped.
+pub struct WeightsMut<'a> {
+    layer: &'a mut Layer,
+}
+
+impl WeightsMut<'_> {
+    /// `W_ih, W_hh, b_ih, b_hh`, mutable (see [`Weights`] for layouts).
+    pub fn buffers_mut(&mut self) -> [&mut [f32]; 4] {
+        self.layer.weights.buffers_mut()
+    }
+}
+
+impl std::ops::Deref for WeightsMut<'_> {
+    type Target = Weights;
+    fn deref(&self) -> &Weights {
+        &self.layer.weights
+    }
+}
+
+impl Drop for WeightsMut<'_> {
+    fn drop(&mut self) {
+        self.layer.refresh();
+    }
+}

@@ -1,0 +1,10 @@
+//! The safe public API: a [`Layer`] runs inference, training-forward and backward over
+//! caller-owned slices.
+
+mod args;
+mod layer;
+mod workspace;
+
+pub use args::{GradInput, GradMode, GradOutput, SeqInput, SeqOutput};
+pub use layer::{Layer, WeightsMut};
+pub use workspace::TrainWorkspace;

@@ -1,0 +1,60 @@
+//! The caller-owned buffer in which forward-training keeps what backward needs.
+
+use crate::desc::SeqShape;
+
+/// Identifies the forward call whose results a workspace holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub layer: u64,
+    pub version: u64,
+    pub shape: SeqShape,
+}
+
+/// What [`crate::Layer::forward_train`] saves for backward (gate activations, every hidden and
+/// cell state, GRU intermediates) and where backward-data leaves the gate gradients for
+/// backward-weights.
+///
+/// Reusable across calls and layers: it grows when a call needs more room and never shrinks.
+/// [`crate::Layer::workspace_len`] tells the size in `f32` elements beforehand;
+/// [`TrainWorkspace::for_layer`] allocates it up front so training steps allocate nothing.
+/// Backward refuses a workspace that was not filled by the same layer, with the same weights
+/// and shape.
+#[derive(Debug, Default)]
+pub struct TrainWorkspace {
+    pub(crate) buf: Vec<f32>,
+    pub(crate) stamp: Option<Stamp>,
+    pub(crate) dgates_ready: bool,
+}
+
+impl TrainWorkspace {
+    /// An empty workspace; the first forward-training call sizes it.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A workspace with room for `layer` at `shape`.
+    pub fn for_layer(layer: &crate::Layer, shape: SeqShape) -> crate::Result<Self> {
+        let mut ws = Self::new();
+        ws.reserve(layer.workspace_len(shape)?);
+        Ok(ws)
+    }
+
+    /// Its current size in `f32` elements.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether it holds no memory yet.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Grows to at least `elems` elements and forgets what it held.
+    pub(crate) fn reserve(&mut self, elems: usize) {
+        self.stamp = None;
+        self.dgates_ready = false;
+        if self.buf.len() < elems {
+            self.buf.resize(elems, 0.0);
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Forward time loop, shared by inference (ring buffers of two states) and training (every
+//! state kept in the workspace).
+
+use super::prepared::Prepared;
+use super::ring_pair;
+use crate::cell::{gru, lstm, rnn};
+use crate::desc::{Cell, GruVariant, LayerDesc, SeqShape};
+use crate::gemm::{sgemm, Mat};
+use crate::weights::Weights;
+
+/// A layer's weights and what was prepared from them.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub desc: &'a LayerDesc,
+    pub w: &'a Weights,
+    pub p: &'a Prepared,
+}
+
+/// Where the loop keeps its state. `h`, `c` and `aux` are rings of `[N, H]` slots; with
+/// `T + 1` slots (`T` for `aux`) nothing is overwritten, which is what training needs.
+pub(crate) struct Bufs<'a> {
+    /// `[T, N, G*H]`: the input projection, then each step's gate activations.
+    pub gates: &'a mut [f32],
+    pub h: &'a mut [f32],
+    pub h_slots: usize,
+    pub c: &'a mut [f32],
+    pub aux: &'a mut [f32],
+    pub aux_slots: usize,
+}
+
+/// Caller-facing inputs and outputs of one forward call (shapes already checked).
+pub(crate) struct Io<'a> {
+    pub x: &'a [f32],
+    pub h0: Option<&'a [f32]>,
+    pub c0: Option<&'a [f32]>,
+    pub y: &'a mut [f32],
+    pub h_n: Option<&'a mut [f32]>,
+    pub c_n: Option<&'a mut [f32]>,
+}
+
+/// Runs the layer over the sequence.
+pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
+    let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
+    let (t_len, n) = (s.t, s.n);
+    let nh = n * h_sz;
+    let step_g = n * gh_w;
+    let w_hh = cx.w.w_hh();
+
+    // Input projection for all steps: gates = bias + X W_ihᵀ, one GEMM with M = T*N.
+    for row in b.gates.chunks_exact_mut(gh_w) {
+        row.copy_from_slice(&cx.p.bias_x);
+    }
+    sgemm(t_len * n, gh_w, i_sz, Mat::n(io.x, i_sz), Mat::t(cx.w.w_ih(), i_sz), 1.0, b.gates, gh_w);
+
+    match io.h0 {
+        Some(h0) => b.h[..nh].copy_from_slice(h0),
+        None => b.h[..nh].fill(0.0),
+    }
+    if cx.desc.cell() == Cell::Lstm {
+        match io.c0 {
+            Some(c0) => b.c[..nh].copy_from_slice(c0),
+            None => b.c[..nh].fill(0.0),
+        }
+    }
+    // With no h0 the first recurrent product is zero and skipped.
+    let h0_zero = io.h0.is_none();
+    let mut gh = match cx.desc.cell() {
+        Cell::Gru(_) => vec![0.0f32; step_g],
+        _ => Vec::new(),
+    };
+
+    for t in 0..t_len {
+        let gates = &mut b.gates[t * step_g..][..step_g];
+        let (h_prev, h_next) = ring_pair(b.h, nh, b.h_slots, t);
+        let skip = t == 0 && h0_zero;
+        match cx.desc.cell() {
+            Cell::Lstm | Cell::Rnn(_) => {
+                if !skip {
+                    sgemm(n, gh_w, h_sz, Mat::n(h_prev, h_sz), Mat::t(w_hh, h_sz), 1.0, gates, gh_w);
+                }
+                if let Cell::Rnn(act) = cx.desc.cell() {
+                    rnn::forward(act, gates, h_next);
+                } else {
+                    let (c_prev, c_next) = ring_pair(b.c, nh, b.h_slots, t);
+                    lstm::forward(h_sz, gates, c_prev, c_next, h_next);
+                }
+            }
+            Cell::Gru(GruVariant::LinearBeforeReset) => {
+                if skip {
+                    gh.fill(0.0);
+                } else {
+                    sgemm(n, gh_w, h_sz, Mat::n(h_prev, h_sz), Mat::t(w_hh, h_sz), 0.0, &mut gh, gh_w);
+                }
+                let hn = &mut b.aux[(t % b.aux_slots) * nh..][..nh];
+                gru::forward_lbr(h_sz, gates, &gh, &cx.p.b_hn, h_prev, hn, h_next);
+            }
+            Cell::Gru(GruVariant::ResetBeforeLinear) => {
+                let rh = &mut b.aux[(t % b.aux_slots) * nh..][..nh];
+                if skip {
+                    gh.fill(0.0);
+                } else {
+                    let w_rz = &w_hh[..2 * h_sz * h_sz];
+                    sgemm(n, 2 * h_sz, h_sz, Mat::n(h_prev, h_sz), Mat::t(w_rz, h_sz), 0.0, &mut gh, gh_w);
+                }
+                gru::forward_rz(h_sz, gates, &gh, h_prev, rh);
+                if skip {
+                    // r ⊙ h_0 = 0, so the candidate's recurrent part is zero too.
+                } else {
+                    let w_n = &w_hh[2 * h_sz * h_sz..];
+                    sgemm(n, h_sz, h_sz, Mat::n(rh, h_sz), Mat::t(w_n, h_sz), 0.0, &mut gh[2 * h_sz..], gh_w);
+                }
+                gru::forward_n(h_sz, gates, &gh, h_prev, h_next);
+            }
+        }
+        io.y[t * nh..][..nh].copy_from_slice(h_next);
+    }
+
+    let last = t_len % b.h_slots;
+    if let Some(h_n) = io.h_n {
+        h_n.copy_from_slice(&b.h[last * nh..][..nh]);
+    }
+    if let Some(c_n) = io.c_n {
+        c_n.copy_from_slice(&b.c[last * nh..][..nh]);
+    }
+}
+
+/// Inference scratch: the hoisted projection and two-slot rings. Allocated per call;
+/// nothing is allocated per step.
+pub(crate) struct Scratch {
+    gates: Vec<f32>,
+    h: Vec<f32>,
+    c: Vec<f32>,
+    aux: Vec<f32>,
+}
+
+impl Scratch {
+    pub(crate) fn new(d: &LayerDesc, s: SeqShape) -> Self {
+        let nh = s.n * d.hidden_size();
+        Self {
+            gates: vec![0.0; s.t * s.n * d.gate_rows()],
+            h: vec![0.0; 2 * nh],
+            c: if d.cell() == Cell::Lstm { vec![0.0; 2 * nh] } else { Vec::new() },
+            aux: if matches!(d.cell(), Cell::Gru(_)) { vec![0.0; nh] } else { Vec::new() },
+        }
+    }
+
+    pub(crate) fn bufs(&mut self) -> Bufs<'_> {
+        Bufs {
+            gates: &mut self.gates,
+            h: &mut self.h,
+            h_slots: 2,
+            c: &mut self.c,
+            aux: &mut self.aux,
+            aux_slots: 1,
+        }
+    }
+}

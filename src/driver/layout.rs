@@ -1,0 +1,81 @@
+//! The training workspace: what forward-training saves for backward, and where.
+
+use crate::desc::{Cell, GruVariant, LayerDesc, SeqShape};
+use crate::error::{product, Result};
+
+/// Element counts of the workspace regions for one layer and shape, in storage order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// `[T, N, G*H]` gate activations (the input projection before the step runs).
+    pub gates: usize,
+    /// `[T+1, N, H]` hidden states `h_0 .. h_T`.
+    pub h: usize,
+    /// `[T+1, N, H]` cell states (LSTM), else 0.
+    pub c: usize,
+    /// `[T, N, H]` GRU: `W_hn h + b_hn` (linear-before-reset) or `r ⊙ h` (reset-before-linear).
+    pub aux: usize,
+    /// `[T, N, G*H]` pre-activation gradients, written by backward-data.
+    pub dgates: usize,
+    /// `[T, N, G*H]` recurrent-side gradients (linear-before-reset GRU only).
+    pub dgh: usize,
+}
+
+/// The regions of one workspace buffer.
+pub(crate) struct Regions<'a> {
+    pub gates: &'a mut [f32],
+    pub h: &'a mut [f32],
+    pub c: &'a mut [f32],
+    pub aux: &'a mut [f32],
+    pub dgates: &'a mut [f32],
+    pub dgh: &'a mut [f32],
+}
+
+impl Layout {
+    pub(crate) fn new(d: &LayerDesc, s: &SeqShape) -> Result<Self> {
+        s.validate(d)?;
+        let tn = product(&[s.t, s.n], "T*N")?;
+        let gates = product(&[tn, d.gate_rows()], "workspace")?;
+        let states = product(&[s.t + 1, s.n, d.hidden_size()], "workspace")?;
+        let seq_h = product(&[tn, d.hidden_size()], "workspace")?;
+        let (c, aux, dgh) = match d.cell() {
+            Cell::Lstm => (states, 0, 0),
+            Cell::Gru(GruVariant::LinearBeforeReset) => (0, seq_h, gates),
+            Cell::Gru(GruVariant::ResetBeforeLinear) => (0, seq_h, 0),
+            Cell::Rnn(_) => (0, 0, 0),
+        };
+        Ok(Self {
+            gates,
+            h: states,
+            c,
+            aux,
+            dgates: gates,
+            dgh,
+        })
+    }
+
+    /// Total elements (checked: [`Layout::new`] bounds every region by `MAX_ELEMS`).
+    pub(crate) fn total(&self) -> Result<usize> {
+        [self.gates, self.h, self.c, self.aux, self.dgates, self.dgh]
+            .iter()
+            .try_fold(0usize, |a, &b| a.checked_add(b))
+            .ok_or(crate::Error::Overflow { what: "workspace" })
+    }
+
+    /// Cuts `buf` (at least [`Layout::total`] long) into the regions.
+    pub(crate) fn split<'a>(&self, buf: &'a mut [f32]) -> Regions<'a> {
+        let (gates, rest) = buf.split_at_mut(self.gates);
+        let (h, rest) = rest.split_at_mut(self.h);
+        let (c, rest) = rest.split_at_mut(self.c);
+        let (aux, rest) = rest.split_at_mut(self.aux);
+        let (dgates, rest) = rest.split_at_mut(self.dgates);
+        let (dgh, _) = rest.split_at_mut(self.dgh);
+        Regions {
+            gates,
+            h,
+            c,
+            aux,
+            dgates,
+            dgh,
+        }
+    }
+}

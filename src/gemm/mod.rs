@@ -1,0 +1,170 @@
+//! Matrix products for the layer drivers, BLAS-style on row-major buffers.
+//!
+//! `sgemm` computes `C[m, n] = beta * C + op(A)[m, k] · op(B)[k, n]` where `op` is the
+//! identity or the transpose of a row-major buffer with a leading dimension. Large products
+//! are split into row blocks (or column blocks when `m` is small) run on rayon threads;
+//! every element of `C` is computed by one thread in the same order whatever the split, so
+//! results do not depend on the thread count.
+
+mod par;
+
+use par::SyncMutPtr;
+
+/// Whether an operand is used as stored or transposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `op(X) = X`.
+    N,
+    /// `op(X) = Xᵀ`.
+    T,
+}
+
+/// A row-major matrix buffer with leading dimension `ld`, read as `op(X)` of size `rows × cols`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mat<'a> {
+    pub data: &'a [f32],
+    pub ld: usize,
+    pub op: Op,
+}
+
+impl<'a> Mat<'a> {
+    pub fn n(data: &'a [f32], ld: usize) -> Self {
+        Self { data, ld, op: Op::N }
+    }
+    pub fn t(data: &'a [f32], ld: usize) -> Self {
+        Self { data, ld, op: Op::T }
+    }
+
+    /// (row stride, column stride) of `op(X)`, after checking that a `rows × cols` view fits.
+    fn strides(&self, rows: usize, cols: usize) -> (isize, isize) {
+        let (stored_rows, stored_cols) = match self.op {
+            Op::N => (rows, cols),
+            Op::T => (cols, rows),
+        };
+        assert!(self.ld >= stored_cols, "gemm: leading dimension too small");
+        assert!(
+            (stored_rows - 1) * self.ld + stored_cols <= self.data.len(),
+            "gemm: operand buffer too short"
+        );
+        match self.op {
+            Op::N => (self.ld as isize, 1),
+            Op::T => (1, self.ld as isize),
+        }
+    }
+}
+
+/// Products below this many multiply-adds run on the calling thread.
+const PAR_MIN_MACS: usize = 1 << 20;
+/// Row blocks are multiples of this (matrixmultiply's largest `mr`).
+const ROW_ALIGN: usize = 8;
+/// Column blocks are multiples of this.
+const COL_ALIGN: usize = 16;
+
+/// `C = beta * C + op(A) · op(B)`; `C` is `m × n` row-major with leading dimension `ldc`.
+///
+/// Sizes must be non-zero and every view must fit its buffer (checked; a violation is a bug
+/// in the caller and panics). With `beta == 0`, `C` is not read (NaN there does not leak).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    assert!(m > 0 && n > 0 && k > 0, "gemm: empty product");
+    let (rsa, csa) = a.strides(m, k);
+    let (rsb, csb) = b.strides(k, n);
+    assert!(ldc >= n && (m - 1) * ldc + n <= c.len(), "gemm: C too short");
+    let threads = rayon::current_num_threads();
+    let macs = m.saturating_mul(n).saturating_mul(k);
+    // SAFETY: `c` is exclusively borrowed for this call; the blocks below are disjoint.
+    let cp = unsafe { SyncMutPtr::new(c.as_mut_ptr()) };
+    let (ap, bp) = (a.data.as_ptr() as usize, b.data.as_ptr() as usize);
+    let run = |r0: usize, r1: usize, c0: usize, c1: usize| {
+        // SAFETY: the views were bounds-checked above for the whole product, and
+        // [r0, r1) × [c0, c1) lies inside it; blocks given to different threads are disjoint.
+        unsafe {
+            matrixmultiply::sgemm(
+                r1 - r0,
+                k,
+                c1 - c0,
+                1.0,
+                (ap as *const f32).offset(r0 as isize * rsa),
+                rsa,
+                csa,
+                (bp as *const f32).offset(c0 as isize * csb),
+                rsb,
+                csb,
+                beta,
+                cp.get().add(r0 * ldc + c0),
+                ldc as isize,
+                1,
+            )
+        }
+    };
+    if threads <= 1 || macs < PAR_MIN_MACS {
+        run(0, m, 0, n);
+        return;
+    }
+    if m >= threads * 4 * ROW_ALIGN {
+        let blocks = split(m, threads, ROW_ALIGN);
+        rayon::scope(|s| {
+            for w in blocks.windows(2) {
+                let (r0, r1) = (w[0], w[1]);
+                s.spawn(move |_| run(r0, r1, 0, n));
+            }
+        });
+    } else {
+        let blocks = split(n, threads, COL_ALIGN);
+        rayon::scope(|s| {
+            for w in blocks.windows(2) {
+                let (c0, c1) = (w[0], w[1]);
+                s.spawn(move |_| run(0, m, c0, c1));
+            }
+        });
+    }
+}
+
+/// Boundaries splitting `0..len` into at most `parts` blocks whose inner edges are multiples
+/// of `align`.
+pub(crate) fn split(len: usize, parts: usize, align: usize) -> Vec<usize> {
+    let units = len.div_ceil(align);
+    let parts = parts.clamp(1, units.max(1));
+    let mut b: Vec<usize> = (0..=parts)
+        .map(|p| (units * p / parts * align).min(len))
+        .collect();
+    b.dedup();
+    b
+}
+
+/// Adds (or writes, when `accumulate` is false) the column sums of the `rows × cols` row-major
+/// `a` into `out`. Each column is summed from row 0 down on one thread, so the result does not
+/// depend on the thread count.
+pub(crate) fn column_sums(a: &[f32], rows: usize, cols: usize, out: &mut [f32], accumulate: bool) {
+    use rayon::prelude::*;
+    assert!(a.len() >= rows * cols && out.len() == cols);
+    let chunk = COL_ALIGN.max(cols.div_ceil(rayon::current_num_threads()));
+    let work = |(ci, o): (usize, &mut [f32])| {
+        let c0 = ci * chunk;
+        let mut acc: Vec<f32> = if accumulate { o.to_vec() } else { vec![0.0; o.len()] };
+        for r in 0..rows {
+            let row = &a[r * cols + c0..][..o.len()];
+            for (s, v) in acc.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+        o.copy_from_slice(&acc);
+    };
+    if rows * cols < PAR_MIN_MACS {
+        out.chunks_mut(chunk).enumerate().for_each(work);
+    } else {
+        out.par_chunks_mut(chunk).enumerate().for_each(work);
+    }
+}
+
+#[cfg(test)]
+mod tests;

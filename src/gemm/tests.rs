@@ -1,0 +1,87 @@
+use super::*;
+
+fn naive(m: usize, n: usize, k: usize, a: &Mat<'_>, b: &Mat<'_>, beta: f32, c: &mut [f32], ldc: usize) {
+    let at = |i: usize, p: usize| match a.op {
+        Op::N => a.data[i * a.ld + p],
+        Op::T => a.data[p * a.ld + i],
+    };
+    let bt = |p: usize, j: usize| match b.op {
+        Op::N => b.data[p * b.ld + j],
+        Op::T => b.data[j * b.ld + p],
+    };
+    for i in 0..m {
+        for j in 0..n {
+            let s: f64 = (0..k).map(|p| at(i, p) as f64 * bt(p, j) as f64).sum();
+            let old = if beta == 0.0 { 0.0 } else { beta as f64 * c[i * ldc + j] as f64 };
+            c[i * ldc + j] = (old + s) as f32;
+        }
+    }
+}
+
+fn fill(len: usize, seed: u64) -> Vec<f32> {
+    let mut r = crate::rng::SplitMix64::new(seed);
+    (0..len).map(|_| r.next_f32() - 0.5).collect()
+}
+
+#[test]
+fn all_ops_match_naive_and_split_is_deterministic() {
+    for &(m, n, k) in &[(1, 1, 1), (3, 17, 5), (70, 33, 9), (300, 260, 40), (5, 700, 300)] {
+        for (oa, ob) in [(Op::N, Op::N), (Op::N, Op::T), (Op::T, Op::N), (Op::T, Op::T)] {
+            let (lda, ldb) = (if oa == Op::N { k } else { m } + 1, if ob == Op::N { n } else { k } + 2);
+            let a_rows = if oa == Op::N { m } else { k };
+            let b_rows = if ob == Op::N { k } else { n };
+            let ad = fill(a_rows * lda, 1);
+            let bd = fill(b_rows * ldb, 2);
+            let a = Mat { data: &ad, ld: lda, op: oa };
+            let b = Mat { data: &bd, ld: ldb, op: ob };
+            for beta in [0.0f32, 1.0] {
+                let ldc = n + 3;
+                let init = if beta == 0.0 { vec![f32::NAN; m * ldc] } else { fill(m * ldc, 3) };
+                let mut want = init.clone();
+                naive(m, n, k, &a, &b, beta, &mut want, ldc);
+                let mut got1 = init.clone();
+                rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap()
+                    .install(|| sgemm(m, n, k, a, b, beta, &mut got1, ldc));
+                let mut got2 = init.clone();
+                rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap()
+                    .install(|| sgemm(m, n, k, a, b, beta, &mut got2, ldc));
+                for i in 0..m {
+                    for j in 0..n {
+                        let (w, g) = (want[i * ldc + j], got1[i * ldc + j]);
+                        assert!((w - g).abs() <= 1e-5 * (1.0 + w.abs()) * k as f32, "{m}x{n}x{k} {oa:?}{ob:?} ({i},{j}) {w} vs {g}");
+                        assert_eq!(g.to_bits(), got2[i * ldc + j].to_bits(), "thread count changed the result");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn split_covers_range() {
+    for len in [1, 7, 8, 9, 100, 1000] {
+        for parts in [1, 2, 3, 8] {
+            let b = split(len, parts, 8);
+            assert_eq!(b[0], 0);
+            assert_eq!(*b.last().unwrap(), len);
+            assert!(b.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+}
+
+#[test]
+fn column_sums_match() {
+    let (rows, cols) = (37, 29);
+    let a = fill(rows * cols, 4);
+    let mut out = vec![f32::NAN; cols];
+    column_sums(&a, rows, cols, &mut out, false);
+    for j in 0..cols {
+        let s: f32 = (0..rows).map(|r| a[r * cols + j]).sum();
+        assert_eq!(out[j], s);
+    }
+    column_sums(&a, rows, cols, &mut out, true);
+    for j in 0..cols {
+        let s: f32 = (0..rows).map(|r| a[r * cols + j]).sum();
+        assert!((out[j] - 2.0 * s).abs() < 1e-5);
+    }
+}

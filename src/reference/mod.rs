@@ -1,0 +1,240 @@
+//! A naive implementation written straight from the cell equations: no SIMD, no threads,
+//! generic over `f32`/`f64`, forward and backward. The fast path is tested against it, and
+//! users can validate against it too.
+//!
+//! Shapes and gate orders are those of [`crate::Weights`]: sequences `[T, N, I]`, outputs
+//! `[T, N, H]`, states `[N, H]`, all row-major.
+//!
+//! ```
+//! use fusedrnn::{Cell, LayerDesc, SeqShape, Weights, reference};
+//! let desc = LayerDesc::new(Cell::Lstm, 3, 2).unwrap();
+//! let p = reference::Params::<f64>::from_weights(&Weights::init_uniform(&desc, 1));
+//! let x = vec![0.5; 4 * 1 * 3];
+//! let fwd = reference::forward(&p, SeqShape::new(4, 1), &x, None, None).unwrap();
+//! assert_eq!(fwd.y.len(), 4 * 2);
+//! ```
+
+mod cells;
+mod real;
+
+pub use real::{relu, sigmoid, Real};
+
+use crate::desc::{LayerDesc, SeqShape};
+use crate::error::{check_len, Error, Result};
+use crate::weights::Weights;
+
+/// Layer parameters in scalar type `R`, same layout as [`Weights`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params<R> {
+    /// The layer.
+    pub desc: LayerDesc,
+    /// `[G*H, I]`.
+    pub w_ih: Vec<R>,
+    /// `[G*H, H]`.
+    pub w_hh: Vec<R>,
+    /// `[G*H]`.
+    pub b_ih: Vec<R>,
+    /// `[G*H]`.
+    pub b_hh: Vec<R>,
+}
+
+impl<R: Real> Params<R> {
+    /// All zeros (a gradient accumulator).
+    pub fn zeros(desc: &LayerDesc) -> Self {
+        let gh = desc.gate_rows();
+        Self {
+            desc: *desc,
+            w_ih: vec![R::ZERO; gh * desc.input_size()],
+            w_hh: vec![R::ZERO; gh * desc.hidden_size()],
+            b_ih: vec![R::ZERO; gh],
+            b_hh: vec![R::ZERO; gh],
+        }
+    }
+
+    /// Converts `f32` weights.
+    pub fn from_weights(w: &Weights) -> Self {
+        let conv = |v: &[f32]| v.iter().map(|&a| R::from_f64(a as f64)).collect();
+        Self {
+            desc: *w.desc(),
+            w_ih: conv(w.w_ih()),
+            w_hh: conv(w.w_hh()),
+            b_ih: conv(w.b_ih()),
+            b_hh: conv(w.b_hh()),
+        }
+    }
+
+    /// The four buffers, `W_ih, W_hh, b_ih, b_hh`.
+    pub fn buffers(&self) -> [&[R]; 4] {
+        [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
+    }
+
+    /// The four buffers, mutable.
+    pub fn buffers_mut(&mut self) -> [&mut Vec<R>; 4] {
+        [
+            &mut self.w_ih,
+            &mut self.w_hh,
+            &mut self.b_ih,
+            &mut self.b_hh,
+        ]
+    }
+}
+
+/// What [`forward`] returns: outputs, final states, and what [`backward`] needs.
+#[derive(Clone, Debug)]
+pub struct Trace<R> {
+    /// The shape it ran with.
+    pub shape: SeqShape,
+    /// `Y`, `[T, N, H]`.
+    pub y: Vec<R>,
+    /// `h_T`, `[N, H]`.
+    pub h_n: Vec<R>,
+    /// `c_T`, `[N, H]` (LSTM only).
+    pub c_n: Option<Vec<R>>,
+    /// `h_t` for `t = 0..=T`, each `[N, H]`.
+    pub h: Vec<Vec<R>>,
+    /// `c_t` for `t = 0..=T` (LSTM only; empty otherwise).
+    pub c: Vec<Vec<R>>,
+}
+
+/// Gradients from [`backward`].
+#[derive(Clone, Debug)]
+pub struct Grads<R> {
+    /// `dX`, `[T, N, I]`.
+    pub dx: Vec<R>,
+    /// `dh_0`, `[N, H]`.
+    pub dh0: Vec<R>,
+    /// `dc_0`, `[N, H]` (LSTM only).
+    pub dc0: Option<Vec<R>>,
+    /// `dW_ih, dW_hh, db_ih, db_hh`.
+    pub params: Params<R>,
+}
+
+fn check_states<R>(
+    desc: &LayerDesc,
+    n: usize,
+    h: Option<&[R]>,
+    c: Option<&[R]>,
+    names: (&'static str, &'static str),
+) -> Result<()> {
+    let nh = n * desc.hidden_size();
+    if let Some(h) = h {
+        check_len(names.0, nh, h.len())?;
+    }
+    match (c, desc.cell().has_cell_state()) {
+        (Some(c), true) => check_len(names.1, nh, c.len()),
+        (Some(_), false) => Err(Error::Unexpected { what: names.1 }),
+        (None, _) => Ok(()),
+    }
+}
+
+/// Runs the layer over `x` (`[T, N, I]`) from `h0`, `c0` (`[N, H]`, zeros when `None`).
+pub fn forward<R: Real>(
+    p: &Params<R>,
+    shape: SeqShape,
+    x: &[R],
+    h0: Option<&[R]>,
+    c0: Option<&[R]>,
+) -> Result<Trace<R>> {
+    let d = &p.desc;
+    shape.validate(d)?;
+    let (t_len, n, i_sz, h_sz) = (shape.t, shape.n, d.input_size(), d.hidden_size());
+    check_len("x", t_len * n * i_sz, x.len())?;
+    check_states(d, n, h0, c0, ("h0", "c0"))?;
+    let lstm = d.cell().has_cell_state();
+    let mut h = vec![h0.map_or_else(|| vec![R::ZERO; n * h_sz], <[R]>::to_vec)];
+    let mut c = Vec::new();
+    if lstm {
+        c.push(c0.map_or_else(|| vec![R::ZERO; n * h_sz], <[R]>::to_vec));
+    }
+    let mut y = Vec::with_capacity(t_len * n * h_sz);
+    for t in 0..t_len {
+        let mut h_next = vec![R::ZERO; n * h_sz];
+        let mut c_next = vec![R::ZERO; if lstm { n * h_sz } else { 0 }];
+        for b in 0..n {
+            let xb = &x[(t * n + b) * i_sz..][..i_sz];
+            let hb = &h[t][b * h_sz..][..h_sz];
+            let rows = b * h_sz..(b + 1) * h_sz;
+            if lstm {
+                let cb = &c[t][rows.clone()];
+                cells::lstm_step(p, xb, hb, cb, &mut h_next[rows.clone()], &mut c_next[rows]);
+            } else {
+                cells::step(p, xb, hb, &mut h_next[rows]);
+            }
+        }
+        y.extend_from_slice(&h_next);
+        h.push(h_next);
+        if lstm {
+            c.push(c_next);
+        }
+    }
+    Ok(Trace {
+        shape,
+        y,
+        h_n: h[t_len].clone(),
+        c_n: lstm.then(|| c[t_len].clone()),
+        h,
+        c,
+    })
+}
+
+/// Backpropagation through time: the gradients of a loss whose gradients with respect to
+/// `Y`, `h_T` and `c_T` are `dy` (`[T, N, H]`), `dh_n` and `dc_n` (`[N, H]`, zeros when `None`).
+pub fn backward<R: Real>(
+    p: &Params<R>,
+    x: &[R],
+    tr: &Trace<R>,
+    dy: &[R],
+    dh_n: Option<&[R]>,
+    dc_n: Option<&[R]>,
+) -> Result<Grads<R>> {
+    let d = &p.desc;
+    let SeqShape { t: t_len, n } = tr.shape;
+    let (i_sz, h_sz) = (d.input_size(), d.hidden_size());
+    check_len("x", t_len * n * i_sz, x.len())?;
+    check_len("dy", t_len * n * h_sz, dy.len())?;
+    check_states(d, n, dh_n, dc_n, ("dh_n", "dc_n"))?;
+    let lstm = d.cell().has_cell_state();
+    let mut g = Grads {
+        dx: vec![R::ZERO; x.len()],
+        dh0: Vec::new(),
+        dc0: None,
+        params: Params::zeros(d),
+    };
+    let mut dh = dh_n.map_or_else(|| vec![R::ZERO; n * h_sz], <[R]>::to_vec);
+    let mut dc = dc_n.map_or_else(|| vec![R::ZERO; n * h_sz], <[R]>::to_vec);
+    for t in (0..t_len).rev() {
+        let mut dh_prev = vec![R::ZERO; n * h_sz];
+        let mut dc_prev = vec![R::ZERO; n * h_sz];
+        for b in 0..n {
+            let rows = b * h_sz..(b + 1) * h_sz;
+            let xb = &x[(t * n + b) * i_sz..][..i_sz];
+            let mut dh_b: Vec<R> = dh[rows.clone()].to_vec();
+            for (a, &e) in dh_b.iter_mut().zip(&dy[(t * n + b) * h_sz..][..h_sz]) {
+                *a += e;
+            }
+            let dxb = &mut g.dx[(t * n + b) * i_sz..][..i_sz];
+            let hb = &tr.h[t][rows.clone()];
+            if lstm {
+                cells::lstm_step_back(
+                    p,
+                    xb,
+                    hb,
+                    &tr.c[t][rows.clone()],
+                    &dh_b,
+                    &dc[rows.clone()],
+                    &mut g.params,
+                    dxb,
+                    &mut dh_prev[rows.clone()],
+                    &mut dc_prev[rows],
+                );
+            } else {
+                cells::step_back(p, xb, hb, &dh_b, &mut g.params, dxb, &mut dh_prev[rows]);
+            }
+        }
+        dh = dh_prev;
+        dc = dc_prev;
+    }
+    g.dh0 = dh;
+    g.dc0 = lstm.then_some(dc);
+    Ok(g)
+}

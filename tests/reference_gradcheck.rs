@@ -1,0 +1,65 @@
+//! The reference backward against central finite differences of the reference forward, in f64.
+
+mod common;
+
+use common::{cell_strategy, uniform, widen};
+use fusedrnn::reference::{self, Params};
+use fusedrnn::{LayerDesc, SeqShape, Weights};
+use proptest::prelude::*;
+
+/// `L = Σ Y·wy + Σ h_T·wh + Σ c_T·wc`.
+fn loss(p: &Params<f64>, s: SeqShape, x: &[f64], h0: &[f64], c0: Option<&[f64]>, w: &(Vec<f64>, Vec<f64>, Vec<f64>)) -> f64 {
+    let tr = reference::forward(p, s, x, Some(h0), c0).unwrap();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    dot(&tr.y, &w.0) + dot(&tr.h_n, &w.1) + tr.c_n.as_ref().map_or(0.0, |c| dot(c, &w.2))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, rng_seed: proptest::test_runner::RngSeed::Fixed(7), ..ProptestConfig::default() })]
+
+    #[test]
+    fn reference_backward_matches_finite_differences(
+        cell in cell_strategy(), t in 1usize..5, n in 1usize..3, i in 1usize..5, h in 1usize..6, seed in any::<u64>(),
+    ) {
+        let desc = LayerDesc::new(cell, i, h).unwrap();
+        let s = SeqShape::new(t, n);
+        let mut w32 = Weights::init_uniform(&desc, seed);
+        // Larger weights than the default init make the nonlinearities work harder.
+        for b in w32.buffers_mut() { for v in b.iter_mut() { *v *= 2.0; } }
+        let mut p = Params::<f64>::from_weights(&w32);
+        let mut x = widen(&uniform(t * n * i, 1.0, seed ^ 1));
+        let mut h0 = widen(&uniform(n * h, 0.8, seed ^ 2));
+        let lstm = cell.has_cell_state();
+        let mut c0 = widen(&uniform(n * h, 0.8, seed ^ 3));
+        let wts = (widen(&uniform(t * n * h, 1.0, seed ^ 4)), widen(&uniform(n * h, 1.0, seed ^ 5)), widen(&uniform(n * h, 1.0, seed ^ 6)));
+
+        let tr = reference::forward(&p, s, &x, Some(&h0), lstm.then_some(&c0[..])).unwrap();
+        let g = reference::backward(&p, &x, &tr, &wts.0, Some(&wts.1), lstm.then_some(&wts.2[..])).unwrap();
+
+        let eps = 1e-6;
+        let check = |name: &str, idx: usize, an: f64, fd: f64| {
+            let tol = 1e-6 * (1.0 + an.abs());
+            assert!((an - fd).abs() <= tol, "{cell:?} {name}[{idx}]: analytic {an} vs numeric {fd}");
+        };
+        macro_rules! fd_over {
+            ($name:expr, $buf:expr, $an:expr) => {
+                for k in 0..$buf.len() {
+                    let orig = $buf[k];
+                    $buf[k] = orig + eps;
+                    let lp = loss(&p, s, &x, &h0, lstm.then_some(&c0[..]), &wts);
+                    $buf[k] = orig - eps;
+                    let lm = loss(&p, s, &x, &h0, lstm.then_some(&c0[..]), &wts);
+                    $buf[k] = orig;
+                    check($name, k, $an[k], (lp - lm) / (2.0 * eps));
+                }
+            };
+        }
+        fd_over!("x", x, g.dx);
+        fd_over!("h0", h0, g.dh0);
+        if lstm { fd_over!("c0", c0, g.dc0.as_ref().unwrap()); }
+        fd_over!("W_ih", p.w_ih, g.params.w_ih);
+        fd_over!("W_hh", p.w_hh, g.params.w_hh);
+        fd_over!("b_ih", p.b_ih, g.params.b_ih);
+        fd_over!("b_hh", p.b_hh, g.params.b_hh);
+    }
+}
