@@ -144,10 +144,7 @@ impl SeqShape {
         if self.n == 0 {
             return Err(Error::ZeroSize { what: "N" });
         }
-        let widest = desc
-            .input_size()
-            .max(desc.gate_rows())
-            .max(desc.hidden_size());
+        let widest = desc.input_size().max(desc.gate_rows()).max(desc.hidden_size());
         let t1 = self.t.checked_add(1).ok_or(Error::Overflow { what: "T" })?;
         if product(&[t1, self.n, widest], "T*N*width")? > MAX_ELEMS {
             return Err(Error::Overflow { what: "T*N*width" });

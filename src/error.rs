@@ -24,10 +24,7 @@ pub enum Error {
     /// or backward-weights was called before backward-data.
     Workspace { reason: &'static str },
     /// A parameter value is out of its range (`what` names it, `why` says the rule).
-    InvalidValue {
-        what: &'static str,
-        why: &'static str,
-    },
+    InvalidValue { what: &'static str, why: &'static str },
 }
 
 impl fmt::Display for Error {
@@ -35,11 +32,9 @@ impl fmt::Display for Error {
         match self {
             Error::ZeroSize { what } => write!(f, "{what} must be at least 1"),
             Error::Overflow { what } => write!(f, "{what}: size overflows"),
-            Error::LengthMismatch {
-                what,
-                expected,
-                got,
-            } => write!(f, "{what}: expected {expected} elements, got {got}"),
+            Error::LengthMismatch { what, expected, got } => {
+                write!(f, "{what}: expected {expected} elements, got {got}")
+            }
             Error::Unexpected { what } => write!(f, "{what}: not taken by this layer"),
             Error::Missing { what } => write!(f, "{what}: required but missing"),
             Error::Workspace { reason } => write!(f, "training workspace: {reason}"),
@@ -68,10 +63,6 @@ pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> Resu
     if expected == got {
         Ok(())
     } else {
-        Err(Error::LengthMismatch {
-            what,
-            expected,
-            got,
-        })
+        Err(Error::LengthMismatch { what, expected, got })
     }
 }

@@ -39,13 +39,7 @@ impl Weights {
     }
 
     /// Takes ownership of the four buffers after checking their lengths against `desc`.
-    pub fn new(
-        desc: &LayerDesc,
-        w_ih: Vec<f32>,
-        w_hh: Vec<f32>,
-        b_ih: Vec<f32>,
-        b_hh: Vec<f32>,
-    ) -> Result<Self> {
+    pub fn new(desc: &LayerDesc, w_ih: Vec<f32>, w_hh: Vec<f32>, b_ih: Vec<f32>, b_hh: Vec<f32>) -> Result<Self> {
         let gh = desc.gate_rows();
         check_len("W_ih", gh * desc.input_size(), w_ih.len())?;
         check_len("W_hh", gh * desc.hidden_size(), w_hh.len())?;
@@ -97,12 +91,7 @@ impl Weights {
 
     /// The four buffers in the order `W_ih, W_hh, b_ih, b_hh`, mutable (lengths are fixed).
     pub fn buffers_mut(&mut self) -> [&mut [f32]; 4] {
-        [
-            &mut self.w_ih,
-            &mut self.w_hh,
-            &mut self.b_ih,
-            &mut self.b_hh,
-        ]
+        [&mut self.w_ih, &mut self.w_hh, &mut self.b_ih, &mut self.b_hh]
     }
 
     /// The four buffers in the order `W_ih, W_hh, b_ih, b_hh`.

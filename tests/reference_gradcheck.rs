@@ -8,7 +8,14 @@ use fusedrnn::{LayerDesc, SeqShape, Weights};
 use proptest::prelude::*;
 
 /// `L = Σ Y·wy + Σ h_T·wh + Σ c_T·wc`.
-fn loss(p: &Params<f64>, s: SeqShape, x: &[f64], h0: &[f64], c0: Option<&[f64]>, w: &(Vec<f64>, Vec<f64>, Vec<f64>)) -> f64 {
+fn loss(
+    p: &Params<f64>,
+    s: SeqShape,
+    x: &[f64],
+    h0: &[f64],
+    c0: Option<&[f64]>,
+    w: &(Vec<f64>, Vec<f64>, Vec<f64>),
+) -> f64 {
     let tr = reference::forward(p, s, x, Some(h0), c0).unwrap();
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     dot(&tr.y, &w.0) + dot(&tr.h_n, &w.1) + tr.c_n.as_ref().map_or(0.0, |c| dot(c, &w.2))

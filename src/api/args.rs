@@ -45,7 +45,11 @@ pub struct SeqOutput<'a> {
 impl<'a> SeqOutput<'a> {
     /// Just `Y`.
     pub fn new(y: &'a mut [f32]) -> Self {
-        Self { y, h_n: None, c_n: None }
+        Self {
+            y,
+            h_n: None,
+            c_n: None,
+        }
     }
     /// Also the final hidden state.
     pub fn h_n(mut self, h_n: &'a mut [f32]) -> Self {
@@ -73,7 +77,11 @@ pub struct GradOutput<'a> {
 impl<'a> GradOutput<'a> {
     /// Just `dY`.
     pub fn new(dy: &'a [f32]) -> Self {
-        Self { dy, dh_n: None, dc_n: None }
+        Self {
+            dy,
+            dh_n: None,
+            dc_n: None,
+        }
     }
     /// With the gradient of the final hidden state.
     pub fn dh_n(mut self, dh_n: &'a [f32]) -> Self {
@@ -131,7 +139,13 @@ pub enum GradMode {
 }
 
 /// Checks a `[N, H]` state buffer, and that `c`-states are only given to an LSTM.
-pub(crate) fn check_state(desc: &LayerDesc, s: &SeqShape, what: &'static str, len: Option<usize>, cell_state: bool) -> Result<()> {
+pub(crate) fn check_state(
+    desc: &LayerDesc,
+    s: &SeqShape,
+    what: &'static str,
+    len: Option<usize>,
+    cell_state: bool,
+) -> Result<()> {
     match len {
         None => Ok(()),
         Some(_) if cell_state && !desc.cell().has_cell_state() => Err(Error::Unexpected { what }),

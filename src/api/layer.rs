@@ -177,7 +177,12 @@ impl Layer {
 
     /// Backward-data: from `dY` (and `dh_T`, `dc_T`), the gradients `dX`, `dh_0`, `dc_0` that
     /// `grad_in` asks for; leaves the gate gradients in `ws` for [`Layer::backward_weights`].
-    pub fn backward_data(&self, ws: &mut TrainWorkspace, grad_out: GradOutput<'_>, grad_in: GradInput<'_>) -> Result<()> {
+    pub fn backward_data(
+        &self,
+        ws: &mut TrainWorkspace,
+        grad_out: GradOutput<'_>,
+        grad_in: GradInput<'_>,
+    ) -> Result<()> {
         let (s, layout) = self.check_ws(ws)?;
         let d = self.desc();
         check_len("dy", s.t * s.n * d.hidden_size(), grad_out.dy.len())?;
@@ -204,7 +209,13 @@ impl Layer {
     /// Backward-weights: `dW_ih, dW_hh, db_ih, db_hh` into `grads` (overwritten or accumulated
     /// by `mode`), from the gate gradients [`Layer::backward_data`] left in `ws` and the same
     /// `x` the forward call read.
-    pub fn backward_weights(&self, ws: &mut TrainWorkspace, x: &[f32], grads: &mut Weights, mode: GradMode) -> Result<()> {
+    pub fn backward_weights(
+        &self,
+        ws: &mut TrainWorkspace,
+        x: &[f32],
+        grads: &mut Weights,
+        mode: GradMode,
+    ) -> Result<()> {
         let (s, layout) = self.check_ws(ws)?;
         if !ws.dgates_ready {
             return Err(Error::Workspace {

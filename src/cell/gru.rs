@@ -23,7 +23,12 @@ pub(crate) fn forward_lbr(
     for (b, (g, q)) in gates.chunks_exact_mut(3 * h).zip(gh.chunks_exact(3 * h)).enumerate() {
         let r0 = b * h;
         lanes(h, |j, len| {
-            let (s, rz, zz, nn) = (r0 + j..r0 + j + len, j..j + len, h + j..h + j + len, 2 * h + j..2 * h + j + len);
+            let (s, rz, zz, nn) = (
+                r0 + j..r0 + j + len,
+                j..j + len,
+                h + j..h + j + len,
+                2 * h + j..2 * h + j + len,
+            );
             let r = sigmoid(load(&g[rz.clone()]) + load(&q[rz.clone()]));
             let z = sigmoid(load(&g[zz.clone()]) + load(&q[zz.clone()]));
             let hn = load(&q[nn.clone()]) + load(&b_hn[j..j + len]);
@@ -62,7 +67,12 @@ pub(crate) fn backward_lbr(
     {
         let r0 = b * h;
         lanes(h, |j, len| {
-            let (s, rz, zz, nn) = (r0 + j..r0 + j + len, j..j + len, h + j..h + j + len, 2 * h + j..2 * h + j + len);
+            let (s, rz, zz, nn) = (
+                r0 + j..r0 + j + len,
+                j..j + len,
+                h + j..h + j + len,
+                2 * h + j..2 * h + j + len,
+            );
             let (r, z, n) = (load(&g[rz.clone()]), load(&g[zz.clone()]), load(&g[nn.clone()]));
             let dh = load(&dy[s.clone()]) + load(&dh_rec[s.clone()]);
             let hp = load(&h_prev[s.clone()]);

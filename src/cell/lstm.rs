@@ -57,7 +57,10 @@ pub(crate) fn backward(
             let tc = tanh(load(&c_next[s.clone()]));
             let dcc = load(&dc[s.clone()]) + dh * o * (one - tc * tc);
             store(dcc * gg * i * (one - i), &mut dg[j..j + len]);
-            store(dcc * load(&c_prev[s.clone()]) * f * (one - f), &mut dg[h + j..h + j + len]);
+            store(
+                dcc * load(&c_prev[s.clone()]) * f * (one - f),
+                &mut dg[h + j..h + j + len],
+            );
             store(dcc * i * (one - gg * gg), &mut dg[2 * h + j..2 * h + j + len]);
             store(dh * tc * o * (one - o), &mut dg[3 * h + j..3 * h + j + len]);
             store(dcc * f, &mut dc[s]);

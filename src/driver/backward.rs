@@ -76,11 +76,29 @@ pub(crate) fn data(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, io: DataIo<'_>) {
             Cell::Gru(GruVariant::ResetBeforeLinear) => {
                 gru::backward_zn(h_sz, acts, h_prev, dy, dh_rec, dg, dh_prev);
                 let w_n = &w_hh[2 * h_sz * h_sz..];
-                sgemm(n, h_sz, h_sz, Mat::n(&dg[2 * h_sz..], gh_w), Mat::n(w_n, h_sz), 0.0, &mut drh, h_sz);
+                sgemm(
+                    n,
+                    h_sz,
+                    h_sz,
+                    Mat::n(&dg[2 * h_sz..], gh_w),
+                    Mat::n(w_n, h_sz),
+                    0.0,
+                    &mut drh,
+                    h_sz,
+                );
                 gru::backward_r(h_sz, acts, h_prev, &drh, dg, dh_prev);
                 if want_rec {
                     let w_rz = &w_hh[..2 * h_sz * h_sz];
-                    sgemm(n, h_sz, 2 * h_sz, Mat::n(dg, gh_w), Mat::n(w_rz, h_sz), 1.0, dh_prev, h_sz);
+                    sgemm(
+                        n,
+                        h_sz,
+                        2 * h_sz,
+                        Mat::n(dg, gh_w),
+                        Mat::n(w_rz, h_sz),
+                        1.0,
+                        dh_prev,
+                        h_sz,
+                    );
                 }
             }
         }
@@ -93,7 +111,16 @@ pub(crate) fn data(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, io: DataIo<'_>) {
         dc0.copy_from_slice(&dc);
     }
     if let Some(dx) = io.dx {
-        sgemm(t_len * n, i_sz, gh_w, Mat::n(ws.dgates, gh_w), Mat::n(cx.w.w_ih(), i_sz), 0.0, dx, i_sz);
+        sgemm(
+            t_len * n,
+            i_sz,
+            gh_w,
+            Mat::n(ws.dgates, gh_w),
+            Mat::n(cx.w.w_ih(), i_sz),
+            0.0,
+            dx,
+            i_sz,
+        );
     }
 }
 
@@ -121,18 +148,54 @@ pub(crate) fn weights(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, x: &[f32], grad
     match cx.desc.cell() {
         Cell::Gru(GruVariant::LinearBeforeReset) => {
             let dq: &[f32] = ws.dgh;
-            sgemm(gh_w, h_sz, tn, Mat::t(dq, gh_w), Mat::n(h_prev, h_sz), beta, dw_hh, h_sz);
+            sgemm(
+                gh_w,
+                h_sz,
+                tn,
+                Mat::t(dq, gh_w),
+                Mat::n(h_prev, h_sz),
+                beta,
+                dw_hh,
+                h_sz,
+            );
             column_sums(dq, tn, gh_w, db_hh, accumulate);
         }
         Cell::Gru(GruVariant::ResetBeforeLinear) => {
             let (w_rz, w_n) = dw_hh.split_at_mut(2 * h_sz * h_sz);
-            sgemm(2 * h_sz, h_sz, tn, Mat::t(dg, gh_w), Mat::n(h_prev, h_sz), beta, w_rz, h_sz);
+            sgemm(
+                2 * h_sz,
+                h_sz,
+                tn,
+                Mat::t(dg, gh_w),
+                Mat::n(h_prev, h_sz),
+                beta,
+                w_rz,
+                h_sz,
+            );
             let rh: &[f32] = ws.aux;
-            sgemm(h_sz, h_sz, tn, Mat::t(&dg[2 * h_sz..], gh_w), Mat::n(rh, h_sz), beta, w_n, h_sz);
+            sgemm(
+                h_sz,
+                h_sz,
+                tn,
+                Mat::t(&dg[2 * h_sz..], gh_w),
+                Mat::n(rh, h_sz),
+                beta,
+                w_n,
+                h_sz,
+            );
             column_sums(dg, tn, gh_w, db_hh, accumulate);
         }
         Cell::Lstm | Cell::Rnn(_) => {
-            sgemm(gh_w, h_sz, tn, Mat::t(dg, gh_w), Mat::n(h_prev, h_sz), beta, dw_hh, h_sz);
+            sgemm(
+                gh_w,
+                h_sz,
+                tn,
+                Mat::t(dg, gh_w),
+                Mat::n(h_prev, h_sz),
+                beta,
+                dw_hh,
+                h_sz,
+            );
             column_sums(dg, tn, gh_w, db_hh, accumulate);
         }
     }

@@ -50,7 +50,16 @@ pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
     for row in b.gates.chunks_exact_mut(gh_w) {
         row.copy_from_slice(&cx.p.bias_x);
     }
-    sgemm(t_len * n, gh_w, i_sz, Mat::n(io.x, i_sz), Mat::t(cx.w.w_ih(), i_sz), 1.0, b.gates, gh_w);
+    sgemm(
+        t_len * n,
+        gh_w,
+        i_sz,
+        Mat::n(io.x, i_sz),
+        Mat::t(cx.w.w_ih(), i_sz),
+        1.0,
+        b.gates,
+        gh_w,
+    );
 
     match io.h0 {
         Some(h0) => b.h[..nh].copy_from_slice(h0),
@@ -76,7 +85,16 @@ pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
         match cx.desc.cell() {
             Cell::Lstm | Cell::Rnn(_) => {
                 if !skip {
-                    sgemm(n, gh_w, h_sz, Mat::n(h_prev, h_sz), Mat::t(w_hh, h_sz), 1.0, gates, gh_w);
+                    sgemm(
+                        n,
+                        gh_w,
+                        h_sz,
+                        Mat::n(h_prev, h_sz),
+                        Mat::t(w_hh, h_sz),
+                        1.0,
+                        gates,
+                        gh_w,
+                    );
                 }
                 if let Cell::Rnn(act) = cx.desc.cell() {
                     rnn::forward(act, gates, h_next);
@@ -89,7 +107,16 @@ pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
                 if skip {
                     gh.fill(0.0);
                 } else {
-                    sgemm(n, gh_w, h_sz, Mat::n(h_prev, h_sz), Mat::t(w_hh, h_sz), 0.0, &mut gh, gh_w);
+                    sgemm(
+                        n,
+                        gh_w,
+                        h_sz,
+                        Mat::n(h_prev, h_sz),
+                        Mat::t(w_hh, h_sz),
+                        0.0,
+                        &mut gh,
+                        gh_w,
+                    );
                 }
                 let hn = &mut b.aux[(t % b.aux_slots) * nh..][..nh];
                 gru::forward_lbr(h_sz, gates, &gh, &cx.p.b_hn, h_prev, hn, h_next);
@@ -100,14 +127,32 @@ pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
                     gh.fill(0.0);
                 } else {
                     let w_rz = &w_hh[..2 * h_sz * h_sz];
-                    sgemm(n, 2 * h_sz, h_sz, Mat::n(h_prev, h_sz), Mat::t(w_rz, h_sz), 0.0, &mut gh, gh_w);
+                    sgemm(
+                        n,
+                        2 * h_sz,
+                        h_sz,
+                        Mat::n(h_prev, h_sz),
+                        Mat::t(w_rz, h_sz),
+                        0.0,
+                        &mut gh,
+                        gh_w,
+                    );
                 }
                 gru::forward_rz(h_sz, gates, &gh, h_prev, rh);
                 if skip {
                     // r ⊙ h_0 = 0, so the candidate's recurrent part is zero too.
                 } else {
                     let w_n = &w_hh[2 * h_sz * h_sz..];
-                    sgemm(n, h_sz, h_sz, Mat::n(rh, h_sz), Mat::t(w_n, h_sz), 0.0, &mut gh[2 * h_sz..], gh_w);
+                    sgemm(
+                        n,
+                        h_sz,
+                        h_sz,
+                        Mat::n(rh, h_sz),
+                        Mat::t(w_n, h_sz),
+                        0.0,
+                        &mut gh[2 * h_sz..],
+                        gh_w,
+                    );
                 }
                 gru::forward_n(h_sz, gates, &gh, h_prev, h_next);
             }
@@ -139,8 +184,16 @@ impl Scratch {
         Self {
             gates: vec![0.0; s.t * s.n * d.gate_rows()],
             h: vec![0.0; 2 * nh],
-            c: if d.cell() == Cell::Lstm { vec![0.0; 2 * nh] } else { Vec::new() },
-            aux: if matches!(d.cell(), Cell::Gru(_)) { vec![0.0; nh] } else { Vec::new() },
+            c: if d.cell() == Cell::Lstm {
+                vec![0.0; 2 * nh]
+            } else {
+                Vec::new()
+            },
+            aux: if matches!(d.cell(), Cell::Gru(_)) {
+                vec![0.0; nh]
+            } else {
+                Vec::new()
+            },
         }
     }
 

@@ -65,16 +65,7 @@ const COL_ALIGN: usize = 16;
 /// Sizes must be non-zero and every view must fit its buffer (checked; a violation is a bug
 /// in the caller and panics). With `beta == 0`, `C` is not read (NaN there does not leak).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn sgemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    beta: f32,
-    c: &mut [f32],
-    ldc: usize,
-) {
+pub(crate) fn sgemm(m: usize, n: usize, k: usize, a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32], ldc: usize) {
     assert!(m > 0 && n > 0 && k > 0, "gemm: empty product");
     let (rsa, csa) = a.strides(m, k);
     let (rsb, csb) = b.strides(k, n);
@@ -134,9 +125,7 @@ pub(crate) fn sgemm(
 pub(crate) fn split(len: usize, parts: usize, align: usize) -> Vec<usize> {
     let units = len.div_ceil(align);
     let parts = parts.clamp(1, units.max(1));
-    let mut b: Vec<usize> = (0..=parts)
-        .map(|p| (units * p / parts * align).min(len))
-        .collect();
+    let mut b: Vec<usize> = (0..=parts).map(|p| (units * p / parts * align).min(len)).collect();
     b.dedup();
     b
 }

@@ -1,5 +1,6 @@
 use super::*;
 
+#[allow(clippy::too_many_arguments)]
 fn naive(m: usize, n: usize, k: usize, a: &Mat<'_>, b: &Mat<'_>, beta: f32, c: &mut [f32], ldc: usize) {
     let at = |i: usize, p: usize| match a.op {
         Op::N => a.data[i * a.ld + p],
@@ -12,7 +13,11 @@ fn naive(m: usize, n: usize, k: usize, a: &Mat<'_>, b: &Mat<'_>, beta: f32, c: &
     for i in 0..m {
         for j in 0..n {
             let s: f64 = (0..k).map(|p| at(i, p) as f64 * bt(p, j) as f64).sum();
-            let old = if beta == 0.0 { 0.0 } else { beta as f64 * c[i * ldc + j] as f64 };
+            let old = if beta == 0.0 {
+                0.0
+            } else {
+                beta as f64 * c[i * ldc + j] as f64
+            };
             c[i * ldc + j] = (old + s) as f32;
         }
     }
@@ -32,24 +37,49 @@ fn all_ops_match_naive_and_split_is_deterministic() {
             let b_rows = if ob == Op::N { k } else { n };
             let ad = fill(a_rows * lda, 1);
             let bd = fill(b_rows * ldb, 2);
-            let a = Mat { data: &ad, ld: lda, op: oa };
-            let b = Mat { data: &bd, ld: ldb, op: ob };
+            let a = Mat {
+                data: &ad,
+                ld: lda,
+                op: oa,
+            };
+            let b = Mat {
+                data: &bd,
+                ld: ldb,
+                op: ob,
+            };
             for beta in [0.0f32, 1.0] {
                 let ldc = n + 3;
-                let init = if beta == 0.0 { vec![f32::NAN; m * ldc] } else { fill(m * ldc, 3) };
+                let init = if beta == 0.0 {
+                    vec![f32::NAN; m * ldc]
+                } else {
+                    fill(m * ldc, 3)
+                };
                 let mut want = init.clone();
                 naive(m, n, k, &a, &b, beta, &mut want, ldc);
                 let mut got1 = init.clone();
-                rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap()
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .unwrap()
                     .install(|| sgemm(m, n, k, a, b, beta, &mut got1, ldc));
                 let mut got2 = init.clone();
-                rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap()
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(3)
+                    .build()
+                    .unwrap()
                     .install(|| sgemm(m, n, k, a, b, beta, &mut got2, ldc));
                 for i in 0..m {
                     for j in 0..n {
                         let (w, g) = (want[i * ldc + j], got1[i * ldc + j]);
-                        assert!((w - g).abs() <= 1e-5 * (1.0 + w.abs()) * k as f32, "{m}x{n}x{k} {oa:?}{ob:?} ({i},{j}) {w} vs {g}");
-                        assert_eq!(g.to_bits(), got2[i * ldc + j].to_bits(), "thread count changed the result");
+                        assert!(
+                            (w - g).abs() <= 1e-5 * (1.0 + w.abs()) * k as f32,
+                            "{m}x{n}x{k} {oa:?}{ob:?} ({i},{j}) {w} vs {g}"
+                        );
+                        assert_eq!(
+                            g.to_bits(),
+                            got2[i * ldc + j].to_bits(),
+                            "thread count changed the result"
+                        );
                     }
                 }
             }

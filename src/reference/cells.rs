@@ -22,15 +22,7 @@ fn affine<R: Real>(w: &[R], b: &[R], v: &[R], row0: usize, len: usize) -> Vec<R>
 /// The transpose of [`affine`]: given `da` for rows `row0..row0+len`, adds to `dw`
 /// (`da ⊗ v`), `db` (`da`) and `dv` (`Wᵀ da`).
 #[allow(clippy::too_many_arguments)]
-fn affine_back<R: Real>(
-    w: &[R],
-    dw: &mut [R],
-    db: &mut [R],
-    v: &[R],
-    dv: &mut [R],
-    da: &[R],
-    row0: usize,
-) {
+fn affine_back<R: Real>(w: &[R], dw: &mut [R], db: &mut [R], v: &[R], dv: &mut [R], da: &[R], row0: usize) {
     let k = v.len();
     for (j, &a) in da.iter().enumerate() {
         let r = row0 + j;
@@ -65,14 +57,7 @@ fn lstm_gates<R: Real>(p: &Params<R>, x: &[R], h: &[R]) -> [Vec<R>; 4] {
 }
 
 /// LSTM: `c' = f c + i g`, `h' = o tanh(c')`.
-pub(super) fn lstm_step<R: Real>(
-    p: &Params<R>,
-    x: &[R],
-    h: &[R],
-    c: &[R],
-    h_out: &mut [R],
-    c_out: &mut [R],
-) {
+pub(super) fn lstm_step<R: Real>(p: &Params<R>, x: &[R], h: &[R], c: &[R], h_out: &mut [R], c_out: &mut [R]) {
     let [i, f, g, o] = lstm_gates(p, x, h);
     for j in 0..h.len() {
         c_out[j] = f[j] * c[j] + i[j] * g[j];
@@ -115,12 +100,7 @@ pub(super) fn lstm_step_back<R: Real>(
 
 /// GRU quantities of one step: `(r, z, n, hn)` where `hn` is the recurrent part of the
 /// candidate's pre-activation (`W_hn h + b_hn`, or `W_hn (r h) + b_hn` for the classic GRU).
-fn gru_parts<R: Real>(
-    p: &Params<R>,
-    v: GruVariant,
-    x: &[R],
-    h: &[R],
-) -> (Vec<R>, Vec<R>, Vec<R>, Vec<R>) {
+fn gru_parts<R: Real>(p: &Params<R>, v: GruVariant, x: &[R], h: &[R]) -> (Vec<R>, Vec<R>, Vec<R>, Vec<R>) {
     let hs = h.len();
     let ax = affine(&p.w_ih, &p.b_ih, x, 0, 3 * hs);
     let ah = affine(&p.w_hh, &p.b_hh, h, 0, 2 * hs);
@@ -199,12 +179,8 @@ pub(super) fn step_back<R: Real>(
         Cell::Gru(v) => {
             let (r, z, n, hn) = gru_parts(p, v, x, h);
             // d/d(pre-activation of n), shared by the input side and (classic) the recurrent side.
-            let dan: Vec<R> = (0..hs)
-                .map(|j| dh[j] * (R::ONE - z[j]) * one_minus_sq(n[j]))
-                .collect();
-            let daz: Vec<R> = (0..hs)
-                .map(|j| dh[j] * (h[j] - n[j]) * sig_grad(z[j]))
-                .collect();
+            let dan: Vec<R> = (0..hs).map(|j| dh[j] * (R::ONE - z[j]) * one_minus_sq(n[j])).collect();
+            let daz: Vec<R> = (0..hs).map(|j| dh[j] * (h[j] - n[j]) * sig_grad(z[j])).collect();
             for j in 0..hs {
                 dh_prev[j] += dh[j] * z[j];
             }
@@ -216,28 +192,12 @@ pub(super) fn step_back<R: Real>(
                     for j in 0..hs {
                         dar[j] = dan[j] * hn[j] * sig_grad(r[j]);
                     }
-                    affine_back(
-                        &p.w_hh,
-                        &mut grads.w_hh,
-                        &mut grads.b_hh,
-                        h,
-                        dh_prev,
-                        &dahn,
-                        2 * hs,
-                    );
+                    affine_back(&p.w_hh, &mut grads.w_hh, &mut grads.b_hh, h, dh_prev, &dahn, 2 * hs);
                 }
                 GruVariant::ResetBeforeLinear => {
                     let rh: Vec<R> = (0..hs).map(|j| r[j] * h[j]).collect();
                     let mut drh = vec![R::ZERO; hs];
-                    affine_back(
-                        &p.w_hh,
-                        &mut grads.w_hh,
-                        &mut grads.b_hh,
-                        &rh,
-                        &mut drh,
-                        &dan,
-                        2 * hs,
-                    );
+                    affine_back(&p.w_hh, &mut grads.w_hh, &mut grads.b_hh, &rh, &mut drh, &dan, 2 * hs);
                     for j in 0..hs {
                         dar[j] = drh[j] * h[j] * sig_grad(r[j]);
                         dh_prev[j] += drh[j] * r[j];

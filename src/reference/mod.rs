@@ -70,12 +70,7 @@ impl<R: Real> Params<R> {
 
     /// The four buffers, mutable.
     pub fn buffers_mut(&mut self) -> [&mut Vec<R>; 4] {
-        [
-            &mut self.w_ih,
-            &mut self.w_hh,
-            &mut self.b_ih,
-            &mut self.b_hh,
-        ]
+        [&mut self.w_ih, &mut self.w_hh, &mut self.b_ih, &mut self.b_hh]
     }
 }
 

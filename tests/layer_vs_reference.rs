@@ -1,0 +1,227 @@
+//! The fast path against the f64 reference: outputs, final states and every gradient, for
+//! every cell and variant, in all three modes (inference forward, training forward, backward).
+//!
+//! Tolerance: every element's error relative to `max(|want|, 1e-2 * max|want|)` over its
+//! buffer is at most 1e-4 (see `common::rel_err`): a relative error of 1e-4 for every element
+//! at least 1% of its buffer's largest, an absolute 1e-6 of that largest below (where f32 sums
+//! with cancellation make relative error meaningless). Set `FUSEDRNN_REPORT_ERR=1` to print
+//! the error seen per buffer. Outputs are NaN-filled before each call to
+//! prove every element is written.
+
+mod common;
+
+use common::{cell_strategy, rel_err, uniform, widen};
+use fusedrnn::reference::{self, Params};
+use fusedrnn::{
+    GradInput, GradMode, GradOutput, Layer, LayerDesc, SeqInput, SeqOutput, SeqShape, TrainWorkspace, Weights,
+};
+use proptest::prelude::*;
+
+const RTOL: f64 = 1e-4;
+const FLOOR: f64 = 1e-2;
+
+#[derive(Debug, Clone)]
+struct Case {
+    cell: fusedrnn::Cell,
+    t: usize,
+    n: usize,
+    i: usize,
+    h: usize,
+    with_h0: bool,
+    with_c0: bool,
+    with_dh_n: bool,
+    seed: u64,
+}
+
+fn case_strategy() -> impl Strategy<Value = Case> {
+    (
+        cell_strategy(),
+        1usize..12,
+        1usize..9,
+        1usize..70,
+        1usize..70,
+        any::<[bool; 3]>(),
+        any::<u64>(),
+    )
+        .prop_map(|(cell, t, n, i, h, [a, b, c], seed)| Case {
+            cell,
+            t,
+            n,
+            i,
+            h,
+            with_h0: a,
+            with_c0: b,
+            with_dh_n: c,
+            seed,
+        })
+}
+
+fn check(name: &str, c: &Case, got: &[f32], want: &[f64]) {
+    let e = rel_err(got, want, FLOOR);
+    if std::env::var_os("FUSEDRNN_REPORT_ERR").is_some() {
+        eprintln!("ERR {name} {e:e}");
+    }
+    assert!(e <= RTOL, "{name}: rel err {e:e} > {RTOL:e} in {c:?}");
+}
+
+fn run_case(c: &Case) {
+    let desc = LayerDesc::new(c.cell, c.i, c.h).unwrap();
+    let s = SeqShape::new(c.t, c.n);
+    let lstm = c.cell.has_cell_state();
+    let weights = Weights::init_uniform(&desc, c.seed);
+    let layer = Layer::new(weights.clone());
+    let (nh, tnh, tni) = (c.n * c.h, c.t * c.n * c.h, c.t * c.n * c.i);
+    let x = uniform(tni, 1.0, c.seed ^ 11);
+    let h0 = uniform(nh, 0.5, c.seed ^ 12);
+    let c0 = uniform(nh, 0.5, c.seed ^ 13);
+    let h0 = c.with_h0.then_some(&h0[..]);
+    let c0 = (lstm && c.with_c0).then_some(&c0[..]);
+
+    // Reference in f64 from the same f32 numbers.
+    let p = Params::<f64>::from_weights(&weights);
+    let (xd, h0d, c0d) = (widen(&x), h0.map(widen), c0.map(widen));
+    let tr = reference::forward(&p, s, &xd, h0d.as_deref(), c0d.as_deref()).unwrap();
+
+    // Training forward.
+    let mut input = SeqInput::new(&x);
+    input.h0 = h0;
+    input.c0 = c0;
+    let mut y = vec![f32::NAN; tnh];
+    let mut h_n = vec![f32::NAN; nh];
+    let mut c_n = vec![f32::NAN; nh];
+    let mut ws = TrainWorkspace::new();
+    let mut out = SeqOutput::new(&mut y).h_n(&mut h_n);
+    if lstm {
+        out = out.c_n(&mut c_n);
+    }
+    layer.forward_train(s, input, out, &mut ws).unwrap();
+    check("y", c, &y, &tr.y);
+    check("h_n", c, &h_n, &tr.h_n);
+    if lstm {
+        check("c_n", c, &c_n, tr.c_n.as_ref().unwrap());
+    }
+
+    // Inference forward runs the same kernels: bitwise equal.
+    let mut y_inf = vec![f32::NAN; tnh];
+    let mut h_inf = vec![f32::NAN; nh];
+    let mut c_inf = vec![f32::NAN; nh];
+    let mut out = SeqOutput::new(&mut y_inf).h_n(&mut h_inf);
+    if lstm {
+        out = out.c_n(&mut c_inf);
+    }
+    layer.forward(s, input, out).unwrap();
+    assert!(
+        y.iter().zip(&y_inf).all(|(a, b)| a.to_bits() == b.to_bits()),
+        "inference y differs"
+    );
+    assert!(
+        h_n.iter().zip(&h_inf).all(|(a, b)| a.to_bits() == b.to_bits()),
+        "inference h_n differs"
+    );
+    if lstm {
+        assert!(
+            c_n.iter().zip(&c_inf).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "inference c_n differs"
+        );
+    }
+
+    // Backward.
+    let dy = uniform(tnh, 1.0, c.seed ^ 14);
+    let dh_n = uniform(nh, 1.0, c.seed ^ 15);
+    let dc_n = uniform(nh, 1.0, c.seed ^ 16);
+    let dh_n = c.with_dh_n.then_some(&dh_n[..]);
+    let dc_n = (lstm && c.with_dh_n).then_some(&dc_n[..]);
+    let g = reference::backward(
+        &p,
+        &xd,
+        &tr,
+        &widen(&dy),
+        dh_n.map(widen).as_deref(),
+        dc_n.map(widen).as_deref(),
+    )
+    .unwrap();
+
+    let mut go = GradOutput::new(&dy);
+    go.dh_n = dh_n;
+    go.dc_n = dc_n;
+    let mut dx = vec![f32::NAN; tni];
+    let mut dh0 = vec![f32::NAN; nh];
+    let mut dc0 = vec![f32::NAN; nh];
+    let mut gi = GradInput::none().dx(&mut dx).dh0(&mut dh0);
+    if lstm {
+        gi = gi.dc0(&mut dc0);
+    }
+    let mut grads = Weights::zeros(&desc);
+    for b in grads.buffers_mut() {
+        b.fill(f32::NAN);
+    }
+    layer
+        .backward(&mut ws, &x, go, gi, &mut grads, GradMode::Overwrite)
+        .unwrap();
+    check("dx", c, &dx, &g.dx);
+    check("dh0", c, &dh0, &g.dh0);
+    if lstm {
+        check("dc0", c, &dc0, g.dc0.as_ref().unwrap());
+    }
+    let names = ["dW_ih", "dW_hh", "db_ih", "db_hh"];
+    for ((name, got), want) in names.iter().zip(grads.buffers()).zip(g.params.buffers()) {
+        check(name, c, got, want);
+    }
+
+    // Accumulate mode adds to what is there: run backward-weights again on top.
+    let before = grads.clone();
+    layer
+        .backward_weights(&mut ws, &x, &mut grads, GradMode::Accumulate)
+        .unwrap();
+    for ((name, got), (old, want)) in names
+        .iter()
+        .zip(grads.buffers())
+        .zip(before.buffers().iter().zip(g.params.buffers()))
+    {
+        let want2: Vec<f64> = want.iter().zip(old.iter()).map(|(w, &o)| w + o as f64).collect();
+        check(name, c, got, &want2);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn fast_path_matches_reference(c in case_strategy()) {
+        run_case(&c);
+    }
+}
+
+/// Sizes 1 and sizes straddling the vector width, for every cell, exhaustively.
+#[test]
+fn edge_sizes_every_cell() {
+    for cell in common::CELLS {
+        for &(t, n, i, h) in &[
+            (1, 1, 1, 1),
+            (1, 1, 1, 7),
+            (2, 3, 8, 8),
+            (3, 2, 9, 9),
+            (2, 1, 17, 15),
+            (1, 5, 16, 33),
+        ] {
+            for flags in [false, true] {
+                run_case(&Case {
+                    cell,
+                    t,
+                    n,
+                    i,
+                    h,
+                    with_h0: flags,
+                    with_c0: flags,
+                    with_dh_n: flags,
+                    seed: (t * 1000 + h) as u64,
+                });
+            }
+        }
+    }
+}
