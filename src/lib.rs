@@ -30,3 +30,8 @@ pub use api::{GradInput, GradMode, GradOutput, Layer, SeqInput, SeqOutput, Train
 pub use desc::{Activation, Cell, GruVariant, LayerDesc, SeqShape};
 pub use error::{Error, Result};
 pub use weights::Weights;
+
+/// The README's Rust example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
