@@ -1,0 +1,50 @@
+//! The benchmark shape table of the speed issue (T steps, N batch, I = H), shared by the
+//! criterion benches and the `bench_shapes` example.
+#![allow(dead_code)]
+
+use fusedrnn::{Activation, Cell, GruVariant};
+
+/// What a benchmark runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Inference forward.
+    Infer,
+    /// Training forward + backward (data and weights).
+    Train,
+}
+
+/// One named shape.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub name: &'static str,
+    pub cell: Cell,
+    pub t: usize,
+    pub n: usize,
+    pub h: usize,
+    pub mode: Mode,
+}
+
+impl Shape {
+    /// FLOPs: forward `2*T*N*G*H*(I+H)`, training counts 3x that.
+    pub fn flops(&self) -> u64 {
+        let g = self.cell.gates() as u64;
+        let f = 2 * (self.t * self.n) as u64 * g * self.h as u64 * (2 * self.h) as u64;
+        match self.mode {
+            Mode::Infer => f,
+            Mode::Train => 3 * f,
+        }
+    }
+}
+
+const LBR: Cell = Cell::Gru(GruVariant::LinearBeforeReset);
+
+pub const SHAPES: &[Shape] = &[
+    Shape { name: "lstm-train-64x512", cell: Cell::Lstm, t: 50, n: 64, h: 512, mode: Mode::Train },
+    Shape { name: "gru-train-64x512", cell: LBR, t: 50, n: 64, h: 512, mode: Mode::Train },
+    Shape { name: "lstm-train-32x1024", cell: Cell::Lstm, t: 25, n: 32, h: 1024, mode: Mode::Train },
+    Shape { name: "rnn-train-64x1024", cell: Cell::Rnn(Activation::Tanh), t: 50, n: 64, h: 1024, mode: Mode::Train },
+    Shape { name: "lstm-infer-1x256", cell: Cell::Lstm, t: 150, n: 1, h: 256, mode: Mode::Infer },
+    Shape { name: "gru-infer-1x256", cell: LBR, t: 150, n: 1, h: 256, mode: Mode::Infer },
+    Shape { name: "lstm-infer-4x1024", cell: Cell::Lstm, t: 25, n: 4, h: 1024, mode: Mode::Infer },
+    Shape { name: "lstm-infer-64x512", cell: Cell::Lstm, t: 50, n: 64, h: 512, mode: Mode::Infer },
+];

@@ -1,0 +1,43 @@
+//! Times the speed issue's shape table and prints one line per shape:
+//! `name ms gflops` (median of the runs). `benches/compare.py` drives it.
+//!
+//! `cargo run --release --example bench_shapes -- [--threads N] [--runs R] [--only NAME] [--denormal]`
+
+#[path = "../benches/runner.rs"]
+mod runner;
+#[path = "../benches/shapes.rs"]
+mod shapes;
+
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let threads: usize = flag("--threads").map_or(2, |v| v.parse().expect("--threads N"));
+    let runs: usize = flag("--runs").map_or(7, |v| v.parse().expect("--runs R"));
+    let only = flag("--only");
+    let denormal = args.iter().any(|a| a == "--denormal");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        for &shape in shapes::SHAPES {
+            if only.as_deref().is_some_and(|o| !shape.name.contains(o)) {
+                continue;
+            }
+            let mut r = runner::Runner::new(shape);
+            if denormal {
+                r.fill_input(1e-39);
+            }
+            r.run();
+            let mut times: Vec<f64> = (0..runs)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    r.run();
+                    t0.elapsed().as_secs_f64()
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            let med = times[runs / 2];
+            println!("{} {:.3} {:.1}", shape.name, med * 1e3, shape.flops() as f64 / med / 1e9);
+        }
+    });
+}
