@@ -1,13 +1,14 @@
 //! LSTM step: gates `i, f, g, o`; `c' = f c + i g`, `h' = o tanh(c')`.
 
 use super::lanes;
-use crate::simd::portable::{load, sigmoid, store, tanh};
-use wide::f32x8;
+use super::{ld, st};
+use crate::simd::math::{sigmoid, tanh};
+use crate::simd::{isa_dispatch, Vf32};
 
 /// Forward. `gates` `[N, 4H]` holds the pre-activations (input projection, both biases and
 /// the recurrent product) and receives the activations `i, f, g, o`; reads `c_prev`, writes
 /// `c_next` and `h_next` (`[N, H]`).
-pub(crate) fn forward(h: usize, gates: &mut [f32], c_prev: &[f32], c_next: &mut [f32], h_next: &mut [f32]) {
+fn forward_g<V: Vf32>(h: usize, gates: &mut [f32], c_prev: &[f32], c_next: &mut [f32], h_next: &mut [f32]) {
     for (((g, cp), cn), hn) in gates
         .chunks_exact_mut(4 * h)
         .zip(c_prev.chunks_exact(h))
@@ -15,17 +16,17 @@ pub(crate) fn forward(h: usize, gates: &mut [f32], c_prev: &[f32], c_next: &mut 
         .zip(h_next.chunks_exact_mut(h))
     {
         lanes(h, |j, len| {
-            let i = sigmoid(load(&g[j..j + len]));
-            let f = sigmoid(load(&g[h + j..h + j + len]));
-            let gg = tanh(load(&g[2 * h + j..2 * h + j + len]));
-            let o = sigmoid(load(&g[3 * h + j..3 * h + j + len]));
-            let c = f.mul_add(load(&cp[j..j + len]), i * gg);
-            store(i, &mut g[j..j + len]);
-            store(f, &mut g[h + j..h + j + len]);
-            store(gg, &mut g[2 * h + j..2 * h + j + len]);
-            store(o, &mut g[3 * h + j..3 * h + j + len]);
-            store(c, &mut cn[j..j + len]);
-            store(o * tanh(c), &mut hn[j..j + len]);
+            let i = sigmoid(ld::<V>(&g[j..j + len]));
+            let f = sigmoid(ld::<V>(&g[h + j..h + j + len]));
+            let gg = tanh(ld::<V>(&g[2 * h + j..2 * h + j + len]));
+            let o = sigmoid(ld::<V>(&g[3 * h + j..3 * h + j + len]));
+            let c = f.mul_add(ld::<V>(&cp[j..j + len]), i * gg);
+            st(i, &mut g[j..j + len]);
+            st(f, &mut g[h + j..h + j + len]);
+            st(gg, &mut g[2 * h + j..2 * h + j + len]);
+            st(o, &mut g[3 * h + j..3 * h + j + len]);
+            st(c, &mut cn[j..j + len]);
+            st(o * tanh(c), &mut hn[j..j + len]);
         });
     }
 }
@@ -34,7 +35,7 @@ pub(crate) fn forward(h: usize, gates: &mut [f32], c_prev: &[f32], c_next: &mut 
 /// `dc` holds `dc_t` on entry and `dc_{t-1}` on return; writes the pre-activation gradients
 /// `dgates` `[N, 4H]`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn backward(
+fn backward_g<V: Vf32>(
     h: usize,
     acts: &[f32],
     c_prev: &[f32],
@@ -44,26 +45,36 @@ pub(crate) fn backward(
     dc: &mut [f32],
     dgates: &mut [f32],
 ) {
-    let one = f32x8::ONE;
+    let one = V::splat(1.0);
     for (b, (g, dg)) in acts.chunks_exact(4 * h).zip(dgates.chunks_exact_mut(4 * h)).enumerate() {
         let r = b * h;
         lanes(h, |j, len| {
             let s = r + j..r + j + len;
-            let i = load(&g[j..j + len]);
-            let f = load(&g[h + j..h + j + len]);
-            let gg = load(&g[2 * h + j..2 * h + j + len]);
-            let o = load(&g[3 * h + j..3 * h + j + len]);
-            let dh = load(&dy[s.clone()]) + load(&dh_rec[s.clone()]);
-            let tc = tanh(load(&c_next[s.clone()]));
-            let dcc = load(&dc[s.clone()]) + dh * o * (one - tc * tc);
-            store(dcc * gg * i * (one - i), &mut dg[j..j + len]);
-            store(
-                dcc * load(&c_prev[s.clone()]) * f * (one - f),
+            let i = ld::<V>(&g[j..j + len]);
+            let f = ld::<V>(&g[h + j..h + j + len]);
+            let gg = ld::<V>(&g[2 * h + j..2 * h + j + len]);
+            let o = ld::<V>(&g[3 * h + j..3 * h + j + len]);
+            let dh = ld::<V>(&dy[s.clone()]) + ld::<V>(&dh_rec[s.clone()]);
+            let tc = tanh(ld::<V>(&c_next[s.clone()]));
+            let dcc = ld::<V>(&dc[s.clone()]) + dh * o * (one - tc * tc);
+            st(dcc * gg * i * (one - i), &mut dg[j..j + len]);
+            st(
+                dcc * ld::<V>(&c_prev[s.clone()]) * f * (one - f),
                 &mut dg[h + j..h + j + len],
             );
-            store(dcc * i * (one - gg * gg), &mut dg[2 * h + j..2 * h + j + len]);
-            store(dh * tc * o * (one - o), &mut dg[3 * h + j..3 * h + j + len]);
-            store(dcc * f, &mut dc[s]);
+            st(dcc * i * (one - gg * gg), &mut dg[2 * h + j..2 * h + j + len]);
+            st(dh * tc * o * (one - o), &mut dg[3 * h + j..3 * h + j + len]);
+            st(dcc * f, &mut dc[s]);
         });
     }
 }
+
+isa_dispatch!(
+    /// See `forward_g`.
+    pub(crate) fn forward => forward_g(h: usize, gates: &mut [f32], c_prev: &[f32], c_next: &mut [f32], h_next: &mut [f32])
+);
+
+isa_dispatch!(
+    /// See `backward_g`.
+    pub(crate) fn backward => backward_g(h: usize, acts: &[f32], c_prev: &[f32], c_next: &[f32], dy: &[f32], dh_rec: &[f32], dc: &mut [f32], dgates: &mut [f32])
+);

@@ -8,7 +8,9 @@ pub(crate) mod gru;
 pub(crate) mod lstm;
 pub(crate) mod rnn;
 
-use crate::simd::portable::LANES;
+use crate::simd::Vf32;
+
+const LANES: usize = 8;
 
 /// Calls `f(j, len)` for `j = 0, 8, 16, ...` below `h`, with `len = min(8, h - j)`.
 #[inline(always)]
@@ -18,4 +20,16 @@ pub(crate) fn lanes(h: usize, mut f: impl FnMut(usize, usize)) {
         f(j, LANES.min(h - j));
         j += LANES;
     }
+}
+
+/// Loads `min(8, s.len())` elements (missing lanes 0).
+#[inline(always)]
+pub(crate) fn ld<V: Vf32>(s: &[f32]) -> V {
+    V::load_part(s)
+}
+
+/// Stores the first `min(8, d.len())` lanes of `v`.
+#[inline(always)]
+pub(crate) fn st<V: Vf32>(v: V, d: &mut [f32]) {
+    v.store_part(d)
 }

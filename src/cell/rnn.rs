@@ -1,32 +1,43 @@
 //! Simple (Elman) RNN step: `h' = act(a)`.
 
 use super::lanes;
+use super::{ld, st};
 use crate::desc::Activation;
-use crate::simd::portable::{load, relu, store, tanh};
-use wide::f32x8;
+use crate::simd::math::{relu, tanh};
+use crate::simd::{isa_dispatch, Vf32};
 
 /// Forward: `h_next = act(pre)`, both `[N, H]`.
-pub(crate) fn forward(act: Activation, pre: &[f32], h_next: &mut [f32]) {
+fn forward_g<V: Vf32>(act: Activation, pre: &[f32], h_next: &mut [f32]) {
     lanes(pre.len(), |j, len| {
-        let a = load(&pre[j..j + len]);
+        let a = ld::<V>(&pre[j..j + len]);
         let v = match act {
             Activation::Tanh => tanh(a),
             Activation::Relu => relu(a),
         };
-        store(v, &mut h_next[j..j + len]);
+        st(v, &mut h_next[j..j + len]);
     });
 }
 
 /// Backward: `dpre = (dy + dh_rec) act'(·)`, the derivative taken from the output `h_next`.
-pub(crate) fn backward(act: Activation, h_next: &[f32], dy: &[f32], dh_rec: &[f32], dpre: &mut [f32]) {
+fn backward_g<V: Vf32>(act: Activation, h_next: &[f32], dy: &[f32], dh_rec: &[f32], dpre: &mut [f32]) {
     lanes(h_next.len(), |j, len| {
         let s = j..j + len;
-        let dh = load(&dy[s.clone()]) + load(&dh_rec[s.clone()]);
-        let hv = load(&h_next[s.clone()]);
+        let dh = ld::<V>(&dy[s.clone()]) + ld::<V>(&dh_rec[s.clone()]);
+        let hv = ld::<V>(&h_next[s.clone()]);
         let d = match act {
-            Activation::Tanh => dh * (f32x8::ONE - hv * hv),
-            Activation::Relu => hv.simd_gt(f32x8::ZERO).select(dh, f32x8::ZERO),
+            Activation::Tanh => dh * (V::splat(1.0) - hv * hv),
+            Activation::Relu => V::select(hv.gt(V::splat(0.0)), dh, V::splat(0.0)),
         };
-        store(d, &mut dpre[s]);
+        st(d, &mut dpre[s]);
     });
 }
+
+isa_dispatch!(
+    /// See `forward_g`.
+    pub(crate) fn forward => forward_g(act: Activation, pre: &[f32], h_next: &mut [f32])
+);
+
+isa_dispatch!(
+    /// See `backward_g`.
+    pub(crate) fn backward => backward_g(act: Activation, h_next: &[f32], dy: &[f32], dh_rec: &[f32], dpre: &mut [f32])
+);

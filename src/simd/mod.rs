@@ -1,6 +1,217 @@
-//! Vector math for the gate nonlinearities.
+//! SIMD vectors, the gate nonlinearities written once over them, and run-time ISA dispatch.
 //!
-//! `portable` is written with `wide`, which picks its instructions when the crate is compiled
-//! (SSE2 on a default x86-64 build); it is the fallback every machine can run.
+//! [`Vf32`] is an 8-lane `f32` vector. Two types implement it: `avx2::Avx2` (`std::arch`
+//! AVX2 + FMA, chosen at run time) and `portable::Wide` (`wide::f32x8`, whose instructions
+//! are fixed when the crate is compiled; SSE2 on a default x86-64 build). Kernels are generic
+//! `#[inline(always)]` functions over `V: Vf32`; [`isa_dispatch!`] instantiates each through a
+//! thin `#[target_feature]` wrapper and picks one with [`isa`].
+//!
+//! The ISA is detected once. `FUSEDRNN_ISA=portable|avx2` forces one (tests run every
+//! variant); asking for one the CPU lacks falls back to the best available, with a warning on
+//! stderr.
 
+pub(crate) mod avx2;
+pub(crate) mod math;
 pub(crate) mod portable;
+
+use std::sync::OnceLock;
+
+/// The instruction sets kernels are compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// `wide` vectors with the compile-time target features.
+    Portable,
+    /// AVX2 and FMA, detected at run time.
+    Avx2,
+}
+
+impl Isa {
+    /// Whether this CPU can run kernels of this ISA.
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 => false,
+        }
+    }
+
+    /// Its name as `FUSEDRNN_ISA` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Portable => "portable",
+            Isa::Avx2 => "avx2",
+        }
+    }
+}
+
+/// The ISA every kernel uses: the best the CPU has, or the one `FUSEDRNN_ISA` names.
+pub fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        let best = if Isa::Avx2.available() {
+            Isa::Avx2
+        } else {
+            Isa::Portable
+        };
+        match std::env::var("FUSEDRNN_ISA").ok().as_deref() {
+            None | Some("") => best,
+            Some("portable") => Isa::Portable,
+            Some("avx2") if Isa::Avx2.available() => Isa::Avx2,
+            Some(other) => {
+                eprintln!(
+                    "fusedrnn: FUSEDRNN_ISA={other} is not available here; using {}",
+                    best.name()
+                );
+                best
+            }
+        }
+    })
+}
+
+/// An 8-lane `f32` vector. Masks are vectors whose lanes are all-ones or all-zeros.
+///
+/// Implementations for an ISA the CPU lacks must only run inside functions compiled for that
+/// ISA and reached after detection (see [`isa_dispatch!`]).
+pub(crate) trait Vf32:
+    Copy
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+{
+    /// Lanes per vector.
+    const LANES: usize = 8;
+    fn splat(v: f32) -> Self;
+    /// Loads 8 elements. `s.len() >= 8` (checked).
+    fn load(s: &[f32]) -> Self;
+    /// Stores 8 elements. `d.len() >= 8` (checked).
+    fn store(self, d: &mut [f32]);
+    /// Loads 8 elements from `p`.
+    ///
+    /// # Safety
+    /// `p..p+8` must be readable.
+    unsafe fn load_ptr(p: *const f32) -> Self;
+    /// Stores 8 elements at `p`.
+    ///
+    /// # Safety
+    /// `p..p+8` must be writable and not aliased by a live reference.
+    unsafe fn store_ptr(self, p: *mut f32);
+    fn vadd(self, o: Self) -> Self;
+    fn vsub(self, o: Self) -> Self;
+    fn vmul(self, o: Self) -> Self;
+    fn vdiv(self, o: Self) -> Self;
+    /// `self * b + c`, fused where the ISA has FMA.
+    fn mul_add(self, b: Self, c: Self) -> Self;
+    /// Lane-wise maximum (for NaN lanes either operand; callers fix NaN up with `select`).
+    fn max(self, o: Self) -> Self;
+    fn min(self, o: Self) -> Self;
+    /// Round to nearest (ties to even).
+    fn round(self) -> Self;
+    /// `2^n` for integral `n` in `[-126, 127]`.
+    fn pow2i(n: Self) -> Self;
+    fn abs(self) -> Self;
+    /// Magnitude of `self`, sign of `sign`.
+    fn copysign(self, sign: Self) -> Self;
+    /// Mask of `self < o` (false for NaN).
+    fn lt(self, o: Self) -> Self;
+    /// Mask of `self > o` (false for NaN).
+    fn gt(self, o: Self) -> Self;
+    /// Mask of NaN lanes.
+    fn is_nan(self) -> Self;
+    /// `mask ? a : b` lane-wise.
+    fn select(mask: Self, a: Self, b: Self) -> Self;
+
+    /// Loads `min(8, s.len())` elements; missing lanes are 0.
+    #[inline(always)]
+    fn load_part(s: &[f32]) -> Self {
+        if s.len() >= 8 {
+            Self::load(s)
+        } else {
+            let mut a = [0.0f32; 8];
+            a[..s.len()].copy_from_slice(s);
+            Self::load(&a)
+        }
+    }
+
+    /// Stores the first `min(8, d.len())` lanes.
+    #[inline(always)]
+    fn store_part(self, d: &mut [f32]) {
+        if d.len() >= 8 {
+            self.store(d)
+        } else {
+            let mut a = [0.0f32; 8];
+            self.store(&mut a);
+            let n = d.len();
+            d.copy_from_slice(&a[..n]);
+        }
+    }
+}
+
+/// Defines `fn $name(args)` that runs `$generic::<V>(args)` with `V` the [`isa`]'s vector type,
+/// the AVX2 instance compiled with `#[target_feature(enable = "avx2,fma")]`.
+macro_rules! isa_dispatch {
+    ($(#[$m:meta])* $vis:vis fn $name:ident => $generic:ident $(<$($c:tt),*>)? ( $($arg:ident : $ty:ty),* $(,)? ) $(-> $ret:ty)?) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                $generic::<$crate::simd::avx2::Avx2 $($(, $c)*)?>($($arg),*)
+            }
+            match $crate::simd::isa() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `isa()` returns `Avx2` only when the CPU has AVX2 and FMA.
+                $crate::simd::Isa::Avx2 => unsafe { avx2($($arg),*) },
+                _ => $generic::<$crate::simd::portable::Wide $($(, $c)*)?>($($arg),*),
+            }
+        }
+    };
+}
+pub(crate) use isa_dispatch;
+
+/// Implements the arithmetic operators of a [`Vf32`] type through its methods.
+macro_rules! vf32_ops {
+    ($t:ty) => {
+        impl std::ops::Add for $t {
+            type Output = Self;
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                $crate::simd::Vf32::vadd(self, o)
+            }
+        }
+        impl std::ops::Sub for $t {
+            type Output = Self;
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                $crate::simd::Vf32::vsub(self, o)
+            }
+        }
+        impl std::ops::Mul for $t {
+            type Output = Self;
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                $crate::simd::Vf32::vmul(self, o)
+            }
+        }
+        impl std::ops::Div for $t {
+            type Output = Self;
+            #[inline(always)]
+            fn div(self, o: Self) -> Self {
+                $crate::simd::Vf32::vdiv(self, o)
+            }
+        }
+        impl std::ops::Neg for $t {
+            type Output = Self;
+            #[inline(always)]
+            fn neg(self) -> Self {
+                $crate::simd::Vf32::vsub(<$t as $crate::simd::Vf32>::splat(0.0), self)
+            }
+        }
+    };
+}
+pub(crate) use vf32_ops;

@@ -32,8 +32,13 @@ pub fn widen(v: &[f32]) -> Vec<f64> {
 /// `max(|want_i|, floor * max_j |want_j|)`: a relative error for every element that is not
 /// tiny next to the largest one in its buffer.
 pub fn rel_err(got: &[f32], want: &[f64], floor: f64) -> f64 {
-    assert_eq!(got.len(), want.len());
     let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+    rel_err_scaled(got, want, floor, scale)
+}
+
+/// As [`rel_err`], with the floor taken relative to `scale` instead of the buffer's own max.
+pub fn rel_err_scaled(got: &[f32], want: &[f64], floor: f64, scale: f64) -> f64 {
+    assert_eq!(got.len(), want.len());
     let denom_floor = (floor * scale).max(f64::MIN_POSITIVE);
     got.iter()
         .zip(want)

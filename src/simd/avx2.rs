@@ -1,0 +1,136 @@
+//! [`Vf32`] on AVX2 + FMA `__m256`.
+//!
+//! Every method is `#[inline(always)]` so it compiles into the `#[target_feature(enable =
+//! "avx2,fma")]` kernel that calls it; it must never run on a CPU without them (the dispatch in
+//! [`super::isa`] guarantees it).
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use super::Vf32;
+
+#[cfg(target_arch = "x86_64")]
+super::vf32_ops!(Avx2);
+
+/// Eight `f32` lanes in one AVX register.
+#[derive(Clone, Copy, Debug)]
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Avx2(__m256);
+
+// SAFETY (for every `unsafe` block below): the intrinsics need AVX/AVX2/FMA, which the CPU has
+// whenever this type is used (module doc); pointer arguments are checked or documented.
+#[cfg(target_arch = "x86_64")]
+impl Vf32 for Avx2 {
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_set1_ps(v)) }
+    }
+    #[inline(always)]
+    fn load(s: &[f32]) -> Self {
+        assert!(s.len() >= 8);
+        // SAFETY: 8 readable elements (checked); see the impl comment.
+        unsafe { Self(_mm256_loadu_ps(s.as_ptr())) }
+    }
+    #[inline(always)]
+    fn store(self, d: &mut [f32]) {
+        assert!(d.len() >= 8);
+        // SAFETY: 8 writable elements (checked); see the impl comment.
+        unsafe { _mm256_storeu_ps(d.as_mut_ptr(), self.0) }
+    }
+    #[inline(always)]
+    unsafe fn load_ptr(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees 8 readable elements.
+        unsafe { Self(_mm256_loadu_ps(p)) }
+    }
+    #[inline(always)]
+    unsafe fn store_ptr(self, p: *mut f32) {
+        // SAFETY: the caller guarantees 8 writable elements.
+        unsafe { _mm256_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    fn vadd(self, o: Self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_add_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn vsub(self, o: Self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_sub_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn vmul(self, o: Self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_mul_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn vdiv(self, o: Self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_div_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn mul_add(self, b: Self, c: Self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_fmadd_ps(self.0, b.0, c.0)) }
+    }
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_max_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn min(self, o: Self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_min_ps(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn round(self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe {
+            Self(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                self.0,
+            ))
+        }
+    }
+    #[inline(always)]
+    fn pow2i(n: Self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe {
+            let e = _mm256_add_epi32(_mm256_cvtps_epi32(n.0), _mm256_set1_epi32(127));
+            Self(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(e)))
+        }
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_andnot_ps(_mm256_set1_ps(-0.0), self.0)) }
+    }
+    #[inline(always)]
+    fn copysign(self, sign: Self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe {
+            let m = _mm256_set1_ps(-0.0);
+            Self(_mm256_or_ps(_mm256_andnot_ps(m, self.0), _mm256_and_ps(m, sign.0)))
+        }
+    }
+    #[inline(always)]
+    fn lt(self, o: Self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_cmp_ps::<_CMP_LT_OQ>(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn gt(self, o: Self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_cmp_ps::<_CMP_GT_OQ>(self.0, o.0)) }
+    }
+    #[inline(always)]
+    fn is_nan(self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_cmp_ps::<_CMP_UNORD_Q>(self.0, self.0)) }
+    }
+    #[inline(always)]
+    fn select(mask: Self, a: Self, b: Self) -> Self {
+        // SAFETY: see the impl comment.
+        unsafe { Self(_mm256_blendv_ps(b.0, a.0, mask.0)) }
+    }
+}
