@@ -12,6 +12,7 @@ use crate::simd::{isa_dispatch, Vf32};
 /// `gh` `[N, 3H]` = `h_prev W_hhᵀ` (no bias); `b_hn` `[H]`; writes `hn = gh_n + b_hn` (kept for
 /// backward) and `h_next`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn forward_lbr_g<V: Vf32>(
     h: usize,
     gates: &mut [f32],
@@ -48,6 +49,7 @@ fn forward_lbr_g<V: Vf32>(
 /// (`dr, dz, dn` w.r.t. pre-activations), the recurrent-side `dgh` (same but `dn ⊙ r` for the
 /// `n` block), and `dh_direct = dh ⊙ z` into `dh_prev` (the driver adds `dgh W_hh`).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn backward_lbr_g<V: Vf32>(
     h: usize,
     acts: &[f32],
@@ -97,6 +99,7 @@ fn backward_lbr_g<V: Vf32>(
 
 /// Reset-before-linear forward, part 1: `r, z` from the projection and `gh[:, 0..2H]`
 /// (= `h_prev W_hrzᵀ`); stores them in `gates` and writes `rh = r ⊙ h_prev`.
+#[inline(always)]
 fn forward_rz_g<V: Vf32>(h: usize, gates: &mut [f32], gh: &[f32], h_prev: &[f32], rh: &mut [f32]) {
     for (b, (g, q)) in gates.chunks_exact_mut(3 * h).zip(gh.chunks_exact(3 * h)).enumerate() {
         let r0 = b * h;
@@ -113,6 +116,7 @@ fn forward_rz_g<V: Vf32>(h: usize, gates: &mut [f32], gh: &[f32], h_prev: &[f32]
 
 /// Reset-before-linear forward, part 2: `n = tanh(proj_n + gh_n)` with `gh[:, 2H..3H]` =
 /// `rh W_hnᵀ`; stores `n` and writes `h_next`.
+#[inline(always)]
 fn forward_n_g<V: Vf32>(h: usize, gates: &mut [f32], gh: &[f32], h_prev: &[f32], h_next: &mut [f32]) {
     for (b, (g, q)) in gates.chunks_exact_mut(3 * h).zip(gh.chunks_exact(3 * h)).enumerate() {
         let r0 = b * h;
@@ -129,6 +133,7 @@ fn forward_n_g<V: Vf32>(h: usize, gates: &mut [f32], gh: &[f32], h_prev: &[f32],
 /// Reset-before-linear backward, part 1: writes `dz, dn` into `dgates` and `dh ⊙ z` into
 /// `dh_prev`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn backward_zn_g<V: Vf32>(
     h: usize,
     acts: &[f32],
@@ -155,6 +160,7 @@ fn backward_zn_g<V: Vf32>(
 
 /// Reset-before-linear backward, part 2: given `drh = dn W_hn` (`[N, H]`), writes `dr` into
 /// `dgates` and adds `drh ⊙ r` to `dh_prev`.
+#[inline(always)]
 fn backward_r_g<V: Vf32>(h: usize, acts: &[f32], h_prev: &[f32], drh: &[f32], dgates: &mut [f32], dh_prev: &mut [f32]) {
     let one = V::splat(1.0);
     for (b, (g, dg)) in acts.chunks_exact(3 * h).zip(dgates.chunks_exact_mut(3 * h)).enumerate() {

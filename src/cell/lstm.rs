@@ -8,6 +8,7 @@ use crate::simd::{isa_dispatch, Vf32};
 /// Forward. `gates` `[N, 4H]` holds the pre-activations (input projection, both biases and
 /// the recurrent product) and receives the activations `i, f, g, o`; reads `c_prev`, writes
 /// `c_next` and `h_next` (`[N, H]`).
+#[inline(always)]
 fn forward_g<V: Vf32>(h: usize, gates: &mut [f32], c_prev: &[f32], c_next: &mut [f32], h_next: &mut [f32]) {
     for (((g, cp), cn), hn) in gates
         .chunks_exact_mut(4 * h)
@@ -35,6 +36,7 @@ fn forward_g<V: Vf32>(h: usize, gates: &mut [f32], c_prev: &[f32], c_next: &mut 
 /// `dc` holds `dc_t` on entry and `dc_{t-1}` on return; writes the pre-activation gradients
 /// `dgates` `[N, 4H]`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn backward_g<V: Vf32>(
     h: usize,
     acts: &[f32],

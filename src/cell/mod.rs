@@ -4,6 +4,7 @@
 //! cell's gate order) and `[N, H]` state buffers. The matrix products around them are the
 //! driver's; these passes read each element once and write each result once.
 
+pub(crate) mod fused;
 pub(crate) mod gru;
 pub(crate) mod lstm;
 pub(crate) mod rnn;

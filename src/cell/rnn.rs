@@ -7,6 +7,7 @@ use crate::simd::math::{relu, tanh};
 use crate::simd::{isa_dispatch, Vf32};
 
 /// Forward: `h_next = act(pre)`, both `[N, H]`.
+#[inline(always)]
 fn forward_g<V: Vf32>(act: Activation, pre: &[f32], h_next: &mut [f32]) {
     lanes(pre.len(), |j, len| {
         let a = ld::<V>(&pre[j..j + len]);
@@ -19,6 +20,7 @@ fn forward_g<V: Vf32>(act: Activation, pre: &[f32], h_next: &mut [f32]) {
 }
 
 /// Backward: `dpre = (dy + dh_rec) act'(·)`, the derivative taken from the output `h_next`.
+#[inline(always)]
 fn backward_g<V: Vf32>(act: Activation, h_next: &[f32], dy: &[f32], dh_rec: &[f32], dpre: &mut [f32]) {
     lanes(h_next.len(), |j, len| {
         let s = j..j + len;

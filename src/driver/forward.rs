@@ -3,7 +3,8 @@
 
 use super::prepared::Prepared;
 use super::ring_pair;
-use crate::cell::{gru, lstm, rnn};
+use super::step::on_blocks;
+use crate::cell::fused::{self, FwdStep, StepSlices};
 use crate::desc::{Cell, GruVariant, LayerDesc, SeqShape};
 use crate::gemm::{sgemm, Mat};
 use crate::weights::Weights;
@@ -44,7 +45,6 @@ pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
     let (t_len, n) = (s.t, s.n);
     let nh = n * h_sz;
     let step_g = n * gh_w;
-    let w_hh = cx.w.w_hh();
 
     // Input projection for all steps: gates = bias + X W_ihᵀ, one GEMM with M = T*N.
     for row in b.gates.chunks_exact_mut(gh_w) {
@@ -73,91 +73,47 @@ pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
     }
     // With no h0 the first recurrent product is zero and skipped.
     let h0_zero = io.h0.is_none();
-    let mut gh = match cx.desc.cell() {
-        Cell::Gru(_) => vec![0.0f32; step_g],
-        _ => Vec::new(),
-    };
 
+    let nb = cx.p.fwd.blocks();
     for t in 0..t_len {
         let gates = &mut b.gates[t * step_g..][..step_g];
         let (h_prev, h_next) = ring_pair(b.h, nh, b.h_slots, t);
-        let skip = t == 0 && h0_zero;
+        let rec = !(t == 0 && h0_zero);
+        let (c_prev, c_next): (&[f32], &mut [f32]) = match cx.desc.cell() {
+            Cell::Lstm => ring_pair(b.c, nh, b.h_slots, t),
+            _ => (&[], &mut []),
+        };
+        let aux: &mut [f32] = match cx.desc.cell() {
+            Cell::Gru(_) => &mut b.aux[(t % b.aux_slots) * nh..][..nh],
+            _ => &mut [],
+        };
+        let slices = StepSlices {
+            n,
+            h: h_sz,
+            gates_per_unit: cx.desc.gates(),
+            h_prev,
+            rec,
+            gates,
+            c_prev,
+            c_next,
+            h_next,
+            aux,
+            b_hn: &cx.p.b_hn,
+        };
+        // SAFETY: the slices are borrowed for this whole step and used only through `st`;
+        // `on_blocks` gives each thread a disjoint block range and joins before returning.
+        let st = unsafe { FwdStep::new(slices) };
+        let macs = n * h_sz * gh_w;
         match cx.desc.cell() {
-            Cell::Lstm | Cell::Rnn(_) => {
-                if !skip {
-                    sgemm(
-                        n,
-                        gh_w,
-                        h_sz,
-                        Mat::n(h_prev, h_sz),
-                        Mat::t(w_hh, h_sz),
-                        1.0,
-                        gates,
-                        gh_w,
-                    );
-                }
-                if let Cell::Rnn(act) = cx.desc.cell() {
-                    rnn::forward(act, gates, h_next);
-                } else {
-                    let (c_prev, c_next) = ring_pair(b.c, nh, b.h_slots, t);
-                    lstm::forward(h_sz, gates, c_prev, c_next, h_next);
-                }
-            }
-            Cell::Gru(GruVariant::LinearBeforeReset) => {
-                if skip {
-                    gh.fill(0.0);
-                } else {
-                    sgemm(
-                        n,
-                        gh_w,
-                        h_sz,
-                        Mat::n(h_prev, h_sz),
-                        Mat::t(w_hh, h_sz),
-                        0.0,
-                        &mut gh,
-                        gh_w,
-                    );
-                }
-                let hn = &mut b.aux[(t % b.aux_slots) * nh..][..nh];
-                gru::forward_lbr(h_sz, gates, &gh, &cx.p.b_hn, h_prev, hn, h_next);
-            }
+            Cell::Lstm => on_blocks(nb, macs, |r| fused::lstm(&st, &cx.p.fwd, r)),
+            Cell::Rnn(act) => on_blocks(nb, macs, |r| fused::rnn(&st, &cx.p.fwd, act, r)),
+            Cell::Gru(GruVariant::LinearBeforeReset) => on_blocks(nb, macs, |r| fused::gru_lbr(&st, &cx.p.fwd, r)),
             Cell::Gru(GruVariant::ResetBeforeLinear) => {
-                let rh = &mut b.aux[(t % b.aux_slots) * nh..][..nh];
-                if skip {
-                    gh.fill(0.0);
-                } else {
-                    let w_rz = &w_hh[..2 * h_sz * h_sz];
-                    sgemm(
-                        n,
-                        2 * h_sz,
-                        h_sz,
-                        Mat::n(h_prev, h_sz),
-                        Mat::t(w_rz, h_sz),
-                        0.0,
-                        &mut gh,
-                        gh_w,
-                    );
-                }
-                gru::forward_rz(h_sz, gates, &gh, h_prev, rh);
-                if skip {
-                    // r ⊙ h_0 = 0, so the candidate's recurrent part is zero too.
-                } else {
-                    let w_n = &w_hh[2 * h_sz * h_sz..];
-                    sgemm(
-                        n,
-                        h_sz,
-                        h_sz,
-                        Mat::n(rh, h_sz),
-                        Mat::t(w_n, h_sz),
-                        0.0,
-                        &mut gh[2 * h_sz..],
-                        gh_w,
-                    );
-                }
-                gru::forward_n(h_sz, gates, &gh, h_prev, h_next);
+                on_blocks(nb, macs, |r| fused::gru_rz(&st, &cx.p.fwd, r));
+                on_blocks(nb, macs, |r| fused::gru_n(&st, &cx.p.fwd_n, r));
             }
         }
-        io.y[t * nh..][..nh].copy_from_slice(h_next);
+        io.y[t * nh..][..nh].copy_from_slice(&b.h[((t + 1) % b.h_slots) * nh..][..nh]);
     }
 
     let last = t_len % b.h_slots;

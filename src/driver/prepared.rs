@@ -1,6 +1,7 @@
 //! What is derived from the weights once, when they are set, rather than on every call.
 
 use crate::desc::{Cell, GruVariant};
+use crate::gemm::pack::Packed;
 use crate::weights::Weights;
 
 /// Weight-derived data the drivers use.
@@ -11,17 +12,37 @@ pub(crate) struct Prepared {
     pub bias_x: Vec<f32>,
     /// `[H]`, `b_hn` of the linear-before-reset GRU (empty otherwise).
     pub b_hn: Vec<f32>,
+    /// `W_hhᵀ` packed gate-interleaved for the fused forward step (all `G` gates; for the
+    /// reset-before-linear GRU only `r, z`).
+    pub fwd: Packed,
+    /// Reset-before-linear GRU: `W_hnᵀ` packed (1 gate); empty otherwise.
+    pub fwd_n: Packed,
 }
 
 impl Prepared {
     pub(crate) fn new(w: &Weights) -> Self {
-        let h = w.desc().hidden_size();
+        let d = w.desc();
+        let (h, g) = (d.hidden_size(), d.gates());
         let mut bias_x: Vec<f32> = w.b_ih().iter().zip(w.b_hh()).map(|(a, b)| a + b).collect();
         let mut b_hn = Vec::new();
-        if w.desc().cell() == Cell::Gru(GruVariant::LinearBeforeReset) {
-            bias_x[2 * h..].copy_from_slice(&w.b_ih()[2 * h..]);
-            b_hn = w.b_hh()[2 * h..].to_vec();
+        let (mut fwd, mut fwd_n) = (Packed::default(), Packed::default());
+        match d.cell() {
+            Cell::Gru(GruVariant::LinearBeforeReset) => {
+                bias_x[2 * h..].copy_from_slice(&w.b_ih()[2 * h..]);
+                b_hn = w.b_hh()[2 * h..].to_vec();
+                fwd = Packed::gate_rows(w.w_hh(), g, h, h);
+            }
+            Cell::Gru(GruVariant::ResetBeforeLinear) => {
+                fwd = Packed::gate_rows(&w.w_hh()[..2 * h * h], 2, h, h);
+                fwd_n = Packed::gate_rows(&w.w_hh()[2 * h * h..], 1, h, h);
+            }
+            Cell::Lstm | Cell::Rnn(_) => fwd = Packed::gate_rows(w.w_hh(), g, h, h),
         }
-        Self { bias_x, b_hn }
+        Self {
+            bias_x,
+            b_hn,
+            fwd,
+            fwd_n,
+        }
     }
 }

@@ -6,7 +6,9 @@
 //! every element of `C` is computed by one thread in the same order whatever the split, so
 //! results do not depend on the thread count.
 
-mod par;
+pub(crate) mod pack;
+pub(crate) mod par;
+pub(crate) mod tile;
 
 use par::SyncMutPtr;
 

@@ -1,0 +1,392 @@
+//! One forward step with the gate math fused onto the GEMM's output tile: for a range of unit
+//! blocks, every row's recurrent product for all gates of 8 hidden units is computed in
+//! registers ([`tile`]), the projection of the input is added, and the cell's nonlinearities and
+//! state update run before anything is written back.
+//!
+//! Threads run disjoint ranges of unit blocks of the same step over one [`FwdStep`].
+
+use std::ops::Range;
+use std::slice;
+
+use crate::desc::Activation;
+use crate::gemm::pack::{Packed, UNITS};
+use crate::gemm::tile::tile;
+use crate::simd::math::{relu, sigmoid, tanh};
+use crate::simd::{isa_dispatch, Vf32};
+
+/// Raw views of one step's `[N, ·]` buffers, shared by the threads working on the step.
+///
+/// Only [`FwdStep::new`] makes one; it is `Send + Sync` because each thread writes only the
+/// columns of its own unit blocks, and reads what other threads write only after the step (or
+/// phase) has been joined.
+#[derive(Clone, Copy)]
+pub(crate) struct FwdStep {
+    n: usize,
+    h: usize,
+    /// `h_{t-1}` `[N, H]`; `None` when it is zero (the recurrent product is skipped).
+    h_prev: Option<*const f32>,
+    /// `h_{t-1}` for the state update (zeros when `h_prev` is `None`).
+    h_prev_vals: *const f32,
+    /// `[N, G*H]`: projection (with folded biases) in, activations out.
+    gates: *mut f32,
+    /// LSTM: `c_{t-1}`, `c_t`.
+    c_prev: *const f32,
+    c_next: *mut f32,
+    /// `h_t` `[N, H]`.
+    h_next: *mut f32,
+    /// GRU `[N, H]`: `W_hn h + b_hn` (linear-before-reset) or `r ⊙ h` (reset-before-linear).
+    aux: *mut f32,
+    /// Linear-before-reset GRU: `b_hn` `[H]`.
+    b_hn: *const f32,
+}
+
+// SAFETY: see the type's documentation; the constructor's contract makes it hold.
+unsafe impl Send for FwdStep {}
+// SAFETY: as above.
+unsafe impl Sync for FwdStep {}
+
+/// The buffers of one step, as slices (checked and turned into a [`FwdStep`]).
+pub(crate) struct StepSlices<'a> {
+    pub n: usize,
+    pub h: usize,
+    pub gates_per_unit: usize,
+    pub h_prev: &'a [f32],
+    pub rec: bool,
+    pub gates: &'a mut [f32],
+    pub c_prev: &'a [f32],
+    pub c_next: &'a mut [f32],
+    pub h_next: &'a mut [f32],
+    pub aux: &'a mut [f32],
+    pub b_hn: &'a [f32],
+}
+
+impl FwdStep {
+    /// Checks the lengths the cell needs (an empty slice means "not used by this cell").
+    ///
+    /// # Safety
+    /// The buffers must outlive every use of the result, and while it is in use nothing else
+    /// may access them; the cell functions called with it must be given disjoint block ranges
+    /// on different threads.
+    pub(crate) unsafe fn new(s: StepSlices<'_>) -> Self {
+        let nh = s.n * s.h;
+        assert!(s.h_prev.len() == nh && s.h_next.len() == nh);
+        assert!(s.gates.len() == nh * s.gates_per_unit);
+        assert!(s.c_prev.is_empty() || s.c_prev.len() == nh);
+        assert!(s.c_next.len() == s.c_prev.len());
+        assert!(s.aux.is_empty() || s.aux.len() == nh);
+        assert!(s.b_hn.is_empty() || s.b_hn.len() == s.h);
+        Self {
+            n: s.n,
+            h: s.h,
+            h_prev: s.rec.then_some(s.h_prev.as_ptr()),
+            h_prev_vals: s.h_prev.as_ptr(),
+            gates: s.gates.as_mut_ptr(),
+            c_prev: s.c_prev.as_ptr(),
+            c_next: s.c_next.as_mut_ptr(),
+            h_next: s.h_next.as_mut_ptr(),
+            aux: s.aux.as_mut_ptr(),
+            b_hn: s.b_hn.as_ptr(),
+        }
+    }
+}
+
+/// Loads `len` (1..=8) elements at `p`.
+///
+/// # Safety
+/// `p..p+len` readable.
+#[inline(always)]
+unsafe fn get<V: Vf32>(p: *const f32, len: usize) -> V {
+    if len == UNITS {
+        // SAFETY: 8 readable elements (caller).
+        unsafe { V::load_ptr(p) }
+    } else {
+        // SAFETY: `len` readable elements (caller).
+        V::load_part(unsafe { slice::from_raw_parts(p, len) })
+    }
+}
+
+/// Stores `len` (1..=8) lanes at `p`.
+///
+/// # Safety
+/// `p..p+len` writable, touched by no other thread meanwhile.
+#[inline(always)]
+unsafe fn put<V: Vf32>(v: V, p: *mut f32, len: usize) {
+    if len == UNITS {
+        // SAFETY: 8 writable elements (caller).
+        unsafe { v.store_ptr(p) }
+    } else {
+        // SAFETY: `len` writable elements (caller).
+        v.store_part(unsafe { slice::from_raw_parts_mut(p, len) })
+    }
+}
+
+/// The recurrent product of rows `r0..r0+MR` with block `b` of `p`, read from `a` (`[N, K]`),
+/// or zeros when there is no `a`.
+///
+/// # Safety
+/// `a`, when given, points at `N * K` readable elements and `r0 + MR <= N`.
+#[inline(always)]
+unsafe fn product<V: Vf32, const MR: usize, const G: usize>(
+    a: Option<*const f32>,
+    p: &Packed,
+    b: usize,
+    r0: usize,
+) -> [[V; G]; MR] {
+    match a {
+        None => [[V::splat(0.0); G]; MR],
+        Some(a) => {
+            let k = p.k();
+            // SAFETY: rows r0..r0+MR of a [N, K] buffer (caller).
+            let rows = unsafe { slice::from_raw_parts(a.add(r0 * k), MR * k) };
+            tile::<V, MR, G>(k, rows, k, p.panel(b))
+        }
+    }
+}
+
+/// Runs `rows::<V, MR>(r0)` over `0..n` in chunks of `MR`, then the remainder with smaller tiles.
+macro_rules! row_blocks {
+    ($n:expr, $mr:literal, |$m:ident, $r0:ident| $body:expr) => {{
+        let n = $n;
+        let mut $r0 = 0;
+        while $r0 + $mr <= n {
+            {
+                const $m: usize = $mr;
+                $body;
+            }
+            $r0 += $mr;
+        }
+        let rest = n - $r0;
+        seq_macro_rest!(rest, $mr, |$m| $body);
+    }};
+}
+
+/// Dispatches a remainder `rest < MR` to a const tile height.
+macro_rules! seq_macro_rest {
+    ($rest:expr, $mr:literal, |$m:ident| $body:expr) => {
+        match $rest {
+            0 => {}
+            1 => {
+                const $m: usize = 1;
+                $body
+            }
+            2 => {
+                const $m: usize = 2;
+                $body
+            }
+            3 => {
+                const $m: usize = 3;
+                $body
+            }
+            4 => {
+                const $m: usize = 4;
+                $body
+            }
+            5 => {
+                const $m: usize = 5;
+                $body
+            }
+            6 => {
+                const $m: usize = 6;
+                $body
+            }
+            7 => {
+                const $m: usize = 7;
+                $body
+            }
+            _ => unreachable!("tile heights are at most 8"),
+        }
+    };
+}
+
+/// Rows `r0..r0+MR` of block `b`, LSTM (`i, f, g, o`).
+///
+/// # Safety
+/// `s` valid (see [`FwdStep::new`]), `r0 + MR <= N`, block `b` owned by this thread.
+#[inline(always)]
+unsafe fn lstm_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
+    let (h, u0) = (s.h, b * UNITS);
+    let len = UNITS.min(h - u0);
+    // SAFETY: the caller's contract covers every pointer below.
+    unsafe {
+        let acc = product::<V, MR, 4>(s.h_prev, p, b, r0);
+        for (r, a) in acc.iter().enumerate() {
+            let row = r0 + r;
+            let g = s.gates.add(row * 4 * h + u0);
+            let i = sigmoid(a[0] + get::<V>(g, len));
+            let f = sigmoid(a[1] + get::<V>(g.add(h), len));
+            let gg = tanh(a[2] + get::<V>(g.add(2 * h), len));
+            let o = sigmoid(a[3] + get::<V>(g.add(3 * h), len));
+            let c = f.mul_add(get::<V>(s.c_prev.add(row * h + u0), len), i * gg);
+            put(i, g, len);
+            put(f, g.add(h), len);
+            put(gg, g.add(2 * h), len);
+            put(o, g.add(3 * h), len);
+            put(c, s.c_next.add(row * h + u0), len);
+            put(o * tanh(c), s.h_next.add(row * h + u0), len);
+        }
+    }
+}
+
+/// Rows `r0..r0+MR` of block `b`, simple RNN.
+///
+/// # Safety
+/// As [`lstm_rows`].
+#[inline(always)]
+unsafe fn rnn_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, act: Activation, b: usize, r0: usize) {
+    let (h, u0) = (s.h, b * UNITS);
+    let len = UNITS.min(h - u0);
+    // SAFETY: the caller's contract covers every pointer below.
+    unsafe {
+        let acc = product::<V, MR, 1>(s.h_prev, p, b, r0);
+        for (r, a) in acc.iter().enumerate() {
+            let off = (r0 + r) * h + u0;
+            let pre = a[0] + get::<V>(s.gates.add(off), len);
+            let v = match act {
+                Activation::Tanh => tanh(pre),
+                Activation::Relu => relu(pre),
+            };
+            put(v, s.h_next.add(off), len);
+        }
+    }
+}
+
+/// Rows `r0..r0+MR` of block `b`, linear-before-reset GRU (`r, z, n`).
+///
+/// # Safety
+/// As [`lstm_rows`].
+#[inline(always)]
+unsafe fn gru_lbr_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
+    let (h, u0) = (s.h, b * UNITS);
+    let len = UNITS.min(h - u0);
+    // SAFETY: the caller's contract covers every pointer below.
+    unsafe {
+        let acc = product::<V, MR, 3>(s.h_prev, p, b, r0);
+        let b_hn = get::<V>(s.b_hn.add(u0), len);
+        for (r, a) in acc.iter().enumerate() {
+            let row = r0 + r;
+            let g = s.gates.add(row * 3 * h + u0);
+            let off = row * h + u0;
+            let rg = sigmoid(a[0] + get::<V>(g, len));
+            let z = sigmoid(a[1] + get::<V>(g.add(h), len));
+            let hn = a[2] + b_hn;
+            let n = tanh(rg.mul_add(hn, get::<V>(g.add(2 * h), len)));
+            let hp = get::<V>(s.h_prev_vals.add(off), len);
+            put(rg, g, len);
+            put(z, g.add(h), len);
+            put(n, g.add(2 * h), len);
+            put(hn, s.aux.add(off), len);
+            put(z.mul_add(hp - n, n), s.h_next.add(off), len);
+        }
+    }
+}
+
+/// Rows `r0..r0+MR` of block `b`, reset-before-linear GRU phase 1: `r, z` and `r ⊙ h`.
+///
+/// # Safety
+/// As [`lstm_rows`].
+#[inline(always)]
+unsafe fn gru_rz_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
+    let (h, u0) = (s.h, b * UNITS);
+    let len = UNITS.min(h - u0);
+    // SAFETY: the caller's contract covers every pointer below.
+    unsafe {
+        let acc = product::<V, MR, 2>(s.h_prev, p, b, r0);
+        for (r, a) in acc.iter().enumerate() {
+            let row = r0 + r;
+            let g = s.gates.add(row * 3 * h + u0);
+            let off = row * h + u0;
+            let rg = sigmoid(a[0] + get::<V>(g, len));
+            let z = sigmoid(a[1] + get::<V>(g.add(h), len));
+            put(rg, g, len);
+            put(z, g.add(h), len);
+            put(rg * get::<V>(s.h_prev_vals.add(off), len), s.aux.add(off), len);
+        }
+    }
+}
+
+/// Rows `r0..r0+MR` of block `b`, reset-before-linear GRU phase 2: `n` from `(r ⊙ h) W_hnᵀ`
+/// and the new state.
+///
+/// # Safety
+/// As [`lstm_rows`], and phase 1 of this step has completed for every block.
+#[inline(always)]
+unsafe fn gru_n_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
+    let (h, u0) = (s.h, b * UNITS);
+    let len = UNITS.min(h - u0);
+    // SAFETY: the caller's contract covers every pointer below.
+    unsafe {
+        let a_src = s.h_prev.map(|_| s.aux as *const f32);
+        let acc = product::<V, MR, 1>(a_src, p, b, r0);
+        for (r, a) in acc.iter().enumerate() {
+            let row = r0 + r;
+            let g = s.gates.add(row * 3 * h + u0);
+            let off = row * h + u0;
+            let n = tanh(a[0] + get::<V>(g.add(2 * h), len));
+            let z = get::<V>(g.add(h), len);
+            let hp = get::<V>(s.h_prev_vals.add(off), len);
+            put(n, g.add(2 * h), len);
+            put(z.mul_add(hp - n, n), s.h_next.add(off), len);
+        }
+    }
+}
+
+#[inline(always)]
+fn lstm_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
+    for b in blocks {
+        // SAFETY: the caller of the dispatched function upholds `FwdStep`'s contract.
+        row_blocks!(s.n, 3, |MR, r0| unsafe { lstm_rows::<V, MR>(s, p, b, r0) });
+    }
+}
+
+#[inline(always)]
+fn rnn_g<V: Vf32>(s: &FwdStep, p: &Packed, act: Activation, blocks: Range<usize>) {
+    for b in blocks {
+        // SAFETY: as in `lstm_g`.
+        row_blocks!(s.n, 8, |MR, r0| unsafe { rnn_rows::<V, MR>(s, p, act, b, r0) });
+    }
+}
+
+#[inline(always)]
+fn gru_lbr_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
+    for b in blocks {
+        // SAFETY: as in `lstm_g`.
+        row_blocks!(s.n, 4, |MR, r0| unsafe { gru_lbr_rows::<V, MR>(s, p, b, r0) });
+    }
+}
+
+#[inline(always)]
+fn gru_rz_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
+    for b in blocks {
+        // SAFETY: as in `lstm_g`.
+        row_blocks!(s.n, 6, |MR, r0| unsafe { gru_rz_rows::<V, MR>(s, p, b, r0) });
+    }
+}
+
+#[inline(always)]
+fn gru_n_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
+    for b in blocks {
+        // SAFETY: as in `lstm_g`.
+        row_blocks!(s.n, 8, |MR, r0| unsafe { gru_n_rows::<V, MR>(s, p, b, r0) });
+    }
+}
+
+isa_dispatch!(
+    /// LSTM step for unit blocks `blocks` (`p` packs `W_hhᵀ`, 4 gates).
+    pub(crate) fn lstm => lstm_g(s: &FwdStep, p: &Packed, blocks: Range<usize>)
+);
+isa_dispatch!(
+    /// Simple-RNN step for unit blocks `blocks` (`p` packs `W_hhᵀ`).
+    pub(crate) fn rnn => rnn_g(s: &FwdStep, p: &Packed, act: Activation, blocks: Range<usize>)
+);
+isa_dispatch!(
+    /// Linear-before-reset GRU step for unit blocks `blocks` (`p` packs `W_hhᵀ`, 3 gates).
+    pub(crate) fn gru_lbr => gru_lbr_g(s: &FwdStep, p: &Packed, blocks: Range<usize>)
+);
+isa_dispatch!(
+    /// Reset-before-linear GRU, phase 1 (`p` packs `W_hrzᵀ`, 2 gates).
+    pub(crate) fn gru_rz => gru_rz_g(s: &FwdStep, p: &Packed, blocks: Range<usize>)
+);
+isa_dispatch!(
+    /// Reset-before-linear GRU, phase 2 (`p` packs `W_hnᵀ`); run after phase 1 of all blocks.
+    pub(crate) fn gru_n => gru_n_g(s: &FwdStep, p: &Packed, blocks: Range<usize>)
+);

@@ -1,0 +1,71 @@
+//! The C ABI: a thin layer of `extern "C"` functions over the safe API, declared in
+//! `include/fusedrnn.h` (generated from this module by cbindgen; see `build.rs`).
+//!
+//! # Shape of the API
+//!
+//! - A plain C struct [`frnn_layer_desc`] (cell, GRU variant, activation, `I`, `H`) describes a
+//!   layer; `frnn_layer_create` makes an opaque `frnn_layer` handle from it and the four weight
+//!   buffers (PyTorch layout, as [`crate::Weights`]); `frnn_layer_destroy` frees it.
+//! - `frnn_workspace_create` / `frnn_workspace_destroy` manage the training workspace that
+//!   `frnn_layer_forward_train` fills and `frnn_layer_backward_data` /
+//!   `frnn_layer_backward_weights` read.
+//! - Every buffer is a `(pointer, length in elements)` pair of row-major `float`s. An optional
+//!   buffer (initial/final states, their gradients, `dx`) is "absent" when its pointer is NULL,
+//!   and its length must then be 0.
+//! - Every call that can fail returns an [`frnn_status`]; `frnn_last_error_message` gives the
+//!   detail of the last failure on the calling thread. Out-parameters and output buffers are
+//!   written only on success.
+//!
+//! # Safety model
+//!
+//! No panic crosses the boundary (every body runs under `catch_unwind`, see [`status`]); every
+//! pointer is NULL- and alignment-checked and every length validated with overflow-checked
+//! arithmetic before any slice is made (see [`slices`], the one place raw buffers become
+//! slices). Output buffers may not overlap any other buffer of the same call (checked). What
+//! cannot be checked — that a non-NULL pointer really points to that many elements, and that a
+//! handle is live — is the caller's contract, stated under `# Safety` on every function.
+//!
+//! # Threads
+//!
+//! - Any number of threads may call `frnn_layer_forward`, `frnn_layer_forward_train`, the
+//!   backward calls and the getters on the same `frnn_layer` at once, provided each training
+//!   call uses its own `frnn_workspace`.
+//! - `frnn_layer_set_weights` and `frnn_layer_set_num_threads` may also be called while other
+//!   threads use the layer: they wait until the running calls on that layer have finished, and
+//!   calls that start later see the new state.
+//! - A `frnn_workspace` serves one call at a time: concurrent calls on one workspace are
+//!   serialised (memory-safe, but what the workspace then holds depends on their order).
+//! - `*_destroy` must not run concurrently with any other use of that handle.
+//! - Threads used by a call: the layer's own pool (`frnn_layer_set_num_threads`), else the
+//!   process-wide setting (`frnn_set_num_threads`), else the environment variable
+//!   `FUSEDRNN_NUM_THREADS` (read once), else rayon's global pool (all cores, or
+//!   `RAYON_NUM_THREADS`). Results are bitwise identical whatever the thread count.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+#![allow(non_camel_case_types)]
+
+pub mod handles;
+pub mod layer;
+pub mod slices;
+pub mod status;
+pub mod threads;
+pub mod workspace;
+
+pub use layer::{frnn_activation, frnn_cell, frnn_grad_mode, frnn_gru_variant, frnn_layer, frnn_layer_desc};
+pub use status::frnn_status;
+pub use workspace::frnn_workspace;
+
+use std::ffi::c_char;
+
+/// The library version, `"MAJOR.MINOR.PATCH"`, as a static NUL-terminated string. It equals
+/// `FUSEDRNN_VERSION_STRING` when the header matches the library.
+#[no_mangle]
+pub extern "C" fn frnn_version() -> *const c_char {
+    const VERSION: &std::ffi::CStr =
+        match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => panic!("version contains a NUL byte"),
+        };
+    VERSION.as_ptr()
+}

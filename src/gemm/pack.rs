@@ -1,0 +1,74 @@
+//! Weights packed once into the tile kernel's panel format.
+
+/// Output units per block: one 8-lane vector.
+pub(crate) const UNITS: usize = 8;
+
+/// A `K × (G·U)` right-hand operand packed for [`super::tile::tile`]: for every block `b` of
+/// [`UNITS`] output units, a contiguous panel of `K` rows, each row holding, gate by gate, the
+/// 8 units of the block: `panel(b)[kk * G * 8 + g * 8 + l] = B(kk, g, 8b + l)`. One output tile
+/// of the kernel therefore holds every gate of the same hidden units, which is what lets the
+/// cell's gate math run on it in registers. Units past `U` are zero.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Packed {
+    k: usize,
+    g: usize,
+    blocks: usize,
+    data: Vec<f32>,
+}
+
+impl Packed {
+    /// Packs `B(kk, g, u)` for `kk < k`, `g < gates`, `u < units`.
+    pub(crate) fn from_fn(k: usize, gates: usize, units: usize, b: impl Fn(usize, usize, usize) -> f32) -> Self {
+        let blocks = units.div_ceil(UNITS);
+        let mut data = vec![0.0f32; blocks * k * gates * UNITS];
+        for (blk, panel) in data.chunks_exact_mut(k * gates * UNITS).enumerate() {
+            for kk in 0..k {
+                for g in 0..gates {
+                    for l in 0..UNITS {
+                        let u = blk * UNITS + l;
+                        if u < units {
+                            panel[(kk * gates + g) * UNITS + l] = b(kk, g, u);
+                        }
+                    }
+                }
+            }
+        }
+        Self {
+            k,
+            g: gates,
+            blocks,
+            data,
+        }
+    }
+
+    /// `B = Wᵀ` for `W` `[G*H, K]` row-major with gate blocks of `H` rows (`W_ih`, `W_hh`):
+    /// `B(kk, g, u) = W[g*H + u, kk]`.
+    pub(crate) fn gate_rows(w: &[f32], gates: usize, h: usize, k: usize) -> Self {
+        assert_eq!(w.len(), gates * h * k);
+        Self::from_fn(k, gates, h, |kk, g, u| w[(g * h + u) * k + kk])
+    }
+
+    /// `B = W` for `W` `[K, H]` row-major (the backward products `dG · W_hh`).
+    pub(crate) fn plain(w: &[f32], k: usize, h: usize) -> Self {
+        assert_eq!(w.len(), k * h);
+        Self::from_fn(k, 1, h, |kk, _, u| w[kk * h + u])
+    }
+
+    /// `K`.
+    pub(crate) fn k(&self) -> usize {
+        self.k
+    }
+    /// Number of unit blocks.
+    pub(crate) fn blocks(&self) -> usize {
+        self.blocks
+    }
+    /// `G`.
+    pub(crate) fn gates(&self) -> usize {
+        self.g
+    }
+    /// The panel of block `b`: `K * G * 8` elements.
+    pub(crate) fn panel(&self, b: usize) -> &[f32] {
+        let len = self.k * self.g * UNITS;
+        &self.data[b * len..][..len]
+    }
+}

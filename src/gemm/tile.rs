@@ -1,0 +1,34 @@
+//! The register tile: `MR` rows of `A` times one packed panel, `G` vectors per row.
+
+use super::pack::UNITS;
+use crate::simd::Vf32;
+
+/// `acc[r][g] = Σ_kk A[r, kk] · panel[kk, g, 0..8]` for `r < MR`, where row `r` of `A` is
+/// `a[r * lda ..][.. k]`. All `MR * G` accumulators live in registers (`MR * G <= 12`).
+#[inline(always)]
+pub(crate) fn tile<V: Vf32, const MR: usize, const G: usize>(
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    panel: &[f32],
+) -> [[V; G]; MR] {
+    assert!(MR == 0 || (MR - 1) * lda + k <= a.len());
+    assert!(panel.len() >= k * G * UNITS);
+    let mut acc = [[V::splat(0.0); G]; MR];
+    // Loop over k: one row of the panel (G vectors) against one column of A (MR broadcasts).
+    for kk in 0..k {
+        let mut b = [V::splat(0.0); G];
+        for (g, bv) in b.iter_mut().enumerate() {
+            // SAFETY: kk < k and g < G, so the 8 lanes lie inside `panel` (checked above).
+            *bv = unsafe { V::load_ptr(panel.as_ptr().add((kk * G + g) * UNITS)) };
+        }
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            // SAFETY: r < MR and kk < k, inside `a` (checked above).
+            let av = V::splat(unsafe { *a.as_ptr().add(r * lda + kk) });
+            for g in 0..G {
+                acc_r[g] = av.mul_add(b[g], acc_r[g]);
+            }
+        }
+    }
+    acc
+}
