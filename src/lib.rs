@@ -20,6 +20,7 @@ mod cell;
 mod desc;
 mod driver;
 mod error;
+pub mod ffi;
 mod gemm;
 pub mod reference;
 pub mod rng;

@@ -10,7 +10,7 @@ use std::slice;
 
 use crate::desc::Activation;
 use crate::gemm::pack::{Packed, UNITS};
-use crate::gemm::tile::tile;
+use crate::gemm::tile::{row_blocks, tile};
 use crate::simd::math::{relu, sigmoid, tanh};
 use crate::simd::{isa_dispatch, Vf32};
 
@@ -141,61 +141,6 @@ unsafe fn product<V: Vf32, const MR: usize, const G: usize>(
             tile::<V, MR, G>(k, rows, k, p.panel(b))
         }
     }
-}
-
-/// Runs `rows::<V, MR>(r0)` over `0..n` in chunks of `MR`, then the remainder with smaller tiles.
-macro_rules! row_blocks {
-    ($n:expr, $mr:literal, |$m:ident, $r0:ident| $body:expr) => {{
-        let n = $n;
-        let mut $r0 = 0;
-        while $r0 + $mr <= n {
-            {
-                const $m: usize = $mr;
-                $body;
-            }
-            $r0 += $mr;
-        }
-        let rest = n - $r0;
-        seq_macro_rest!(rest, $mr, |$m| $body);
-    }};
-}
-
-/// Dispatches a remainder `rest < MR` to a const tile height.
-macro_rules! seq_macro_rest {
-    ($rest:expr, $mr:literal, |$m:ident| $body:expr) => {
-        match $rest {
-            0 => {}
-            1 => {
-                const $m: usize = 1;
-                $body
-            }
-            2 => {
-                const $m: usize = 2;
-                $body
-            }
-            3 => {
-                const $m: usize = 3;
-                $body
-            }
-            4 => {
-                const $m: usize = 4;
-                $body
-            }
-            5 => {
-                const $m: usize = 5;
-                $body
-            }
-            6 => {
-                const $m: usize = 6;
-                $body
-            }
-            7 => {
-                const $m: usize = 7;
-                $body
-            }
-            _ => unreachable!("tile heights are at most 8"),
-        }
-    };
 }
 
 /// Rows `r0..r0+MR` of block `b`, LSTM (`i, f, g, o`).

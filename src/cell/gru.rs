@@ -5,45 +5,7 @@
 
 use super::lanes;
 use super::{ld, st};
-use crate::simd::math::{sigmoid, tanh};
 use crate::simd::{isa_dispatch, Vf32};
-
-/// Linear-before-reset forward. `gates` `[N, 3H]`: projection in, activations `r, z, n` out;
-/// `gh` `[N, 3H]` = `h_prev W_hhᵀ` (no bias); `b_hn` `[H]`; writes `hn = gh_n + b_hn` (kept for
-/// backward) and `h_next`.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn forward_lbr_g<V: Vf32>(
-    h: usize,
-    gates: &mut [f32],
-    gh: &[f32],
-    b_hn: &[f32],
-    h_prev: &[f32],
-    hn_out: &mut [f32],
-    h_next: &mut [f32],
-) {
-    for (b, (g, q)) in gates.chunks_exact_mut(3 * h).zip(gh.chunks_exact(3 * h)).enumerate() {
-        let r0 = b * h;
-        lanes(h, |j, len| {
-            let (s, rz, zz, nn) = (
-                r0 + j..r0 + j + len,
-                j..j + len,
-                h + j..h + j + len,
-                2 * h + j..2 * h + j + len,
-            );
-            let r = sigmoid(ld::<V>(&g[rz.clone()]) + ld::<V>(&q[rz.clone()]));
-            let z = sigmoid(ld::<V>(&g[zz.clone()]) + ld::<V>(&q[zz.clone()]));
-            let hn = ld::<V>(&q[nn.clone()]) + ld::<V>(&b_hn[j..j + len]);
-            let n = tanh(r.mul_add(hn, ld::<V>(&g[nn.clone()])));
-            let hp = ld::<V>(&h_prev[s.clone()]);
-            st(r, &mut g[rz]);
-            st(z, &mut g[zz]);
-            st(n, &mut g[nn]);
-            st(hn, &mut hn_out[s.clone()]);
-            st(z.mul_add(hp - n, n), &mut h_next[s]);
-        });
-    }
-}
 
 /// Linear-before-reset backward. Writes the input-side gradients `dgates` `[N, 3H]`
 /// (`dr, dz, dn` w.r.t. pre-activations), the recurrent-side `dgh` (same but `dn ⊙ r` for the
@@ -97,39 +59,6 @@ fn backward_lbr_g<V: Vf32>(
     }
 }
 
-/// Reset-before-linear forward, part 1: `r, z` from the projection and `gh[:, 0..2H]`
-/// (= `h_prev W_hrzᵀ`); stores them in `gates` and writes `rh = r ⊙ h_prev`.
-#[inline(always)]
-fn forward_rz_g<V: Vf32>(h: usize, gates: &mut [f32], gh: &[f32], h_prev: &[f32], rh: &mut [f32]) {
-    for (b, (g, q)) in gates.chunks_exact_mut(3 * h).zip(gh.chunks_exact(3 * h)).enumerate() {
-        let r0 = b * h;
-        lanes(h, |j, len| {
-            let (s, rz, zz) = (r0 + j..r0 + j + len, j..j + len, h + j..h + j + len);
-            let r = sigmoid(ld::<V>(&g[rz.clone()]) + ld::<V>(&q[rz.clone()]));
-            let z = sigmoid(ld::<V>(&g[zz.clone()]) + ld::<V>(&q[zz.clone()]));
-            st(r, &mut g[rz]);
-            st(z, &mut g[zz]);
-            st(r * ld::<V>(&h_prev[s.clone()]), &mut rh[s]);
-        });
-    }
-}
-
-/// Reset-before-linear forward, part 2: `n = tanh(proj_n + gh_n)` with `gh[:, 2H..3H]` =
-/// `rh W_hnᵀ`; stores `n` and writes `h_next`.
-#[inline(always)]
-fn forward_n_g<V: Vf32>(h: usize, gates: &mut [f32], gh: &[f32], h_prev: &[f32], h_next: &mut [f32]) {
-    for (b, (g, q)) in gates.chunks_exact_mut(3 * h).zip(gh.chunks_exact(3 * h)).enumerate() {
-        let r0 = b * h;
-        lanes(h, |j, len| {
-            let (s, zz, nn) = (r0 + j..r0 + j + len, h + j..h + j + len, 2 * h + j..2 * h + j + len);
-            let n = tanh(ld::<V>(&g[nn.clone()]) + ld::<V>(&q[nn.clone()]));
-            let z = ld::<V>(&g[zz]);
-            st(n, &mut g[nn]);
-            st(z.mul_add(ld::<V>(&h_prev[s.clone()]) - n, n), &mut h_next[s]);
-        });
-    }
-}
-
 /// Reset-before-linear backward, part 1: writes `dz, dn` into `dgates` and `dh ⊙ z` into
 /// `dh_prev`.
 #[allow(clippy::too_many_arguments)]
@@ -176,23 +105,8 @@ fn backward_r_g<V: Vf32>(h: usize, acts: &[f32], h_prev: &[f32], drh: &[f32], dg
 }
 
 isa_dispatch!(
-    /// See `forward_lbr_g`.
-    pub(crate) fn forward_lbr => forward_lbr_g(h: usize, gates: &mut [f32], gh: &[f32], b_hn: &[f32], h_prev: &[f32], hn_out: &mut [f32], h_next: &mut [f32])
-);
-
-isa_dispatch!(
     /// See `backward_lbr_g`.
     pub(crate) fn backward_lbr => backward_lbr_g(h: usize, acts: &[f32], hn: &[f32], h_prev: &[f32], dy: &[f32], dh_rec: &[f32], dgates: &mut [f32], dgh: &mut [f32], dh_prev: &mut [f32])
-);
-
-isa_dispatch!(
-    /// See `forward_rz_g`.
-    pub(crate) fn forward_rz => forward_rz_g(h: usize, gates: &mut [f32], gh: &[f32], h_prev: &[f32], rh: &mut [f32])
-);
-
-isa_dispatch!(
-    /// See `forward_n_g`.
-    pub(crate) fn forward_n => forward_n_g(h: usize, gates: &mut [f32], gh: &[f32], h_prev: &[f32], h_next: &mut [f32])
 );
 
 isa_dispatch!(

@@ -2,35 +2,8 @@
 
 use super::lanes;
 use super::{ld, st};
-use crate::simd::math::{sigmoid, tanh};
+use crate::simd::math::tanh;
 use crate::simd::{isa_dispatch, Vf32};
-
-/// Forward. `gates` `[N, 4H]` holds the pre-activations (input projection, both biases and
-/// the recurrent product) and receives the activations `i, f, g, o`; reads `c_prev`, writes
-/// `c_next` and `h_next` (`[N, H]`).
-#[inline(always)]
-fn forward_g<V: Vf32>(h: usize, gates: &mut [f32], c_prev: &[f32], c_next: &mut [f32], h_next: &mut [f32]) {
-    for (((g, cp), cn), hn) in gates
-        .chunks_exact_mut(4 * h)
-        .zip(c_prev.chunks_exact(h))
-        .zip(c_next.chunks_exact_mut(h))
-        .zip(h_next.chunks_exact_mut(h))
-    {
-        lanes(h, |j, len| {
-            let i = sigmoid(ld::<V>(&g[j..j + len]));
-            let f = sigmoid(ld::<V>(&g[h + j..h + j + len]));
-            let gg = tanh(ld::<V>(&g[2 * h + j..2 * h + j + len]));
-            let o = sigmoid(ld::<V>(&g[3 * h + j..3 * h + j + len]));
-            let c = f.mul_add(ld::<V>(&cp[j..j + len]), i * gg);
-            st(i, &mut g[j..j + len]);
-            st(f, &mut g[h + j..h + j + len]);
-            st(gg, &mut g[2 * h + j..2 * h + j + len]);
-            st(o, &mut g[3 * h + j..3 * h + j + len]);
-            st(c, &mut cn[j..j + len]);
-            st(o * tanh(c), &mut hn[j..j + len]);
-        });
-    }
-}
 
 /// Backward. Reads the activations `acts` `[N, 4H]`, `c_prev`, `c_next`, and `dh = dy + dh_rec`;
 /// `dc` holds `dc_t` on entry and `dc_{t-1}` on return; writes the pre-activation gradients
@@ -70,11 +43,6 @@ fn backward_g<V: Vf32>(
         });
     }
 }
-
-isa_dispatch!(
-    /// See `forward_g`.
-    pub(crate) fn forward => forward_g(h: usize, gates: &mut [f32], c_prev: &[f32], c_next: &mut [f32], h_next: &mut [f32])
-);
 
 isa_dispatch!(
     /// See `backward_g`.

@@ -3,21 +3,7 @@
 use super::lanes;
 use super::{ld, st};
 use crate::desc::Activation;
-use crate::simd::math::{relu, tanh};
 use crate::simd::{isa_dispatch, Vf32};
-
-/// Forward: `h_next = act(pre)`, both `[N, H]`.
-#[inline(always)]
-fn forward_g<V: Vf32>(act: Activation, pre: &[f32], h_next: &mut [f32]) {
-    lanes(pre.len(), |j, len| {
-        let a = ld::<V>(&pre[j..j + len]);
-        let v = match act {
-            Activation::Tanh => tanh(a),
-            Activation::Relu => relu(a),
-        };
-        st(v, &mut h_next[j..j + len]);
-    });
-}
 
 /// Backward: `dpre = (dy + dh_rec) act'(·)`, the derivative taken from the output `h_next`.
 #[inline(always)]
@@ -33,11 +19,6 @@ fn backward_g<V: Vf32>(act: Activation, h_next: &[f32], dy: &[f32], dh_rec: &[f3
         st(d, &mut dpre[s]);
     });
 }
-
-isa_dispatch!(
-    /// See `forward_g`.
-    pub(crate) fn forward => forward_g(act: Activation, pre: &[f32], h_next: &mut [f32])
-);
 
 isa_dispatch!(
     /// See `backward_g`.

@@ -4,8 +4,12 @@
 
 use super::forward::Ctx;
 use super::layout::Regions;
+use super::step::on_blocks;
 use crate::cell::{gru, lstm, rnn};
 use crate::desc::{Cell, GruVariant, SeqShape};
+use crate::gemm::pack::Packed;
+use crate::gemm::packed::{self, PlainGemm};
+use crate::gemm::par::SyncMutPtr;
 use crate::gemm::{column_sums, sgemm, Mat};
 use crate::weights::Weights;
 
@@ -24,7 +28,6 @@ pub(crate) fn data(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, io: DataIo<'_>) {
     let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
     let (t_len, n) = (s.t, s.n);
     let (nh, step_g) = (n * h_sz, n * gh_w);
-    let w_hh = cx.w.w_hh();
 
     // dh_rec ring: slot (t+1)%2 holds the recurrent gradient flowing into h_{t+1}, i.e. the
     // one this step consumes; the step writes the gradient for h_t into the other slot.
@@ -55,14 +58,14 @@ pub(crate) fn data(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, io: DataIo<'_>) {
                 let (c_prev, c_next) = (&ws.c[t * nh..][..nh], &ws.c[(t + 1) * nh..][..nh]);
                 lstm::backward(h_sz, acts, c_prev, c_next, dy, dh_rec, &mut dc, dg);
                 if want_rec {
-                    sgemm(n, h_sz, gh_w, Mat::n(dg, gh_w), Mat::n(w_hh, h_sz), 0.0, dh_prev, h_sz);
+                    rec_product(n, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
                 }
             }
             Cell::Rnn(act) => {
                 let h_next = &ws.h[(t + 1) * nh..][..nh];
                 rnn::backward(act, h_next, dy, dh_rec, dg);
                 if want_rec {
-                    sgemm(n, h_sz, h_sz, Mat::n(dg, h_sz), Mat::n(w_hh, h_sz), 0.0, dh_prev, h_sz);
+                    rec_product(n, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
                 }
             }
             Cell::Gru(GruVariant::LinearBeforeReset) => {
@@ -70,35 +73,15 @@ pub(crate) fn data(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, io: DataIo<'_>) {
                 let dq = &mut ws.dgh[t * step_g..][..step_g];
                 gru::backward_lbr(h_sz, acts, hn, h_prev, dy, dh_rec, dg, dq, dh_prev);
                 if want_rec {
-                    sgemm(n, h_sz, gh_w, Mat::n(dq, gh_w), Mat::n(w_hh, h_sz), 1.0, dh_prev, h_sz);
+                    rec_product(n, dq, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
                 }
             }
             Cell::Gru(GruVariant::ResetBeforeLinear) => {
                 gru::backward_zn(h_sz, acts, h_prev, dy, dh_rec, dg, dh_prev);
-                let w_n = &w_hh[2 * h_sz * h_sz..];
-                sgemm(
-                    n,
-                    h_sz,
-                    h_sz,
-                    Mat::n(&dg[2 * h_sz..], gh_w),
-                    Mat::n(w_n, h_sz),
-                    0.0,
-                    &mut drh,
-                    h_sz,
-                );
+                rec_product(n, &dg[2 * h_sz..], gh_w, &cx.p.bwd_n, 0.0, &mut drh, h_sz);
                 gru::backward_r(h_sz, acts, h_prev, &drh, dg, dh_prev);
                 if want_rec {
-                    let w_rz = &w_hh[..2 * h_sz * h_sz];
-                    sgemm(
-                        n,
-                        h_sz,
-                        2 * h_sz,
-                        Mat::n(dg, gh_w),
-                        Mat::n(w_rz, h_sz),
-                        1.0,
-                        dh_prev,
-                        h_sz,
-                    );
+                    rec_product(n, dg, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
                 }
             }
         }
@@ -122,6 +105,26 @@ pub(crate) fn data(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, io: DataIo<'_>) {
             i_sz,
         );
     }
+}
+
+/// `c = beta * c + a · B` for one step (`a` `[n, K]` with leading dimension `lda`, `c`
+/// `[n, H]`), split over threads by 16-unit column blocks.
+fn rec_product(n: usize, a: &[f32], lda: usize, b: &Packed, beta: f32, c: &mut [f32], h: usize) {
+    assert!(c.len() >= n * h);
+    // SAFETY: `c` is exclusively borrowed for this call; `on_blocks` hands each thread a
+    // disjoint range of column blocks and joins before returning.
+    let cp = unsafe { SyncMutPtr::new(c.as_mut_ptr()) };
+    let g = PlainGemm {
+        m: n,
+        a,
+        lda,
+        b,
+        h,
+        beta,
+        c: cp,
+        ldc: h,
+    };
+    on_blocks(b.blocks(), n * b.k() * h, |r| packed::plain(&g, r));
 }
 
 /// `(slot t%2 mutable, slot (t+1)%2 shared)` of the two-slot gradient ring.

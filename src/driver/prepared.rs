@@ -17,6 +17,11 @@ pub(crate) struct Prepared {
     pub fwd: Packed,
     /// Reset-before-linear GRU: `W_hnᵀ` packed (1 gate); empty otherwise.
     pub fwd_n: Packed,
+    /// `W_hh` packed for `dh_{t-1} = dG_t · W_hh` (for the reset-before-linear GRU only the
+    /// `r, z` rows).
+    pub bwd: Packed,
+    /// Reset-before-linear GRU: `W_hn` packed for `d(r ⊙ h) = dn · W_hn`; empty otherwise.
+    pub bwd_n: Packed,
 }
 
 impl Prepared {
@@ -25,24 +30,34 @@ impl Prepared {
         let (h, g) = (d.hidden_size(), d.gates());
         let mut bias_x: Vec<f32> = w.b_ih().iter().zip(w.b_hh()).map(|(a, b)| a + b).collect();
         let mut b_hn = Vec::new();
-        let (mut fwd, mut fwd_n) = (Packed::default(), Packed::default());
-        match d.cell() {
-            Cell::Gru(GruVariant::LinearBeforeReset) => {
-                bias_x[2 * h..].copy_from_slice(&w.b_ih()[2 * h..]);
-                b_hn = w.b_hh()[2 * h..].to_vec();
-                fwd = Packed::gate_rows(w.w_hh(), g, h, h);
-            }
+        let (fwd, fwd_n, bwd, bwd_n) = match d.cell() {
             Cell::Gru(GruVariant::ResetBeforeLinear) => {
-                fwd = Packed::gate_rows(&w.w_hh()[..2 * h * h], 2, h, h);
-                fwd_n = Packed::gate_rows(&w.w_hh()[2 * h * h..], 1, h, h);
+                let (w_rz, w_n) = w.w_hh().split_at(2 * h * h);
+                (
+                    Packed::gate_rows(w_rz, 2, h, h),
+                    Packed::gate_rows(w_n, 1, h, h),
+                    Packed::plain(w_rz, 2 * h, h),
+                    Packed::plain(w_n, h, h),
+                )
             }
-            Cell::Lstm | Cell::Rnn(_) => fwd = Packed::gate_rows(w.w_hh(), g, h, h),
+            _ => (
+                Packed::gate_rows(w.w_hh(), g, h, h),
+                Packed::default(),
+                Packed::plain(w.w_hh(), g * h, h),
+                Packed::default(),
+            ),
+        };
+        if d.cell() == Cell::Gru(GruVariant::LinearBeforeReset) {
+            bias_x[2 * h..].copy_from_slice(&w.b_ih()[2 * h..]);
+            b_hn = w.b_hh()[2 * h..].to_vec();
         }
         Self {
             bias_x,
             b_hn,
             fwd,
             fwd_n,
+            bwd,
+            bwd_n,
         }
     }
 }

@@ -18,9 +18,9 @@
 //!
 //! # Safety model
 //!
-//! No panic crosses the boundary (every body runs under `catch_unwind`, see [`status`]); every
+//! No panic crosses the boundary (every body runs under `catch_unwind`); every
 //! pointer is NULL- and alignment-checked and every length validated with overflow-checked
-//! arithmetic before any slice is made (see [`slices`], the one place raw buffers become
+//! arithmetic before any slice is made (in `slices.rs`, the one place raw buffers become
 //! slices). Output buffers may not overlap any other buffer of the same call (checked). What
 //! cannot be checked — that a non-NULL pointer really points to that many elements, and that a
 //! handle is live — is the caller's contract, stated under `# Safety` on every function.
@@ -45,16 +45,25 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![allow(non_camel_case_types)]
 
-pub mod handles;
-pub mod layer;
-pub mod slices;
-pub mod status;
-pub mod threads;
-pub mod workspace;
+// Declared in the order the header lists them (blank lines keep rustfmt from sorting).
+mod status;
 
-pub use layer::{frnn_activation, frnn_cell, frnn_grad_mode, frnn_gru_variant, frnn_layer, frnn_layer_desc};
-pub use status::frnn_status;
-pub use workspace::frnn_workspace;
+mod layer;
+
+mod workspace;
+
+mod threads;
+
+mod exec;
+
+mod handles;
+mod slices;
+
+pub use exec::*;
+pub use layer::*;
+pub use status::*;
+pub use threads::*;
+pub use workspace::*;
 
 use std::ffi::c_char;
 

@@ -195,15 +195,30 @@ mod tests {
             assert_eq!((x.len(), h, y.len(), o), (8, None, 8, None));
             let e = |r: Result<Borrowed<'_, 1, 1, 1, 0>, FfiError>| r.unwrap_err();
             assert_eq!(
-                e(borrow([Src::new("x", null(), 0)], [Src::new("h", null(), 0)], [Dst::new("y", pb, 8)], [])),
+                e(borrow(
+                    [Src::new("x", null(), 0)],
+                    [Src::new("h", null(), 0)],
+                    [Dst::new("y", pb, 8)],
+                    []
+                )),
                 FfiError::Null { what: "x" }
             );
             assert_eq!(
-                e(borrow([Src::new("x", pa, 8)], [Src::new("h", null(), 3)], [Dst::new("y", pb, 8)], [])),
+                e(borrow(
+                    [Src::new("x", pa, 8)],
+                    [Src::new("h", null(), 3)],
+                    [Dst::new("y", pb, 8)],
+                    []
+                )),
                 FfiError::NullWithLen { what: "h", len: 3 }
             );
             assert_eq!(
-                e(borrow([Src::new("x", pa, usize::MAX)], [Src::new("h", null(), 0)], [Dst::new("y", pb, 8)], [])),
+                e(borrow(
+                    [Src::new("x", pa, usize::MAX)],
+                    [Src::new("h", null(), 0)],
+                    [Dst::new("y", pb, 8)],
+                    []
+                )),
                 FfiError::TooLong {
                     what: "x",
                     len: usize::MAX
@@ -211,12 +226,22 @@ mod tests {
             );
             let odd = (pa as usize + 1) as *const f32;
             assert_eq!(
-                e(borrow([Src::new("x", odd, 1)], [Src::new("h", null(), 0)], [Dst::new("y", pb, 8)], [])),
+                e(borrow(
+                    [Src::new("x", odd, 1)],
+                    [Src::new("h", null(), 0)],
+                    [Dst::new("y", pb, 8)],
+                    []
+                )),
                 FfiError::Misaligned { what: "x", align: 4 }
             );
             let inside = pb.wrapping_add(7) as *const f32;
             assert_eq!(
-                e(borrow([Src::new("x", pa, 8)], [Src::new("h", inside, 1)], [Dst::new("y", pb, 8)], [])),
+                e(borrow(
+                    [Src::new("x", pa, 8)],
+                    [Src::new("h", inside, 1)],
+                    [Dst::new("y", pb, 8)],
+                    []
+                )),
                 FfiError::Overlap { what: "y", other: "h" }
             );
             // Adjacent is not overlapping, and an empty buffer overlaps nothing.
@@ -229,7 +254,13 @@ mod tests {
             .unwrap();
             assert_eq!(h.map(<[f32]>::len), Some(0));
             // Two inputs may share memory.
-            assert!(borrow([Src::new("x", pa, 8)], [Src::new("h", pa, 8)], [Dst::new("y", pb, 8)], []).is_ok());
+            assert!(borrow(
+                [Src::new("x", pa, 8)],
+                [Src::new("h", pa, 8)],
+                [Dst::new("y", pb, 8)],
+                []
+            )
+            .is_ok());
         }
     }
 }

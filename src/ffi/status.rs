@@ -172,21 +172,21 @@ pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     }
 }
 
-impl frnn_status {
-    /// Every status, in numeric order.
-    pub const ALL: [frnn_status; 10] = [
-        frnn_status::Ok,
-        frnn_status::ZeroSize,
-        frnn_status::Overflow,
-        frnn_status::LengthMismatch,
-        frnn_status::UnexpectedArgument,
-        frnn_status::MissingArgument,
-        frnn_status::Workspace,
-        frnn_status::InvalidValue,
-        frnn_status::NullPointer,
-        frnn_status::Internal,
-    ];
+/// Every status, in numeric order.
+const ALL_STATUS: [frnn_status; 10] = [
+    frnn_status::Ok,
+    frnn_status::ZeroSize,
+    frnn_status::Overflow,
+    frnn_status::LengthMismatch,
+    frnn_status::UnexpectedArgument,
+    frnn_status::MissingArgument,
+    frnn_status::Workspace,
+    frnn_status::InvalidValue,
+    frnn_status::NullPointer,
+    frnn_status::Internal,
+];
 
+impl frnn_status {
     /// The enumerator's name as in the header.
     pub fn name(self) -> &'static CStr {
         match self {
@@ -210,7 +210,7 @@ impl frnn_status {
 #[no_mangle]
 pub extern "C" fn frnn_status_str(status: u32) -> *const c_char {
     guard_value(c"FRNN_STATUS_UNKNOWN".as_ptr(), || {
-        frnn_status::ALL
+        ALL_STATUS
             .iter()
             .find(|s| **s as u32 == status)
             .map_or(c"FRNN_STATUS_UNKNOWN", |s| s.name())
@@ -270,12 +270,12 @@ mod tests {
         }
         assert!(seen.insert(FfiError::Null { what: "x" }.status()));
         assert!(seen.insert(FfiError::Internal(String::new()).status()));
-        assert_eq!(seen.len() + 1, frnn_status::ALL.len());
+        assert_eq!(seen.len() + 1, ALL_STATUS.len());
     }
 
     #[test]
     fn names_and_codes() {
-        for (k, s) in frnn_status::ALL.iter().enumerate() {
+        for (k, s) in ALL_STATUS.iter().enumerate() {
             let want = if k == 0 { 0 } else { 0x4652_0000 + k as u32 };
             assert_eq!(*s as u32, want);
             // SAFETY: frnn_status_str returns a static NUL-terminated string.

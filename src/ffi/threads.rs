@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use super::handles::Out;
-use super::status::{guard, frnn_status, FfiError};
+use super::status::{frnn_status, guard, FfiError};
 use crate::error::Error;
 
 /// Largest thread count accepted (guards against absurd values such as `SIZE_MAX`).

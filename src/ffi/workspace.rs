@@ -4,7 +4,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::handles::{borrow_handle, free_handle, into_handle, Out};
 use super::layer::frnn_layer;
-use super::status::{frnn_status, guard, guard_value, FfiError};
+use super::status::{frnn_status, guard, guard_value};
 use crate::api::TrainWorkspace;
 use crate::desc::SeqShape;
 use crate::weights::Weights;
@@ -117,7 +117,3 @@ pub unsafe extern "C" fn frnn_workspace_size(workspace: *const frnn_workspace, o
         Ok(())
     })
 }
-
-/// Unused: keeps `FfiError` imported for the doc links above in one place.
-#[allow(dead_code)]
-type _E = FfiError;

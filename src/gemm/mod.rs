@@ -7,6 +7,7 @@
 //! results do not depend on the thread count.
 
 pub(crate) mod pack;
+pub(crate) mod packed;
 pub(crate) mod par;
 pub(crate) mod tile;
 

@@ -48,12 +48,6 @@ impl Packed {
         Self::from_fn(k, gates, h, |kk, g, u| w[(g * h + u) * k + kk])
     }
 
-    /// `B = W` for `W` `[K, H]` row-major (the backward products `dG · W_hh`).
-    pub(crate) fn plain(w: &[f32], k: usize, h: usize) -> Self {
-        assert_eq!(w.len(), k * h);
-        Self::from_fn(k, 1, h, |kk, _, u| w[kk * h + u])
-    }
-
     /// `K`.
     pub(crate) fn k(&self) -> usize {
         self.k
@@ -70,5 +64,27 @@ impl Packed {
     pub(crate) fn panel(&self, b: usize) -> &[f32] {
         let len = self.k * self.g * UNITS;
         &self.data[b * len..][..len]
+    }
+}
+
+impl Packed {
+    /// `B = W` for `W` `[K, H]` row-major (the backward products `dG · W_hh`), in panels of
+    /// 16 output units: "gate" `g` of block `b` holds units `16b + 8g .. 16b + 8g + 8`, so the
+    /// kernel keeps two vectors per row.
+    pub(crate) fn plain(w: &[f32], k: usize, h: usize) -> Self {
+        assert_eq!(w.len(), k * h);
+        let blocks = h.div_ceil(2 * UNITS);
+        let mut data = vec![0.0f32; blocks * k * 2 * UNITS];
+        for (blk, panel) in data.chunks_exact_mut(k * 2 * UNITS).enumerate() {
+            for kk in 0..k {
+                for c in 0..2 * UNITS {
+                    let u = blk * 2 * UNITS + c;
+                    if u < h {
+                        panel[kk * 2 * UNITS + c] = w[kk * h + u];
+                    }
+                }
+            }
+        }
+        Self { k, g: 2, blocks, data }
     }
 }

@@ -32,3 +32,60 @@ pub(crate) fn tile<V: Vf32, const MR: usize, const G: usize>(
     }
     acc
 }
+
+/// Runs `rows::<V, MR>(r0)` over `0..n` in chunks of `MR`, then the remainder with smaller tiles.
+macro_rules! row_blocks {
+    ($n:expr, $mr:literal, |$m:ident, $r0:ident| $body:expr) => {{
+        let n = $n;
+        let mut $r0 = 0;
+        while $r0 + $mr <= n {
+            {
+                const $m: usize = $mr;
+                $body;
+            }
+            $r0 += $mr;
+        }
+        let rest = n - $r0;
+        $crate::gemm::tile::rest_rows!(rest, |$m| $body);
+    }};
+}
+
+/// Dispatches a remainder `rest < MR` to a const tile height.
+macro_rules! rest_rows {
+    ($rest:expr, |$m:ident| $body:expr) => {
+        match $rest {
+            0 => {}
+            1 => {
+                const $m: usize = 1;
+                $body
+            }
+            2 => {
+                const $m: usize = 2;
+                $body
+            }
+            3 => {
+                const $m: usize = 3;
+                $body
+            }
+            4 => {
+                const $m: usize = 4;
+                $body
+            }
+            5 => {
+                const $m: usize = 5;
+                $body
+            }
+            6 => {
+                const $m: usize = 6;
+                $body
+            }
+            7 => {
+                const $m: usize = 7;
+                $body
+            }
+            _ => unreachable!("tile heights are at most 8"),
+        }
+    };
+}
+pub(crate) use rest_rows;
+pub(crate) use row_blocks;

@@ -82,8 +82,6 @@ pub(crate) trait Vf32:
     + std::ops::Div<Output = Self>
     + std::ops::Neg<Output = Self>
 {
-    /// Lanes per vector.
-    const LANES: usize = 8;
     fn splat(v: f32) -> Self;
     /// Loads 8 elements. `s.len() >= 8` (checked).
     fn load(s: &[f32]) -> Self;

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Side-by-side timing of fusedrnn, PyTorch (oneDNN LSTM; native GRU/RNN) and onnxruntime on the
+speed issue's shapes, all with the same thread count, alternating between libraries in rounds.
+
+Run by hand, never in CI, from a virtual environment outside the repository:
+
+    python3 -m venv /opt/venv && /opt/venv/bin/pip install torch onnxruntime onnx numpy matplotlib
+    cargo build --release --example bench_shapes
+    /opt/venv/bin/python benches/compare.py [--threads 2] [--rounds 3] [--only lstm-infer] [--png ratios.png]
+
+fusedrnn is timed by the `bench_shapes` example (median of its runs, one process per round);
+PyTorch and onnxruntime in this process. Prints a table of milliseconds and ratios
+(>1 means fusedrnn is faster) and optionally writes a bar chart of the ratios.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SHAPES = [
+    # name, cell, T, N, H, mode
+    ("lstm-train-64x512", "lstm", 50, 64, 512, "train"),
+    ("gru-train-64x512", "gru", 50, 64, 512, "train"),
+    ("lstm-train-32x1024", "lstm", 25, 32, 1024, "train"),
+    ("rnn-train-64x1024", "rnn", 50, 64, 1024, "train"),
+    ("lstm-infer-1x256", "lstm", 150, 1, 256, "infer"),
+    ("gru-infer-1x256", "gru", 150, 1, 256, "infer"),
+    ("lstm-infer-4x1024", "lstm", 25, 4, 1024, "infer"),
+    ("lstm-infer-64x512", "lstm", 50, 64, 512, "infer"),
+]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def median_time(fn, runs):
+    fn()
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def torch_runner(torch, cell, t, n, h, mode):
+    mod = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](h, h)
+    x = torch.randn(t, n, h)
+    if mode == "infer":
+        mod.eval()
+
+        def run():
+            with torch.inference_mode():
+                mod(x)
+    else:
+        xg = x.clone().requires_grad_(True)
+
+        def run():
+            y, _ = mod(xg)
+            y.sum().backward()
+    return mod, x, run
+
+
+def ort_runner(torch, ort, mod, x, threads):
+    path = os.path.join(tempfile.mkdtemp(), "m.onnx")
+    torch.onnx.export(mod, (x,), path, input_names=["x"], dynamo=False)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    xn = x.numpy()
+    return lambda: sess.run(None, {"x": xn})
+
+
+def ours(threads, runs, only):
+    exe = os.path.join(ROOT, "target", "release", "examples", "bench_shapes")
+    out = subprocess.run([exe, "--threads", str(threads), "--runs", str(runs)] + (["--only", only] if only else []),
+                         check=True, capture_output=True, text=True).stdout
+    return {line.split()[0]: float(line.split()[1]) / 1e3 for line in out.splitlines() if line.strip()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", default=None)
+    ap.add_argument("--png", default=None)
+    a = ap.parse_args()
+    os.environ["OMP_NUM_THREADS"] = str(a.threads)
+    import torch
+    torch.set_num_threads(a.threads)
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        ort = None
+    shapes = [s for s in SHAPES if not a.only or a.only in s[0]]
+    res = {s[0]: {"fusedrnn": [], "torch": [], "ort": []} for s in shapes}
+    runners = {}
+    for s in shapes:
+        name, cell, t, n, h, mode = s
+        mod, x, run = torch_runner(torch, cell, t, n, h, mode)
+        runners[name] = (run, ort_runner(torch, ort, mod, x, a.threads) if ort and mode == "infer" else None)
+    for _ in range(a.rounds):
+        mine = ours(a.threads, a.runs, a.only)
+        for s in shapes:
+            name = s[0]
+            res[name]["fusedrnn"].append(mine[name])
+            res[name]["torch"].append(median_time(runners[name][0], a.runs))
+            if runners[name][1]:
+                res[name]["ort"].append(median_time(runners[name][1], a.runs))
+    print(f"threads={a.threads} torch={torch.__version__} ort={ort.__version__ if ort else '-'}")
+    print(f"{'shape':22} {'fusedrnn ms':>12} {'torch ms':>10} {'ort ms':>9} {'vs torch':>9} {'vs ort':>8}")
+    ratios = []
+    for s in shapes:
+        r = {k: statistics.median(v) if v else None for k, v in res[s[0]].items()}
+        vt = r["torch"] / r["fusedrnn"]
+        vo = r["ort"] / r["fusedrnn"] if r["ort"] else None
+        ratios.append((s[0], vt, vo))
+        print(f"{s[0]:22} {r['fusedrnn']*1e3:12.3f} {r['torch']*1e3:10.3f} "
+              f"{(r['ort']*1e3 if r['ort'] else float('nan')):9.3f} {vt:8.2f}x {(f'{vo:7.2f}x' if vo else '      -')}")
+    if a.png:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(9, 4))
+        xs = range(len(ratios))
+        ax.bar([i - 0.2 for i in xs], [r[1] for r in ratios], 0.4, label="vs PyTorch")
+        ax.bar([i + 0.2 for i in xs], [r[2] or 0 for r in ratios], 0.4, label="vs onnxruntime")
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_xticks(list(xs), [r[0] for r in ratios], rotation=30, ha="right")
+        ax.set_ylabel("speed-up of fusedrnn")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(a.png)
+        print("wrote", a.png)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

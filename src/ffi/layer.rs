@@ -1,0 +1,521 @@
+//! The layer descriptor, the layer handle, its weights and its thread count.
+
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use rayon::ThreadPool;
+
+use super::handles::{borrow_handle, free_handle, into_handle, Out};
+use super::slices::{borrow, Dst, Src};
+use super::status::{frnn_status, guard, guard_value, FfiError};
+use super::threads;
+use super::workspace::{frnn_workspace, WorkspaceState};
+use crate::api::Layer;
+use crate::desc::{Activation, Cell, GruVariant, LayerDesc, SeqShape};
+use crate::error::{check_len, Error};
+use crate::weights::Weights;
+
+/// The recurrent cell (values of `frnn_layer_desc.cell`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum frnn_cell {
+    /// LSTM, gate blocks `i, f, g, o` (G = 4); has a cell state `c`.
+    Lstm = 0,
+    /// GRU, gate blocks `r, z, n` (G = 3); the reset placement is `frnn_layer_desc.gru_variant`.
+    Gru = 1,
+    /// Simple (Elman) RNN, one gate block (G = 1); the nonlinearity is
+    /// `frnn_layer_desc.activation`.
+    Rnn = 2,
+}
+
+/// Where a GRU applies its reset gate (values of `frnn_layer_desc.gru_variant`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum frnn_gru_variant {
+    /// `n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`: PyTorch, cuDNN, Keras
+    /// `reset_after=True`, ONNX `linear_before_reset=1`.
+    LinearBeforeReset = 0,
+    /// `n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)`: ONNX's default, Keras
+    /// `reset_after=False`.
+    ResetBeforeLinear = 1,
+}
+
+/// The nonlinearity of a simple RNN (values of `frnn_layer_desc.activation`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum frnn_activation {
+    /// `h' = tanh(a)`.
+    Tanh = 0,
+    /// `h' = max(a, 0)`.
+    Relu = 1,
+}
+
+/// What backward-weights does with the gradient buffers (the `mode` argument).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum frnn_grad_mode {
+    /// Write the gradients over the buffers (their old contents, NaN included, are ignored).
+    Overwrite = 0,
+    /// Add the gradients to the buffers (truncated BPTT over chunks, micro-batches).
+    Accumulate = 1,
+}
+
+/// What a layer computes. Zero-initialise it, then set the fields: fields that do not apply
+/// to the cell (`gru_variant` unless GRU, `activation` unless RNN) are ignored but must still
+/// hold a valid value, and 0 always is one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct frnn_layer_desc {
+    /// A `frnn_cell` value.
+    pub cell: u32,
+    /// A `frnn_gru_variant` value (GRU only).
+    pub gru_variant: u32,
+    /// A `frnn_activation` value (RNN only).
+    pub activation: u32,
+    /// `I`, the number of input features (at least 1).
+    pub input_size: usize,
+    /// `H`, the number of hidden units (at least 1).
+    pub hidden_size: usize,
+}
+
+impl frnn_layer_desc {
+    /// The safe descriptor, after checking every field.
+    pub(crate) fn to_desc(self) -> Result<LayerDesc, FfiError> {
+        let invalid = |what, why| FfiError::Core(Error::InvalidValue { what, why });
+        let variant = match self.gru_variant {
+            v if v == frnn_gru_variant::LinearBeforeReset as u32 => GruVariant::LinearBeforeReset,
+            v if v == frnn_gru_variant::ResetBeforeLinear as u32 => GruVariant::ResetBeforeLinear,
+            _ => return Err(invalid("desc.gru_variant", "not a frnn_gru_variant value")),
+        };
+        let act = match self.activation {
+            v if v == frnn_activation::Tanh as u32 => Activation::Tanh,
+            v if v == frnn_activation::Relu as u32 => Activation::Relu,
+            _ => return Err(invalid("desc.activation", "not a frnn_activation value")),
+        };
+        let cell = match self.cell {
+            v if v == frnn_cell::Lstm as u32 => Cell::Lstm,
+            v if v == frnn_cell::Gru as u32 => Cell::Gru(variant),
+            v if v == frnn_cell::Rnn as u32 => Cell::Rnn(act),
+            _ => return Err(invalid("desc.cell", "not a frnn_cell value")),
+        };
+        Ok(LayerDesc::new(cell, self.input_size, self.hidden_size)?)
+    }
+
+    /// The C descriptor of a layer (fields that do not apply are 0).
+    pub(crate) fn from_desc(d: &LayerDesc) -> Self {
+        let (cell, gru_variant, activation) = match d.cell() {
+            Cell::Lstm => (frnn_cell::Lstm, 0, 0),
+            Cell::Gru(GruVariant::LinearBeforeReset) => (frnn_cell::Gru, frnn_gru_variant::LinearBeforeReset as u32, 0),
+            Cell::Gru(GruVariant::ResetBeforeLinear) => (frnn_cell::Gru, frnn_gru_variant::ResetBeforeLinear as u32, 0),
+            Cell::Rnn(Activation::Tanh) => (frnn_cell::Rnn, 0, frnn_activation::Tanh as u32),
+            Cell::Rnn(Activation::Relu) => (frnn_cell::Rnn, 0, frnn_activation::Relu as u32),
+        };
+        Self {
+            cell: cell as u32,
+            gru_variant,
+            activation,
+            input_size: d.input_size(),
+            hidden_size: d.hidden_size(),
+        }
+    }
+}
+
+/// Parses a `frnn_grad_mode` argument.
+pub(crate) fn grad_mode(mode: u32) -> Result<crate::GradMode, FfiError> {
+    match mode {
+        m if m == frnn_grad_mode::Overwrite as u32 => Ok(crate::GradMode::Overwrite),
+        m if m == frnn_grad_mode::Accumulate as u32 => Ok(crate::GradMode::Accumulate),
+        _ => Err(Error::InvalidValue {
+            what: "mode",
+            why: "not a frnn_grad_mode value",
+        }
+        .into()),
+    }
+}
+
+/// One recurrent layer (one direction) with its weights and, optionally, its own threads.
+/// Opaque; create with `frnn_layer_create`, free with `frnn_layer_destroy`.
+pub struct frnn_layer {
+    state: RwLock<LayerState>,
+}
+
+struct LayerState {
+    layer: Layer,
+    /// Set by `frnn_layer_set_num_threads`; `None`: the process-wide default.
+    pool: Option<ThreadPool>,
+}
+
+impl frnn_layer {
+    fn new(layer: Layer) -> Self {
+        Self {
+            state: RwLock::new(LayerState { layer, pool: None }),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, LayerState> {
+        // A panic while the weights were replaced is reported as INTERNAL; the layer stays usable.
+        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, LayerState> {
+        self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `f` on the layer, on the calling thread.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Layer) -> crate::Result<R>) -> Result<R, FfiError> {
+        Ok(f(&self.read().layer)?)
+    }
+
+    /// `f` on the layer, on the layer's threads.
+    pub(crate) fn run<R: Send>(&self, f: impl FnOnce(&Layer) -> crate::Result<R> + Send) -> Result<R, FfiError> {
+        let st = self.read();
+        let layer = &st.layer;
+        Ok(threads::run(st.pool.as_ref(), move || f(layer))??)
+    }
+
+    /// `f` on the layer and a workspace, on the layer's threads. Locks are taken on the
+    /// calling thread, always the layer's before the workspace's.
+    pub(crate) fn run_with_ws<R: Send>(
+        &self,
+        ws: &frnn_workspace,
+        f: impl FnOnce(&Layer, &mut WorkspaceState) -> crate::Result<R> + Send,
+    ) -> Result<R, FfiError> {
+        let st = self.read();
+        let mut guard = ws.lock();
+        let (layer, ws) = (&st.layer, &mut *guard);
+        Ok(threads::run(st.pool.as_ref(), move || f(layer, ws))??)
+    }
+}
+
+/// Writes the lengths (in `float` elements) of the weight buffers of a layer described by
+/// `desc`: `W_ih` is `[G*H, I]`, `W_hh` is `[G*H, H]`, and `b_ih`, `b_hh` are `[G*H]` each.
+/// Also validates the descriptor.
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (a field is not a value
+/// of its enum), `FRNN_STATUS_ZERO_SIZE` (`I` or `H` is 0), `FRNN_STATUS_OVERFLOW`.
+///
+/// # Safety
+///
+/// Each pointer is NULL or valid: `desc` for reading an `frnn_layer_desc`, the others for
+/// writing a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_desc_weight_lens(
+    desc: *const frnn_layer_desc,
+    out_w_ih_len: *mut usize,
+    out_w_hh_len: *mut usize,
+    out_bias_len: *mut usize,
+) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety); every bit pattern is a valid desc.
+        let desc = unsafe { borrow_handle("desc", desc) }?.to_desc()?;
+        let outs = [
+            Out::new("out_w_ih_len", out_w_ih_len)?,
+            Out::new("out_w_hh_len", out_w_hh_len)?,
+            Out::new("out_bias_len", out_bias_len)?,
+        ];
+        let gh = desc.gate_rows();
+        let lens = [gh * desc.input_size(), gh * desc.hidden_size(), gh];
+        for (out, len) in outs.into_iter().zip(lens) {
+            // SAFETY: the caller's contract (see # Safety).
+            unsafe { out.write(len) };
+        }
+        Ok(())
+    })
+}
+
+/// Creates a layer described by `desc` with the given weights (PyTorch layout and gate order,
+/// lengths as `frnn_desc_weight_lens`; the data is copied) and writes its handle to
+/// `*out_layer`.
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE`, `FRNN_STATUS_ZERO_SIZE`,
+/// `FRNN_STATUS_OVERFLOW` (as `frnn_desc_weight_lens`), `FRNN_STATUS_LENGTH_MISMATCH` (a
+/// weight buffer does not match the descriptor).
+///
+/// # Safety
+///
+/// `desc` is NULL or points to a readable `frnn_layer_desc`; each weight pointer is NULL or
+/// points to its length in readable `float`s; `out_layer` is NULL or points to a writable
+/// `frnn_layer *`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_layer_create(
+    desc: *const frnn_layer_desc,
+    w_ih: *const f32,
+    w_ih_len: usize,
+    w_hh: *const f32,
+    w_hh_len: usize,
+    b_ih: *const f32,
+    b_ih_len: usize,
+    b_hh: *const f32,
+    b_hh_len: usize,
+    out_layer: *mut *mut frnn_layer,
+) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety); every bit pattern is a valid desc.
+        let desc = unsafe { borrow_handle("desc", desc) }?.to_desc()?;
+        let out = Out::new("out_layer", out_layer)?;
+        // SAFETY: the caller's contract (see # Safety).
+        let ([w_ih, w_hh, b_ih, b_hh], [], [], []) = unsafe {
+            borrow(
+                [
+                    Src::new("W_ih", w_ih, w_ih_len),
+                    Src::new("W_hh", w_hh, w_hh_len),
+                    Src::new("b_ih", b_ih, b_ih_len),
+                    Src::new("b_hh", b_hh, b_hh_len),
+                ],
+                [],
+                [],
+                [],
+            )
+        }?;
+        let weights = Weights::new(&desc, w_ih.to_vec(), w_hh.to_vec(), b_ih.to_vec(), b_hh.to_vec())?;
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { out.write(into_handle(frnn_layer::new(Layer::new(weights)))) };
+        Ok(())
+    })
+}
+
+/// Creates a layer described by `desc` with weights drawn uniformly from
+/// `[-1/sqrt(H), 1/sqrt(H)]` (PyTorch's initialisation) by a deterministic generator seeded
+/// with `seed`, and writes its handle to `*out_layer`.
+///
+/// Errors: as `frnn_desc_weight_lens`.
+///
+/// # Safety
+///
+/// `desc` is NULL or points to a readable `frnn_layer_desc`; `out_layer` is NULL or points
+/// to a writable `frnn_layer *`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_layer_create_uniform(
+    desc: *const frnn_layer_desc,
+    seed: u64,
+    out_layer: *mut *mut frnn_layer,
+) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety); every bit pattern is a valid desc.
+        let desc = unsafe { borrow_handle("desc", desc) }?.to_desc()?;
+        let out = Out::new("out_layer", out_layer)?;
+        let layer = Layer::new(Weights::init_uniform(&desc, seed));
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { out.write(into_handle(frnn_layer::new(layer))) };
+        Ok(())
+    })
+}
+
+/// Frees a layer (and its threads, if it has its own). NULL is a no-op. Workspaces it filled
+/// stay valid handles (backward then refuses them).
+///
+/// # Safety
+///
+/// `layer` is NULL or a live layer handle that no call uses now or later.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_layer_destroy(layer: *mut frnn_layer) {
+    guard_value((), || {
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { free_handle(layer) }
+    })
+}
+
+/// Writes the layer's descriptor to `*out_desc` (fields that do not apply to the cell are 0).
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`.
+///
+/// # Safety
+///
+/// `layer` is NULL or a live layer handle; `out_desc` is NULL or points to a writable
+/// `frnn_layer_desc`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_layer_get_desc(layer: *const frnn_layer, out_desc: *mut frnn_layer_desc) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety).
+        let layer = unsafe { borrow_handle("layer", layer) }?;
+        let out = Out::new("out_desc", out_desc)?;
+        let desc = layer.with(|l| Ok(frnn_layer_desc::from_desc(l.desc())))?;
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { out.write(desc) };
+        Ok(())
+    })
+}
+
+/// Copies the layer's weights into the buffers given; a NULL buffer (with length 0) is
+/// skipped. Lengths as `frnn_desc_weight_lens`.
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
+/// `FRNN_STATUS_INVALID_VALUE` (misaligned or overlapping buffers). Nothing is written
+/// unless every buffer is right.
+///
+/// # Safety
+///
+/// `layer` is NULL or a live layer handle; each buffer pointer is NULL or points to its
+/// length in writable `float`s.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_layer_get_weights(
+    layer: *const frnn_layer,
+    w_ih: *mut f32,
+    w_ih_len: usize,
+    w_hh: *mut f32,
+    w_hh_len: usize,
+    b_ih: *mut f32,
+    b_ih_len: usize,
+    b_hh: *mut f32,
+    b_hh_len: usize,
+) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety).
+        let layer = unsafe { borrow_handle("layer", layer) }?;
+        // SAFETY: the caller's contract (see # Safety).
+        let ([], [], [], outs) = unsafe {
+            borrow(
+                [],
+                [],
+                [],
+                [
+                    Dst::new("W_ih", w_ih, w_ih_len),
+                    Dst::new("W_hh", w_hh, w_hh_len),
+                    Dst::new("b_ih", b_ih, b_ih_len),
+                    Dst::new("b_hh", b_hh, b_hh_len),
+                ],
+            )
+        }?;
+        layer.with(|l| {
+            let names = ["W_ih", "W_hh", "b_ih", "b_hh"];
+            let bufs = l.weights().buffers();
+            for ((what, out), src) in names.iter().zip(&outs).zip(bufs) {
+                if let Some(out) = out {
+                    check_len(what, src.len(), out.len())?;
+                }
+            }
+            for (out, src) in outs.into_iter().zip(bufs) {
+                if let Some(out) = out {
+                    out.copy_from_slice(src);
+                }
+            }
+            Ok(())
+        })
+    })
+}
+
+/// Replaces the layer's weights (copied; lengths as `frnn_desc_weight_lens`). Workspaces
+/// filled before no longer match the layer. Waits for calls running on the layer to finish.
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
+/// `FRNN_STATUS_INVALID_VALUE` (misaligned buffer). The weights are unchanged on error.
+///
+/// # Safety
+///
+/// `layer` is NULL or a live layer handle; each weight pointer is NULL or points to its
+/// length in readable `float`s.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_layer_set_weights(
+    layer: *mut frnn_layer,
+    w_ih: *const f32,
+    w_ih_len: usize,
+    w_hh: *const f32,
+    w_hh_len: usize,
+    b_ih: *const f32,
+    b_ih_len: usize,
+    b_hh: *const f32,
+    b_hh_len: usize,
+) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety). Shared access suffices: the layer is
+        // replaced under its lock.
+        let layer = unsafe { borrow_handle("layer", layer) }?;
+        // SAFETY: the caller's contract (see # Safety).
+        let ([w_ih, w_hh, b_ih, b_hh], [], [], []) = unsafe {
+            borrow(
+                [
+                    Src::new("W_ih", w_ih, w_ih_len),
+                    Src::new("W_hh", w_hh, w_hh_len),
+                    Src::new("b_ih", b_ih, b_ih_len),
+                    Src::new("b_hh", b_hh, b_hh_len),
+                ],
+                [],
+                [],
+                [],
+            )
+        }?;
+        let desc = layer.with(|l| Ok(*l.desc()))?;
+        let weights = Weights::new(&desc, w_ih.to_vec(), w_hh.to_vec(), b_ih.to_vec(), b_hh.to_vec())?;
+        layer.write().layer.set_weights(weights)?;
+        Ok(())
+    })
+}
+
+/// Gives the layer its own pool of `num_threads` threads for every later call on it;
+/// `num_threads == 0` makes it use the process-wide setting again (`frnn_set_num_threads`).
+/// Waits for calls running on the layer to finish.
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`; `FRNN_STATUS_INVALID_VALUE` above
+/// `FRNN_MAX_THREADS`; `FRNN_STATUS_INTERNAL` if the threads cannot be started.
+///
+/// # Safety
+///
+/// `layer` is NULL or a live layer handle.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_layer_set_num_threads(layer: *mut frnn_layer, num_threads: usize) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety).
+        let layer = unsafe { borrow_handle("layer", layer) }?;
+        let pool = match num_threads {
+            0 => None,
+            n => Some(threads::build_pool("num_threads", n)?),
+        };
+        let old = std::mem::replace(&mut layer.write().pool, pool);
+        drop(old); // outside the lock: its threads are told to stop.
+        Ok(())
+    })
+}
+
+/// Writes to `*out_num_threads` the number of threads calls on this layer use.
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`; `FRNN_STATUS_INVALID_VALUE` when the layer has no
+/// thread count of its own and `FUSEDRNN_NUM_THREADS` is malformed.
+///
+/// # Safety
+///
+/// `layer` is NULL or a live layer handle; `out_num_threads` is NULL or points to a writable
+/// `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_layer_get_num_threads(
+    layer: *const frnn_layer,
+    out_num_threads: *mut usize,
+) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety).
+        let layer = unsafe { borrow_handle("layer", layer) }?;
+        let out = Out::new("out_num_threads", out_num_threads)?;
+        let n = threads::effective(layer.read().pool.as_ref())?;
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { out.write(n) };
+        Ok(())
+    })
+}
+
+/// Writes to `*out_elems` the size in `float` elements of the training workspace this layer
+/// needs for `steps` (`T`) x `batch` (`N`).
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_ZERO_SIZE`, `FRNN_STATUS_OVERFLOW`.
+///
+/// # Safety
+///
+/// `layer` is NULL or a live layer handle; `out_elems` is NULL or points to a writable
+/// `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_layer_workspace_size(
+    layer: *const frnn_layer,
+    steps: usize,
+    batch: usize,
+    out_elems: *mut usize,
+) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety).
+        let layer = unsafe { borrow_handle("layer", layer) }?;
+        let out = Out::new("out_elems", out_elems)?;
+        let n = layer.with(|l| l.workspace_len(SeqShape::new(steps, batch)))?;
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { out.write(n) };
+        Ok(())
+    })
+}
