@@ -45,13 +45,24 @@ impl Runner {
     pub fn run(&mut self) {
         let s = SeqShape::new(self.shape.t, self.shape.n);
         match self.shape.mode {
-            Mode::Infer => self.layer.forward(s, SeqInput::new(&self.x), SeqOutput::new(&mut self.y)).unwrap(),
+            Mode::Infer => self
+                .layer
+                .forward(s, SeqInput::new(&self.x), SeqOutput::new(&mut self.y))
+                .unwrap(),
             Mode::Train => {
                 let l = &self.layer;
-                l.forward_train(s, SeqInput::new(&self.x), SeqOutput::new(&mut self.y), &mut self.ws).unwrap();
-                let gi = GradInput::none().dx(&mut self.dx);
-                l.backward(&mut self.ws, &self.x, GradOutput::new(&self.dy), gi, &mut self.grads, GradMode::Overwrite)
+                l.forward_train(s, SeqInput::new(&self.x), SeqOutput::new(&mut self.y), &mut self.ws)
                     .unwrap();
+                let gi = GradInput::none().dx(&mut self.dx);
+                l.backward(
+                    &mut self.ws,
+                    &self.x,
+                    GradOutput::new(&self.dy),
+                    gi,
+                    &mut self.grads,
+                    GradMode::Overwrite,
+                )
+                .unwrap();
             }
         }
     }

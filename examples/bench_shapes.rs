@@ -12,7 +12,12 @@ use std::time::Instant;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let threads: usize = flag("--threads").map_or(2, |v| v.parse().expect("--threads N"));
     let runs: usize = flag("--runs").map_or(7, |v| v.parse().expect("--runs R"));
     let only = flag("--only");
@@ -37,7 +42,38 @@ fn main() {
                 .collect();
             times.sort_by(f64::total_cmp);
             let med = times[runs / 2];
-            println!("{} {:.3} {:.1}", shape.name, med * 1e3, shape.flops() as f64 / med / 1e9);
+            println!(
+                "{} {:.3} {:.1}",
+                shape.name,
+                med * 1e3,
+                shape.flops() as f64 / med / 1e9
+            );
         }
     });
+}
+
+/// Streaming: one LSTM step, H = I = 256, N = 1 (median over 1000-step runs).
+fn stream_step(runs: usize) {
+    use fusedrnn::{Cell, Layer, LayerDesc, Stream, Weights};
+    let h = 256;
+    let layer = Layer::new(Weights::init_uniform(&LayerDesc::new(Cell::Lstm, h, h).unwrap(), 1));
+    let mut stream = Stream::with_capacity(&layer, 1, 1).unwrap();
+    let (x, mut y) = (vec![0.1f32; h], vec![0.0f32; h]);
+    let steps = 1000;
+    let mut times: Vec<f64> = (0..runs.max(3))
+        .map(|_| {
+            let t0 = Instant::now();
+            for _ in 0..steps {
+                stream.push(&layer, &x, &mut y).unwrap();
+            }
+            t0.elapsed().as_secs_f64() / steps as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let med = times[times.len() / 2];
+    println!(
+        "lstm-step-1x256 {:.4} {:.1}",
+        med * 1e3,
+        (2 * 4 * h * 2 * h) as f64 / med / 1e9
+    );
 }

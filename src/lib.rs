@@ -27,7 +27,7 @@ pub mod rng;
 mod simd;
 mod weights;
 
-pub use api::{GradInput, GradMode, GradOutput, Layer, SeqInput, SeqOutput, TrainWorkspace, WeightsMut};
+pub use api::{GradInput, GradMode, GradOutput, Layer, SeqInput, SeqOutput, Stream, TrainWorkspace, WeightsMut};
 pub use desc::{Activation, Cell, GruVariant, LayerDesc, SeqShape};
 pub use error::{Error, Result};
 pub use weights::Weights;

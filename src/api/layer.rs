@@ -119,9 +119,19 @@ impl Layer {
     /// Saves nothing; uses `O(N*H)` memory beyond the buffers and the hoisted `[T, N, G*H]`
     /// input projection.
     pub fn forward(&self, shape: SeqShape, input: SeqInput<'_>, output: SeqOutput<'_>) -> Result<()> {
+        self.forward_in(shape, input, output, &mut Scratch::default())
+    }
+
+    /// Inference forward with caller-kept scratch (for streaming).
+    pub(crate) fn forward_in(
+        &self,
+        shape: SeqShape,
+        input: SeqInput<'_>,
+        output: SeqOutput<'_>,
+        scratch: &mut Scratch,
+    ) -> Result<()> {
         self.check_forward(&shape, &input, &output)?;
-        let mut scratch = Scratch::new(self.desc(), shape);
-        forward::run(self.ctx(), shape, io(input, output), scratch.bufs());
+        forward::run(self.ctx(), shape, io(input, output), scratch.bufs(self.desc(), shape));
         Ok(())
     }
 

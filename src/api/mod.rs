@@ -3,8 +3,10 @@
 
 mod args;
 mod layer;
+mod stream;
 mod workspace;
 
 pub use args::{GradInput, GradMode, GradOutput, SeqInput, SeqOutput};
 pub use layer::{Layer, WeightsMut};
+pub use stream::Stream;
 pub use workspace::TrainWorkspace;

@@ -125,8 +125,9 @@ pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
     }
 }
 
-/// Inference scratch: the hoisted projection and two-slot rings. Allocated per call;
-/// nothing is allocated per step.
+/// Inference scratch: the hoisted projection and two-slot rings. Grows to the largest shape
+/// it has served and is reused, so repeated calls allocate nothing.
+#[derive(Debug, Default)]
 pub(crate) struct Scratch {
     gates: Vec<f32>,
     h: Vec<f32>,
@@ -135,31 +136,29 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    pub(crate) fn new(d: &LayerDesc, s: SeqShape) -> Self {
+    /// The buffers for `d` at shape `s`, growing them if needed.
+    pub(crate) fn bufs(&mut self, d: &LayerDesc, s: SeqShape) -> Bufs<'_> {
         let nh = s.n * d.hidden_size();
-        Self {
-            gates: vec![0.0; s.t * s.n * d.gate_rows()],
-            h: vec![0.0; 2 * nh],
-            c: if d.cell() == Cell::Lstm {
-                vec![0.0; 2 * nh]
-            } else {
-                Vec::new()
-            },
-            aux: if matches!(d.cell(), Cell::Gru(_)) {
-                vec![0.0; nh]
-            } else {
-                Vec::new()
-            },
+        let lens = [
+            s.t * s.n * d.gate_rows(),
+            2 * nh,
+            if d.cell() == Cell::Lstm { 2 * nh } else { 0 },
+            if matches!(d.cell(), Cell::Gru(_)) { nh } else { 0 },
+        ];
+        for (v, len) in [&mut self.gates, &mut self.h, &mut self.c, &mut self.aux]
+            .into_iter()
+            .zip(lens)
+        {
+            if v.len() < len {
+                v.resize(len, 0.0);
+            }
         }
-    }
-
-    pub(crate) fn bufs(&mut self) -> Bufs<'_> {
         Bufs {
-            gates: &mut self.gates,
-            h: &mut self.h,
+            gates: &mut self.gates[..lens[0]],
+            h: &mut self.h[..lens[1]],
             h_slots: 2,
-            c: &mut self.c,
-            aux: &mut self.aux,
+            c: &mut self.c[..lens[2]],
+            aux: &mut self.aux[..lens[3]],
             aux_slots: 1,
         }
     }
