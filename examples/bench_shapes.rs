@@ -49,6 +49,9 @@ fn main() {
                 shape.flops() as f64 / med / 1e9
             );
         }
+        if only.as_deref().is_none_or(|o| "lstm-step-1x256".contains(o)) {
+            stream_step(runs);
+        }
     });
 }
 
