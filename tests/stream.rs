@@ -87,3 +87,24 @@ fn stream_errors_keep_state() {
     s.reset();
     assert!(s.h().iter().all(|&v| v == 0.0));
 }
+
+/// Wide inputs (I = 300, past any GEMM's k-block) stream bitwise too.
+#[test]
+fn chunked_equals_whole_wide_input() {
+    for cell in common::CELLS {
+        let (t, n, i, h) = (9, 3, 300, 20);
+        let desc = LayerDesc::new(cell, i, h).unwrap();
+        let layer = Layer::new(Weights::init_uniform(&desc, 4));
+        let x = uniform(t * n * i, 1.0, 5);
+        let mut want = vec![0.0; t * n * h];
+        layer
+            .forward(SeqShape::new(t, n), SeqInput::new(&x), SeqOutput::new(&mut want))
+            .unwrap();
+        let mut s = Stream::new(&layer, n).unwrap();
+        let mut got = vec![0.0; t * n * h];
+        for (xc, yc) in x.chunks(2 * n * i).zip(got.chunks_mut(2 * n * h)) {
+            s.push(&layer, xc, yc).unwrap();
+        }
+        assert_eq!(bits(&got), bits(&want), "{cell:?}");
+    }
+}

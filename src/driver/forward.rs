@@ -6,7 +6,8 @@ use super::ring_pair;
 use super::step::on_blocks;
 use crate::cell::fused::{self, FwdStep, StepSlices};
 use crate::desc::{Cell, GruVariant, LayerDesc, SeqShape};
-use crate::gemm::{sgemm, Mat};
+use crate::gemm::par::SyncMutPtr;
+use crate::gemm::proj::{self, Proj};
 use crate::weights::Weights;
 
 /// A layer's weights and what was prepared from them.
@@ -41,25 +42,12 @@ pub(crate) struct Io<'a> {
 
 /// Runs the layer over the sequence.
 pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
-    let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
+    let (h_sz, gh_w) = (cx.desc.hidden_size(), cx.desc.gate_rows());
     let (t_len, n) = (s.t, s.n);
     let nh = n * h_sz;
     let step_g = n * gh_w;
 
-    // Input projection for all steps: gates = bias + X W_ihᵀ, one GEMM with M = T*N.
-    for row in b.gates.chunks_exact_mut(gh_w) {
-        row.copy_from_slice(&cx.p.bias_x);
-    }
-    sgemm(
-        t_len * n,
-        gh_w,
-        i_sz,
-        Mat::n(io.x, i_sz),
-        Mat::t(cx.w.w_ih(), i_sz),
-        1.0,
-        b.gates,
-        gh_w,
-    );
+    project(cx, t_len * n, io.x, b.gates);
 
     match io.h0 {
         Some(h0) => b.h[..nh].copy_from_slice(h0),
@@ -162,4 +150,26 @@ impl Scratch {
             aux_slots: 1,
         }
     }
+}
+
+/// `gates = bias + X W_ihᵀ` for all `rows = T*N` rows at once, with `W_ih` packed once.
+///
+/// Always this kernel, whatever the number of rows: each output element is then computed in
+/// the same order whatever `T`, `N` or the chunking of a stream, so results are batch- and
+/// chunk-invariant (bitwise).
+fn project(cx: Ctx<'_>, rows: usize, x: &[f32], gates: &mut [f32]) {
+    let (i_sz, gh_w) = (cx.desc.input_size(), cx.desc.gate_rows());
+    assert!(gates.len() == rows * gh_w);
+    // SAFETY: `gates` is exclusively borrowed for this call; `on_blocks` hands each thread a
+    // disjoint range of unit blocks and joins before returning.
+    let out = unsafe { SyncMutPtr::new(gates.as_mut_ptr()) };
+    let p = Proj {
+        rows,
+        x,
+        w: &cx.p.proj,
+        bias: &cx.p.bias_x,
+        h: cx.desc.hidden_size(),
+        out,
+    };
+    on_blocks(cx.p.proj.blocks(), rows * i_sz * gh_w, |r| proj::project(&p, r));
 }

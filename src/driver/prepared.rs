@@ -17,6 +17,8 @@ pub(crate) struct Prepared {
     pub fwd: Packed,
     /// Reset-before-linear GRU: `W_hnᵀ` packed (1 gate); empty otherwise.
     pub fwd_n: Packed,
+    /// `W_ihᵀ` packed gate-interleaved, for input projections of few rows.
+    pub proj: Packed,
     /// `W_hh` packed for `dh_{t-1} = dG_t · W_hh` (for the reset-before-linear GRU only the
     /// `r, z` rows).
     pub bwd: Packed,
@@ -52,6 +54,7 @@ impl Prepared {
             b_hn = w.b_hh()[2 * h..].to_vec();
         }
         Self {
+            proj: Packed::gate_rows(w.w_ih(), g, h, d.input_size()),
             bias_x,
             b_hn,
             fwd,

@@ -9,6 +9,7 @@
 pub(crate) mod pack;
 pub(crate) mod packed;
 pub(crate) mod par;
+pub(crate) mod proj;
 pub(crate) mod tile;
 
 use par::SyncMutPtr;

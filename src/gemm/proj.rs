@@ -1,0 +1,68 @@
+//! The input projection `gates = bias + X · W_ihᵀ` with `W_ih` packed once, for few rows
+//! (streaming, batch 1), where a general GEMM would spend its time repacking `W_ih`.
+
+use std::ops::Range;
+use std::slice;
+
+use super::pack::{Packed, UNITS};
+use super::par::SyncMutPtr;
+use super::tile::{row_blocks, tile};
+use crate::simd::{isa_dispatch, Vf32};
+
+/// The operands: `x` `[rows, I]`, `W_ihᵀ` packed gate-interleaved, `bias` `[G*H]`, and the
+/// output `[rows, G*H]` (gate blocks of `H` columns), shared by threads by unit block.
+pub(crate) struct Proj<'a> {
+    pub rows: usize,
+    pub x: &'a [f32],
+    pub w: &'a Packed,
+    pub bias: &'a [f32],
+    pub h: usize,
+    pub out: SyncMutPtr,
+}
+
+/// # Safety
+/// `p.out` is valid for `rows * G * H` elements; no other thread writes block `b`.
+#[inline(always)]
+unsafe fn rows<V: Vf32, const MR: usize, const G: usize>(p: &Proj<'_>, b: usize, r0: usize) {
+    let k = p.w.k();
+    let (u0, gh) = (b * UNITS, G * p.h);
+    let len = UNITS.min(p.h - u0);
+    let acc = tile::<V, MR, G>(k, &p.x[r0 * k..], k, p.w.panel(b));
+    for (r, a) in acc.iter().enumerate() {
+        for (g, v) in a.iter().enumerate() {
+            let col = g * p.h + u0;
+            // SAFETY: row r0 + r < rows, columns col..col+len inside the row (caller).
+            let dst = unsafe { slice::from_raw_parts_mut(p.out.get().add((r0 + r) * gh + col), len) };
+            (*v + V::load_part(&p.bias[col..col + len])).store_part(dst);
+        }
+    }
+}
+
+/// Rows per chunk: a chunk of `X` (48 × I floats) stays in L2 while every unit block of this
+/// thread passes over it. A multiple of every tile height (3, 4, 6, 8).
+const ROW_CHUNK: usize = 48;
+
+#[inline(always)]
+fn proj_g<V: Vf32>(p: &Proj<'_>, blocks: Range<usize>) {
+    assert!(p.x.len() >= p.rows * p.w.k() && p.bias.len() == p.w.gates() * p.h);
+    // Loop over row chunks, then unit blocks (one packed panel each), then row tiles.
+    for c0 in (0..p.rows).step_by(ROW_CHUNK) {
+        let n = ROW_CHUNK.min(p.rows - c0);
+        for b in blocks.clone() {
+            // SAFETY: `Proj::out` covers the output and blocks are disjoint per thread (the
+            // `SyncMutPtr` contract its creator took on).
+            match p.w.gates() {
+                4 => row_blocks!(n, 3, |MR, r| unsafe { rows::<V, MR, 4>(p, b, c0 + r) }),
+                3 => row_blocks!(n, 4, |MR, r| unsafe { rows::<V, MR, 3>(p, b, c0 + r) }),
+                2 => row_blocks!(n, 6, |MR, r| unsafe { rows::<V, MR, 2>(p, b, c0 + r) }),
+                1 => row_blocks!(n, 8, |MR, r| unsafe { rows::<V, MR, 1>(p, b, c0 + r) }),
+                g => unreachable!("{g} gates"),
+            }
+        }
+    }
+}
+
+isa_dispatch!(
+    /// `out[:, unit blocks] = bias + x · W_ihᵀ` for the unit blocks `blocks`.
+    pub(crate) fn project => proj_g(p: &Proj<'_>, blocks: Range<usize>)
+);
