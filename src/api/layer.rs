@@ -10,6 +10,7 @@ use crate::driver::forward::{self, Bufs, Ctx, Io, Scratch};
 use crate::driver::layout::Layout;
 use crate::driver::prepared::Prepared;
 use crate::error::{check_len, Error, Result};
+use crate::simd::ftz::FlushDenormals;
 use crate::weights::Weights;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -131,6 +132,7 @@ impl Layer {
         scratch: &mut Scratch,
     ) -> Result<()> {
         self.check_forward(&shape, &input, &output)?;
+        let _ftz = FlushDenormals::new();
         forward::run(self.ctx(), shape, io(input, output), scratch.bufs(self.desc(), shape));
         Ok(())
     }
@@ -155,6 +157,7 @@ impl Layer {
             aux: r.aux,
             aux_slots: shape.t,
         };
+        let _ftz = FlushDenormals::new();
         forward::run(self.ctx(), shape, io(input, output), bufs);
         ws.stamp = Some(self.stamp(shape));
         Ok(())
@@ -211,6 +214,7 @@ impl Layer {
             dh0: grad_in.dh0,
             dc0: grad_in.dc0,
         };
+        let _ftz = FlushDenormals::new();
         backward::data(self.ctx(), s, layout.split(&mut ws.buf), io);
         ws.dgates_ready = true;
         Ok(())
@@ -240,6 +244,7 @@ impl Layer {
             });
         }
         let acc = mode == GradMode::Accumulate;
+        let _ftz = FlushDenormals::new();
         backward::weights(self.ctx(), s, layout.split(&mut ws.buf), x, grads, acc);
         Ok(())
     }

@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use crate::gemm::split;
+use crate::simd::ftz::FlushDenormals;
 
 /// Steps with fewer multiply-adds than this run on one thread: below it, waking a second
 /// thread costs more than it saves.
@@ -22,7 +23,10 @@ pub(crate) fn on_blocks(blocks: usize, macs: usize, f: impl Fn(Range<usize>) + S
     rayon::scope(|s| {
         for w in bounds.windows(2).skip(1) {
             let r = w[0]..w[1];
-            s.spawn(move |_| f(r));
+            s.spawn(move |_| {
+                let _ftz = FlushDenormals::new();
+                f(r)
+            });
         }
         f(bounds[0]..bounds[1]);
     });

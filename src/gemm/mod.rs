@@ -110,7 +110,10 @@ pub(crate) fn sgemm(m: usize, n: usize, k: usize, a: Mat<'_>, b: Mat<'_>, beta: 
         rayon::scope(|s| {
             for w in blocks.windows(2) {
                 let (r0, r1) = (w[0], w[1]);
-                s.spawn(move |_| run(r0, r1, 0, n));
+                s.spawn(move |_| {
+                    let _ftz = crate::simd::ftz::FlushDenormals::new();
+                    run(r0, r1, 0, n)
+                });
             }
         });
     } else {
@@ -118,7 +121,10 @@ pub(crate) fn sgemm(m: usize, n: usize, k: usize, a: Mat<'_>, b: Mat<'_>, beta: 
         rayon::scope(|s| {
             for w in blocks.windows(2) {
                 let (c0, c1) = (w[0], w[1]);
-                s.spawn(move |_| run(0, m, c0, c1));
+                s.spawn(move |_| {
+                    let _ftz = crate::simd::ftz::FlushDenormals::new();
+                    run(0, m, c0, c1)
+                });
             }
         });
     }
@@ -142,6 +148,7 @@ pub(crate) fn column_sums(a: &[f32], rows: usize, cols: usize, out: &mut [f32], 
     assert!(a.len() >= rows * cols && out.len() == cols);
     let chunk = COL_ALIGN.max(cols.div_ceil(rayon::current_num_threads()));
     let work = |(ci, o): (usize, &mut [f32])| {
+        let _ftz = crate::simd::ftz::FlushDenormals::new();
         let c0 = ci * chunk;
         let mut acc: Vec<f32> = if accumulate { o.to_vec() } else { vec![0.0; o.len()] };
         for r in 0..rows {

@@ -11,6 +11,7 @@
 //! stderr.
 
 pub(crate) mod avx2;
+pub(crate) mod ftz;
 pub(crate) mod math;
 pub(crate) mod portable;
 
