@@ -25,6 +25,7 @@ mod gemm;
 pub mod reference;
 pub mod rng;
 mod simd;
+pub mod train;
 mod weights;
 
 pub use api::{GradInput, GradMode, GradOutput, Layer, SeqInput, SeqOutput, Stream, TrainWorkspace, WeightsMut};
