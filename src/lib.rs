@@ -28,7 +28,10 @@ mod simd;
 pub mod train;
 mod weights;
 
-pub use api::{GradInput, GradMode, GradOutput, Layer, SeqInput, SeqOutput, Stream, TrainWorkspace, WeightsMut};
+pub use api::{
+    Direction, GradInput, GradMode, GradOutput, Layer, SeqInput, SeqOutput, Stack, StackDesc, StackWorkspace, Stream,
+    TrainWorkspace, WeightsMut,
+};
 pub use desc::{Activation, Cell, GruVariant, LayerDesc, SeqShape};
 pub use error::{Error, Result};
 pub use weights::Weights;

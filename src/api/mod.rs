@@ -3,10 +3,15 @@
 
 mod args;
 mod layer;
+pub(crate) mod seq;
+mod stack;
+mod stack_desc;
 mod stream;
 mod workspace;
 
 pub use args::{GradInput, GradMode, GradOutput, SeqInput, SeqOutput};
 pub use layer::{Layer, WeightsMut};
+pub use stack::{Stack, StackWorkspace};
+pub use stack_desc::{Direction, StackDesc};
 pub use stream::Stream;
 pub use workspace::TrainWorkspace;

@@ -16,8 +16,10 @@
 
 mod cells;
 mod real;
+mod stack;
 
 pub use real::{relu, sigmoid, Real};
+pub use stack::{stack_backward, stack_forward, StackGrads, StackTrace};
 
 use crate::desc::{LayerDesc, SeqShape};
 use crate::error::{check_len, Error, Result};

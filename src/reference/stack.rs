@@ -1,0 +1,169 @@
+//! Stacks in the reference: layers composed exactly as [`crate::Stack`] documents them
+//! (reverse directions on the time-reversed sequence, concatenated or summed outputs,
+//! batch-major data transposed), over the single-layer reference.
+
+use super::{backward, forward, Params, Real, Trace};
+use crate::api::seq::{get_cols, put_cols, reverse_time, swap_major};
+use crate::desc::SeqShape;
+use crate::error::{check_len, Result};
+use crate::{Direction, StackDesc};
+
+/// What [`stack_forward`] returns.
+#[derive(Clone, Debug)]
+pub struct StackTrace<R> {
+    /// Output `[T, N, W]` (or `[N, T, W]` batch-first).
+    pub y: Vec<R>,
+    /// Final hidden states `[L*D, N, H]`.
+    pub h_n: Vec<R>,
+    /// Final cell states `[L*D, N, H]` (LSTM), else empty.
+    pub c_n: Vec<R>,
+    /// Per layer-direction: its input as fed (time-major, time-reversed for reverse
+    /// directions) and its trace.
+    pub layers: Vec<(Vec<R>, Trace<R>)>,
+}
+
+/// Gradients from [`stack_backward`].
+#[derive(Clone, Debug)]
+pub struct StackGrads<R> {
+    /// `dX`, shaped like the input.
+    pub dx: Vec<R>,
+    /// `dh_0`, `[L*D, N, H]`.
+    pub dh0: Vec<R>,
+    /// `dc_0`, `[L*D, N, H]` (LSTM), else empty.
+    pub dc0: Vec<R>,
+    /// Parameter gradients per layer-direction.
+    pub params: Vec<Params<R>>,
+}
+
+/// The stack's forward pass; `h0`, `c0` are `[L*D, N, H]` (zeros when `None`).
+pub fn stack_forward<R: Real>(
+    d: &StackDesc,
+    p: &[Params<R>],
+    s: SeqShape,
+    x: &[R],
+    h0: Option<&[R]>,
+    c0: Option<&[R]>,
+) -> Result<StackTrace<R>> {
+    check_len("params", d.layer_count(), p.len())?;
+    let (dirs, h, n, w) = (d.direction().count(), d.hidden_size(), s.n, d.output_size());
+    let st = n * h;
+    let mut cur = if d.is_batch_first() {
+        swap_major(x, n, s.t, d.input_size())
+    } else {
+        x.to_vec()
+    };
+    let (mut h_n, mut c_n, mut layers) = (Vec::new(), Vec::new(), Vec::new());
+    for l in 0..d.num_layers() {
+        let in_w = if l == 0 { d.input_size() } else { w };
+        let mut ys = Vec::new();
+        for dd in 0..dirs {
+            let k = l * dirs + dd;
+            let rev = d.direction().reversed(dd);
+            let xin = if rev { reverse_time(&cur, n * in_w) } else { cur.clone() };
+            let tr = forward(
+                &p[k],
+                s,
+                &xin,
+                h0.map(|v| &v[k * st..][..st]),
+                c0.map(|v| &v[k * st..][..st]),
+            )?;
+            h_n.extend_from_slice(&tr.h_n);
+            if let Some(c) = &tr.c_n {
+                c_n.extend_from_slice(c);
+            }
+            ys.push(if rev { reverse_time(&tr.y, st) } else { tr.y.clone() });
+            layers.push((xin, tr));
+        }
+        cur = match d.direction() {
+            Direction::Bidirectional => {
+                let mut y = vec![R::ZERO; s.t * n * w];
+                put_cols(&mut y, w, 0, &ys[0], h);
+                put_cols(&mut y, w, h, &ys[1], h);
+                y
+            }
+            Direction::BidirectionalSum => ys[0].iter().zip(&ys[1]).map(|(a, b)| *a + *b).collect(),
+            _ => ys.remove(0),
+        };
+    }
+    let y = if d.is_batch_first() {
+        swap_major(&cur, s.t, n, w)
+    } else {
+        cur
+    };
+    Ok(StackTrace { y, h_n, c_n, layers })
+}
+
+/// The stack's backward pass from `dY` (shaped like `Y`) and `dh_n`, `dc_n` (`[L*D, N, H]`).
+pub fn stack_backward<R: Real>(
+    d: &StackDesc,
+    p: &[Params<R>],
+    tr: &StackTrace<R>,
+    dy: &[R],
+    dh_n: Option<&[R]>,
+    dc_n: Option<&[R]>,
+) -> Result<StackGrads<R>> {
+    let s = tr.layers[0].1.shape;
+    let (dirs, h, n, w) = (d.direction().count(), d.hidden_size(), s.n, d.output_size());
+    let st = n * h;
+    let mut dcur = if d.is_batch_first() {
+        swap_major(dy, n, s.t, w)
+    } else {
+        dy.to_vec()
+    };
+    let mut dh0 = vec![R::ZERO; d.layer_count() * st];
+    let mut dc0 = vec![
+        R::ZERO;
+        if d.cell().has_cell_state() {
+            d.layer_count() * st
+        } else {
+            0
+        }
+    ];
+    let mut params: Vec<Option<Params<R>>> = vec![None; d.layer_count()];
+    for l in (0..d.num_layers()).rev() {
+        let in_w = if l == 0 { d.input_size() } else { w };
+        let mut dx = vec![R::ZERO; s.t * n * in_w];
+        for dd in 0..dirs {
+            let k = l * dirs + dd;
+            let rev = d.direction().reversed(dd);
+            let dyk = match d.direction() {
+                Direction::Bidirectional => get_cols(&dcur, w, dd * h, h),
+                _ => dcur.clone(),
+            };
+            let dyk = if rev { reverse_time(&dyk, st) } else { dyk };
+            let (xin, trk) = &tr.layers[k];
+            let g = backward(
+                &p[k],
+                xin,
+                trk,
+                &dyk,
+                dh_n.map(|v| &v[k * st..][..st]),
+                dc_n.map(|v| &v[k * st..][..st]),
+            )?;
+            let gdx = if rev { reverse_time(&g.dx, n * in_w) } else { g.dx };
+            for (a, b) in dx.iter_mut().zip(&gdx) {
+                *a += *b;
+            }
+            dh0[k * st..][..st].copy_from_slice(&g.dh0);
+            if let Some(c) = &g.dc0 {
+                dc0[k * st..][..st].copy_from_slice(c);
+            }
+            params[k] = Some(g.params);
+        }
+        dcur = dx;
+    }
+    let dx = if d.is_batch_first() {
+        swap_major(&dcur, s.t, n, d.input_size())
+    } else {
+        dcur
+    };
+    Ok(StackGrads {
+        dx,
+        dh0,
+        dc0,
+        params: params
+            .into_iter()
+            .map(|p| p.expect("every layer-direction visited"))
+            .collect(),
+    })
+}

@@ -1,0 +1,195 @@
+//! Stacks (1..3 layers, every direction mode, time- or batch-major) against the f64 reference
+//! composition, in all three modes. Tolerance as in `layer_vs_reference`: relative error at
+//! most 1e-4 per element, floored at 1% of the buffer's (or the parameter gradient's) largest.
+
+mod common;
+
+use common::{cell_strategy, rel_err, rel_err_scaled, uniform, widen};
+use fusedrnn::reference::{self, Params};
+use fusedrnn::*;
+use proptest::prelude::*;
+
+const RTOL: f64 = 1e-4;
+const FLOOR: f64 = 1e-2;
+
+fn dir_strategy() -> impl Strategy<Value = Direction> {
+    prop::sample::select(vec![
+        Direction::Forward,
+        Direction::Reverse,
+        Direction::Bidirectional,
+        Direction::BidirectionalSum,
+    ])
+}
+
+fn ok(name: &str, e: f64, ctx: &str) {
+    assert!(e <= RTOL, "{name}: rel err {e:e} > {RTOL:e} in {ctx}");
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    cell: Cell,
+    layers: usize,
+    dir: Direction,
+    batch_first: bool,
+    t: usize,
+    n: usize,
+    i: usize,
+    h: usize,
+    states: bool,
+    seed: u64,
+) {
+    let ctx =
+        format!("{cell:?} L={layers} {dir:?} bf={batch_first} T={t} N={n} I={i} H={h} states={states} seed={seed}");
+    let desc = StackDesc::new(cell, i, h, layers, dir)
+        .unwrap()
+        .batch_first(batch_first);
+    let stack = Stack::init_uniform(desc, seed);
+    let params: Vec<Params<f64>> = stack
+        .layers()
+        .iter()
+        .map(|l| Params::from_weights(l.weights()))
+        .collect();
+    let (w, lstm, st) = (desc.output_size(), cell.has_cell_state(), desc.layer_count() * n * h);
+    let s = SeqShape::new(t, n);
+    let x = uniform(t * n * i, 1.0, seed ^ 1);
+    let h0 = uniform(st, 0.5, seed ^ 2);
+    let c0 = uniform(st, 0.5, seed ^ 3);
+    let (h0, c0) = (states.then_some(&h0[..]), (states && lstm).then_some(&c0[..]));
+    let tr = reference::stack_forward(
+        &desc,
+        &params,
+        s,
+        &widen(&x),
+        h0.map(widen).as_deref(),
+        c0.map(widen).as_deref(),
+    )
+    .unwrap();
+
+    let mut input = SeqInput::new(&x);
+    input.h0 = h0;
+    input.c0 = c0;
+    let (mut y, mut hn, mut cn) = (vec![f32::NAN; t * n * w], vec![f32::NAN; st], vec![f32::NAN; st]);
+    let mut ws = StackWorkspace::new();
+    let mut out = SeqOutput::new(&mut y).h_n(&mut hn);
+    if lstm {
+        out = out.c_n(&mut cn);
+    }
+    stack.forward_train(s, input, out, &mut ws).unwrap();
+    ok("y", rel_err(&y, &tr.y, FLOOR), &ctx);
+    ok("h_n", rel_err(&hn, &tr.h_n, FLOOR), &ctx);
+    if lstm {
+        ok("c_n", rel_err(&cn, &tr.c_n, FLOOR), &ctx);
+    }
+    let mut y2 = vec![f32::NAN; y.len()];
+    stack.forward(s, input, SeqOutput::new(&mut y2)).unwrap();
+    assert!(
+        y.iter().zip(&y2).all(|(a, b)| a.to_bits() == b.to_bits()),
+        "inference differs from training forward: {ctx}"
+    );
+
+    let dy = uniform(y.len(), 1.0, seed ^ 4);
+    let dhn = uniform(st, 1.0, seed ^ 5);
+    let dcn = uniform(st, 1.0, seed ^ 6);
+    let (dhn, dcn) = (states.then_some(&dhn[..]), (states && lstm).then_some(&dcn[..]));
+    let g = reference::stack_backward(
+        &desc,
+        &params,
+        &tr,
+        &widen(&dy),
+        dhn.map(widen).as_deref(),
+        dcn.map(widen).as_deref(),
+    )
+    .unwrap();
+    let mut go = GradOutput::new(&dy);
+    go.dh_n = dhn;
+    go.dc_n = dcn;
+    let (mut dx, mut dh0, mut dc0) = (vec![f32::NAN; x.len()], vec![f32::NAN; st], vec![f32::NAN; st]);
+    let mut gi = GradInput::none().dx(&mut dx).dh0(&mut dh0);
+    if lstm {
+        gi = gi.dc0(&mut dc0);
+    }
+    let mut grads: Vec<Weights> = stack.layers().iter().map(|l| Weights::zeros(l.desc())).collect();
+    for gw in grads.iter_mut() {
+        for b in gw.buffers_mut() {
+            b.fill(f32::NAN);
+        }
+    }
+    stack
+        .backward(&mut ws, go, gi, &mut grads, GradMode::Overwrite)
+        .unwrap();
+    ok("dx", rel_err(&dx, &g.dx, FLOOR), &ctx);
+    ok("dh0", rel_err(&dh0, &g.dh0, FLOOR), &ctx);
+    if lstm {
+        ok("dc0", rel_err(&dc0, &g.dc0, FLOOR), &ctx);
+    }
+    for (k, (got, want)) in grads.iter().zip(&g.params).enumerate() {
+        let scale = want
+            .buffers()
+            .iter()
+            .flat_map(|b| b.iter())
+            .fold(0f64, |m, v| m.max(v.abs()));
+        for (name, (a, b)) in ["dW_ih", "dW_hh", "db_ih", "db_hh"]
+            .iter()
+            .zip(got.buffers().iter().zip(want.buffers()))
+        {
+            ok(&format!("{name}[{k}]"), rel_err_scaled(a, b, FLOOR, scale), &ctx);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 128,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x57ac),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn stack_matches_reference(
+        cell in cell_strategy(), layers in 1usize..4, dir in dir_strategy(), batch_first in any::<bool>(),
+        t in 1usize..8, n in 1usize..5, i in 1usize..20, h in 1usize..20, states in any::<bool>(), seed in any::<u64>(),
+    ) {
+        run(cell, layers, dir, batch_first, t, n, i, h, states, seed);
+    }
+}
+
+#[test]
+fn stack_errors() {
+    let desc = StackDesc::new(Cell::Lstm, 3, 4, 2, Direction::Bidirectional).unwrap();
+    assert_eq!(
+        StackDesc::new(Cell::Lstm, 3, 4, 0, Direction::Forward),
+        Err(Error::ZeroSize { what: "num_layers" })
+    );
+    let wrong = vec![Weights::zeros(&LayerDesc::new(Cell::Lstm, 3, 4).unwrap()); 4];
+    assert!(
+        matches!(Stack::new(desc, wrong), Err(Error::InvalidValue { .. })),
+        "layer 1 must read 2H = 8 features"
+    );
+    assert!(matches!(Stack::new(desc, vec![]), Err(Error::LengthMismatch { .. })));
+    let stack = Stack::init_uniform(desc, 3);
+    let s = SeqShape::new(2, 1);
+    let x = vec![0.0; 6];
+    let mut y = vec![0.0; 2 * 8];
+    let mut hn = vec![0.0; 4 * 4 - 1];
+    assert_eq!(
+        stack.forward(s, SeqInput::new(&x), SeqOutput::new(&mut y).h_n(&mut hn)),
+        Err(Error::LengthMismatch {
+            what: "h_n",
+            expected: 16,
+            got: 15
+        })
+    );
+    let mut ws = StackWorkspace::new();
+    let mut g: Vec<Weights> = stack.layers().iter().map(|l| Weights::zeros(l.desc())).collect();
+    assert!(matches!(
+        stack.backward(
+            &mut ws,
+            GradOutput::new(&y),
+            GradInput::none(),
+            &mut g,
+            GradMode::Overwrite
+        ),
+        Err(Error::Workspace { .. })
+    ));
+}
