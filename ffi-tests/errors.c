@@ -1,7 +1,7 @@
 /* Bad input of every kind gets its exact status and message, and leaves every out-parameter
  * and output buffer untouched: NULL pointers, zero and overflowing sizes, wrong lengths,
  * weights that do not match the descriptor, bad enum values, misaligned and overlapping
- * buffers, arguments a cell does not take, workspace misuse, bad thread counts; also
+ * buffers, arguments a cell does not take or needs, workspace misuse, bad thread counts; also
  * version macros, status names, destroy(NULL) and the last-error message's life cycle. */
 #include "common.h"
 
@@ -14,6 +14,7 @@ enum { L_IH = 16 * I, L_HH = 16 * H, L_B = 16 };
 #define SENTINEL 7.0f
 #define BAD_LAYER ((frnn_layer *)(uintptr_t)0x1234)
 #define BAD_WS ((frnn_workspace *)(uintptr_t)0x5678)
+#define BAD_STREAM ((frnn_stream *)(uintptr_t)0x9abc)
 
 static void fill(float *p, size_t n, float v) {
     for (size_t k = 0; k < n; k++) p[k] = v;
@@ -457,6 +458,71 @@ static void workspaces(frnn_layer *lstm, frnn_layer *lstm_b, frnn_layer *gru) {
 #undef UNTOUCHED
 }
 
+static void streams(frnn_layer *lstm, frnn_layer *gru) {
+    float arena[NX + NY], h[NH], c[NH], zero[NH];
+    float *x = arena, *y = x + NX;
+    fill(x, NX, 0.5f), fill(y, NY, SENTINEL), fill(h, NH, 0.3f), fill(c, NH, 0.4f);
+    fill(zero, NH, 0.0f);
+    frnn_stream *st = BAD_STREAM;
+
+    CHECK_STATUS(frnn_stream_create(NULL, N, 0, &st), FRNN_STATUS_NULL_POINTER);
+    CHECK_MSG("layer: NULL pointer");
+    CHECK_STATUS(frnn_stream_create(lstm, 0, 0, &st), FRNN_STATUS_ZERO_SIZE);
+    CHECK_MSG("N must be at least 1");
+    CHECK_STATUS(frnn_stream_create(lstm, N, SIZE_MAX, &st), FRNN_STATUS_OVERFLOW);
+    CHECK_STATUS(frnn_stream_create(lstm, N, 0, NULL), FRNN_STATUS_NULL_POINTER);
+    CHECK_MSG("out_stream: NULL pointer");
+    CHECK(st == BAD_STREAM);
+    CHECK_OK(frnn_stream_create(lstm, N, T, &st));
+
+    /* Refused pushes change neither y nor the state. */
+    CHECK_STATUS(frnn_stream_push(NULL, lstm, x, NX, y, NY), FRNN_STATUS_NULL_POINTER);
+    CHECK_MSG("stream: NULL pointer");
+    CHECK_STATUS(frnn_stream_push(st, NULL, x, NX, y, NY), FRNN_STATUS_NULL_POINTER);
+    CHECK_STATUS(frnn_stream_push(st, lstm, x, NX - 1, y, NY), FRNN_STATUS_LENGTH_MISMATCH);
+    CHECK_MSG("x: expected 15 elements, got 29"); /* not a whole number of N*I steps */
+    CHECK_STATUS(frnn_stream_push(st, lstm, x, 0, y, NY), FRNN_STATUS_LENGTH_MISMATCH);
+    CHECK_STATUS(frnn_stream_push(st, lstm, x, NX, y, NY - 1), FRNN_STATUS_LENGTH_MISMATCH);
+    CHECK_MSG("y: expected 40 elements, got 39");
+    CHECK_STATUS(frnn_stream_push(st, gru, x, NX, y, NY), FRNN_STATUS_INVALID_VALUE);
+    CHECK_MSG("layer: descriptor differs from the stream's");
+    CHECK_STATUS(frnn_stream_push(st, lstm, x, NX, x + NX - 1, NY), FRNN_STATUS_INVALID_VALUE);
+    CHECK_MSG("y: output buffer overlaps x");
+    CHECK(all_equal(y, NY, SENTINEL));
+
+    /* set_state: an LSTM needs c, and a refusal keeps the state. */
+    CHECK_STATUS(frnn_stream_set_state(st, h, NH, NULL, 0), FRNN_STATUS_MISSING_ARGUMENT);
+    CHECK_MSG("c: required but missing");
+    CHECK_STATUS(frnn_stream_set_state(st, h, NH - 1, c, NH), FRNN_STATUS_LENGTH_MISMATCH);
+    CHECK_MSG("h: expected 20 elements, got 19");
+    CHECK_STATUS(frnn_stream_set_state(st, NULL, 0, c, NH), FRNN_STATUS_NULL_POINTER);
+    CHECK_MSG("h: NULL pointer");
+    float hs[NH], cs[NH + 1];
+    fill(hs, NH, SENTINEL), fill(cs, NH + 1, SENTINEL);
+    CHECK_STATUS(frnn_stream_get_state(st, hs, NH, cs, NH + 1), FRNN_STATUS_LENGTH_MISMATCH);
+    CHECK_MSG("c: expected 20 elements, got 21");
+    CHECK(all_equal(hs, NH, SENTINEL) && all_equal(cs, NH, SENTINEL));
+    CHECK_OK(frnn_stream_get_state(st, hs, NH, cs, NH));
+    CHECK(memcmp(hs, zero, sizeof zero) == 0 && memcmp(cs, zero, sizeof zero) == 0);
+    CHECK_OK(frnn_stream_set_state(st, h, NH, c, NH));
+    CHECK_OK(frnn_stream_get_state(st, hs, NH, NULL, 0));
+    CHECK(all_equal(hs, NH, 0.3f));
+    CHECK_STATUS(frnn_stream_reset(NULL), FRNN_STATUS_NULL_POINTER);
+    frnn_stream_destroy(st);
+
+    /* A GRU stream has no cell state. */
+    CHECK_OK(frnn_stream_create(gru, N, 0, &st));
+    CHECK_STATUS(frnn_stream_set_state(st, h, NH, c, NH), FRNN_STATUS_UNEXPECTED_ARGUMENT);
+    CHECK_MSG("c: not taken by this layer");
+    CHECK_STATUS(frnn_stream_get_state(st, hs, NH, cs, NH), FRNN_STATUS_UNEXPECTED_ARGUMENT);
+    CHECK_MSG("c: not taken by this layer");
+    CHECK_OK(frnn_stream_set_state(st, h, NH, NULL, 0));
+    CHECK_OK(frnn_stream_push(st, gru, x, NX, y, NY));
+    CHECK(!all_equal(y, NY, SENTINEL));
+    frnn_stream_destroy(st);
+    frnn_stream_destroy(NULL);
+}
+
 static void threads_and_destroy(frnn_layer *lstm) {
     size_t n = 77;
     CHECK_STATUS(frnn_set_num_threads(FRNN_MAX_THREADS + 1), FRNN_STATUS_INVALID_VALUE);
@@ -495,6 +561,7 @@ int main(void) {
 
     forwards(lstm, gru);
     workspaces(lstm, lstm_b, gru);
+    streams(lstm, gru);
     threads_and_destroy(lstm);
 
     frnn_layer_destroy(gru);

@@ -1,8 +1,9 @@
 /* Every cell and variant through every mode, compared with the reference values of the
  * fixture (computed in f64 by fusedrnn::reference): inference with and without initial
  * states, training forward, backward-data with and without incoming state gradients,
- * backward-weights overwrite and accumulate, the combined backward, weights set/get, and a
- * second layer with its own threads giving bitwise the same results.
+ * backward-weights overwrite and accumulate, the combined backward, weights set/get,
+ * streaming in chunks, and a second layer with its own threads giving bitwise the same
+ * results.
  *
  * usage: numerics FIXTURE */
 #include "common.h"
@@ -78,6 +79,31 @@ static void run_case(const fx_case *c) {
     CHECK_OK(frnn_layer_forward(layer2, T, N, x, nx, NULL, 0, NULL, 0, y, ny, NULL, 0, NULL, 0));
     CHECK_CLOSE("forward y (zero states)", y, fx_get(c, "y0", ny)->v, ny);
 
+    /* Streaming: the sequence in two chunks from zero states (bitwise one forward's output,
+     * also through another layer with the same descriptor), then from (h0, c0) in one. */
+    {
+        frnn_stream *st = NULL;
+        const size_t t1 = T / 2;
+        CHECK_OK(frnn_stream_create(layer, N, T, &st));
+        float *ys = alloc_fill(ny, NAN), *hs = alloc_fill(nh, NAN);
+        float *cs = lstm ? alloc_fill(nh, NAN) : NULL;
+        CHECK_OK(frnn_stream_push(st, layer, x, t1 * N * I, ys, t1 * N * H));
+        CHECK_OK(frnn_stream_push(st, layer2, x + t1 * N * I, (T - t1) * N * I, ys + t1 * N * H,
+                                  (T - t1) * N * H));
+        CHECK(memcmp(ys, y, ny * sizeof(float)) == 0);
+        CHECK_OK(frnn_stream_set_state(st, h0, nh, NBUF(c0, nh)));
+        CHECK_OK(frnn_stream_push(st, layer, x, nx, ys, ny));
+        CHECK_CLOSE("stream y", ys, fx_get(c, "y", ny)->v, ny);
+        CHECK_OK(frnn_stream_get_state(st, hs, nh, NBUF(cs, nh)));
+        CHECK_CLOSE("stream h", hs, fx_get(c, "h_n", nh)->v, nh);
+        if (lstm) CHECK_CLOSE("stream c", cs, fx_get(c, "c_n", nh)->v, nh);
+        CHECK_OK(frnn_stream_reset(st));
+        CHECK_OK(frnn_stream_get_state(st, hs, nh, NBUF(cs, nh)));
+        CHECK(all_equal(hs, nh, 0.0f) && (!lstm || all_equal(cs, nh, 0.0f)));
+        frnn_stream_destroy(st);
+        free(ys), free(hs), free(cs);
+    }
+
     /* Training forward into a workspace that grows on first use. */
     frnn_workspace *ws = NULL;
     size_t need = 0, have = 1;
@@ -133,10 +159,8 @@ static void run_case(const fx_case *c) {
                                       0));
     CHECK_CLOSE("dx (no dh_n)", dx, fx_get(c, "dx_b", nx)->v, nx);
     CHECK(all_equal(dh0, nh, 42.0f));
-    for (int k = 0; k < 4; k++) {
-        snprintf(name, sizeof name, "%s_b", DW_NAMES[k]);
+    for (int k = 0; k < 4; k++)
         for (size_t j = 0; j < wl[k]; j++) g[k][j] = NAN;
-    }
     CHECK_OK(frnn_layer_backward_weights(layer, ws, x, nx, g[0], wl[0], g[1], wl[1], g[2], wl[2],
                                          g[3], wl[3], FRNN_GRAD_MODE_OVERWRITE));
     for (int k = 0; k < 4; k++) {

@@ -7,6 +7,7 @@
  *   frnn_layer_forward(layer, T, N, x, x_len, NULL, 0, NULL, 0, y, y_len, NULL, 0, NULL, 0);
  *   training: frnn_workspace_create -> frnn_layer_forward_train -> frnn_layer_backward_data
  *             -> frnn_layer_backward_weights (overwrite or accumulate)
+ *   streaming: frnn_stream_create -> frnn_stream_push (chunks of any size) -> frnn_stream_destroy
  *   frnn_workspace_destroy(ws);  frnn_layer_destroy(layer);   (destroy(NULL) is a no-op)
  *
  * Conventions:
@@ -26,7 +27,8 @@
  *   same frnn_layer at once, each training call with its own frnn_workspace.
  * - frnn_layer_set_weights and frnn_layer_set_num_threads wait for the calls running on that
  *   layer, so they are safe to call at any time (calls that start later see the change).
- * - A frnn_workspace serves one call at a time; concurrent calls on it are serialised.
+ * - A frnn_workspace or frnn_stream serves one call at a time; concurrent calls on one are
+ *   serialised.
  * - *_destroy must not race with any other use of the handle.
  * - Thread count: the layer's own (frnn_layer_set_num_threads), else the process-wide one
  *   (frnn_set_num_threads), else the environment variable FUSEDRNN_NUM_THREADS (read once),
@@ -85,7 +87,8 @@ enum frnn_status
      */
     FRNN_STATUS_UNEXPECTED_ARGUMENT = 1179779076,
     /**
-     * An argument the call needs is missing (reserved: no call returns it today).
+     * An argument the call needs is missing (the cell state `c` in `frnn_stream_set_state`
+     * for an LSTM).
      */
     FRNN_STATUS_MISSING_ARGUMENT = 1179779077,
     /**
@@ -228,6 +231,15 @@ typedef uint32_t frnn_grad_mode;
  * Opaque; create with `frnn_layer_create`, free with `frnn_layer_destroy`.
  */
 typedef struct frnn_layer frnn_layer;
+
+/**
+ * Streaming inference for one layer: the hidden (and cell) state of `N` sequences, carried
+ * from one `frnn_stream_push` to the next. Pushing a sequence in chunks of any sizes gives
+ * bitwise the outputs of one `frnn_layer_forward` over the whole sequence. Opaque; create
+ * with `frnn_stream_create`, free with `frnn_stream_destroy`. Calls on one stream are
+ * serialised; use one stream per thread.
+ */
+typedef struct frnn_stream frnn_stream;
 
 /**
  * A training workspace: what `frnn_layer_forward_train` saves for the backward calls. It
@@ -509,6 +521,105 @@ void frnn_workspace_destroy(struct frnn_workspace *workspace);
  * writable `size_t`.
  */
 frnn_status frnn_workspace_size(const struct frnn_workspace *workspace, size_t *out_elems);
+
+/**
+ * Creates a stream of `batch` (`N`) sequences for `layer`, starting from zero states, and
+ * writes its handle to `*out_stream`. With `max_steps > 0`, scratch memory for pushes of
+ * up to that many steps is allocated now, so such pushes allocate nothing.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_ZERO_SIZE` (`batch` is 0),
+ * `FRNN_STATUS_OVERFLOW`.
+ *
+ * # Safety
+ *
+ * `layer` is NULL or a live layer handle; `out_stream` is NULL or points to a writable
+ * `frnn_stream *`.
+ */
+frnn_status frnn_stream_create(const struct frnn_layer *layer,
+                               size_t batch,
+                               size_t max_steps,
+                               struct frnn_stream **out_stream);
+
+/**
+ * Frees a stream. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `stream` is NULL or a live stream handle that no call uses now or later.
+ */
+void frnn_stream_destroy(struct frnn_stream *stream);
+
+/**
+ * Runs the next `T = x_len / (N * I)` steps of the stream's sequences through `layer` (a
+ * layer with the descriptor the stream was made for): `x` is `[T, N, I]`, `y` `[T, N, H]`;
+ * the state moves on. Runs on the layer's threads.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH` (`x_len` is 0 or not a
+ * multiple of `N * I`, or `y_len` is not `T * N * H`), `FRNN_STATUS_INVALID_VALUE` (the
+ * layer's descriptor differs from the stream's; misaligned or overlapping buffers),
+ * `FRNN_STATUS_OVERFLOW`. On error neither `y` nor the state changes.
+ *
+ * # Safety
+ *
+ * `stream` and `layer` are NULL or live handles; `x` and `y` are NULL or point to their
+ * lengths in `float`s, readable and writable respectively.
+ */
+frnn_status frnn_stream_push(struct frnn_stream *stream,
+                             const struct frnn_layer *layer,
+                             const float *x,
+                             size_t x_len,
+                             float *y,
+                             size_t y_len);
+
+/**
+ * Sets the stream's state: `h` `[N, H]`, and `c` `[N, H]` for an LSTM (NULL with length 0
+ * otherwise).
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
+ * `FRNN_STATUS_MISSING_ARGUMENT` (no `c` for an LSTM), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (a
+ * `c` for a GRU or RNN), `FRNN_STATUS_INVALID_VALUE` (misaligned). The state is unchanged
+ * on error.
+ *
+ * # Safety
+ *
+ * `stream` is NULL or a live stream handle; `h` and `c` are NULL or point to their lengths
+ * in readable `float`s.
+ */
+frnn_status frnn_stream_set_state(struct frnn_stream *stream,
+                                  const float *h,
+                                  size_t h_len,
+                                  const float *c,
+                                  size_t c_len);
+
+/**
+ * Copies the stream's current state into `h` `[N, H]` and, for an LSTM, `c` `[N, H]`; a
+ * NULL buffer (length 0) is skipped. Zeros before the first push or `frnn_stream_set_state`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
+ * `FRNN_STATUS_UNEXPECTED_ARGUMENT` (a `c` for a GRU or RNN), `FRNN_STATUS_INVALID_VALUE`.
+ * Nothing is written on error.
+ *
+ * # Safety
+ *
+ * `stream` is NULL or a live stream handle; `h` and `c` are NULL or point to their lengths
+ * in writable `float`s.
+ */
+frnn_status frnn_stream_get_state(const struct frnn_stream *stream,
+                                  float *h,
+                                  size_t h_len,
+                                  float *c,
+                                  size_t c_len);
+
+/**
+ * Resets the stream to zero states.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `stream` is NULL or a live stream handle.
+ */
+frnn_status frnn_stream_reset(struct frnn_stream *stream);
 
 /**
  * Sets the number of threads used by every layer that has no thread count of its own

@@ -1,5 +1,6 @@
 //! The layer descriptor, the layer handle, its weights and its thread count.
 
+use std::ops::DerefMut;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rayon::ThreadPool;
@@ -172,17 +173,32 @@ impl frnn_layer {
         Ok(threads::run(st.pool.as_ref(), move || f(layer))??)
     }
 
-    /// `f` on the layer and a workspace, on the layer's threads. Locks are taken on the
-    /// calling thread, always the layer's before the workspace's.
+    /// `f` on the layer and a workspace, on the layer's threads.
     pub(crate) fn run_with_ws<R: Send>(
         &self,
         ws: &frnn_workspace,
         f: impl FnOnce(&Layer, &mut WorkspaceState) -> crate::Result<R> + Send,
     ) -> Result<R, FfiError> {
+        self.run_locked(|| ws.lock(), f)
+    }
+
+    /// `f` on the layer and what `lock` locks (a workspace, a stream), on the layer's threads.
+    /// Both locks are taken on the calling thread (never on a pool thread, which could be
+    /// running another call's task), always the layer's first.
+    pub(crate) fn run_locked<G, T, R>(
+        &self,
+        lock: impl FnOnce() -> G,
+        f: impl FnOnce(&Layer, &mut T) -> crate::Result<R> + Send,
+    ) -> Result<R, FfiError>
+    where
+        G: DerefMut<Target = T>,
+        T: Send + ?Sized,
+        R: Send,
+    {
         let st = self.read();
-        let mut guard = ws.lock();
-        let (layer, ws) = (&st.layer, &mut *guard);
-        Ok(threads::run(st.pool.as_ref(), move || f(layer, ws))??)
+        let mut guard = lock();
+        let (layer, target) = (&st.layer, &mut *guard);
+        Ok(threads::run(st.pool.as_ref(), move || f(layer, target))??)
     }
 }
 

@@ -9,6 +9,8 @@
 //! - `frnn_workspace_create` / `frnn_workspace_destroy` manage the training workspace that
 //!   `frnn_layer_forward_train` fills and `frnn_layer_backward_data` /
 //!   `frnn_layer_backward_weights` read.
+//! - `frnn_stream_create` / `frnn_stream_push` / `frnn_stream_destroy`: streaming inference,
+//!   the state carried across pushes of any chunk size.
 //! - Every buffer is a `(pointer, length in elements)` pair of row-major `float`s. An optional
 //!   buffer (initial/final states, their gradients, `dx`) is "absent" when its pointer is NULL,
 //!   and its length must then be 0.
@@ -33,8 +35,8 @@
 //! - `frnn_layer_set_weights` and `frnn_layer_set_num_threads` may also be called while other
 //!   threads use the layer: they wait until the running calls on that layer have finished, and
 //!   calls that start later see the new state.
-//! - A `frnn_workspace` serves one call at a time: concurrent calls on one workspace are
-//!   serialised (memory-safe, but what the workspace then holds depends on their order).
+//! - A `frnn_workspace` or `frnn_stream` serves one call at a time: concurrent calls on one
+//!   are serialised (memory-safe, but what it then holds depends on their order).
 //! - `*_destroy` must not run concurrently with any other use of that handle.
 //! - Threads used by a call: the layer's own pool (`frnn_layer_set_num_threads`), else the
 //!   process-wide setting (`frnn_set_num_threads`), else the environment variable
@@ -52,6 +54,8 @@ mod layer;
 
 mod workspace;
 
+mod stream;
+
 mod threads;
 
 mod exec;
@@ -62,19 +66,19 @@ mod slices;
 pub use exec::*;
 pub use layer::*;
 pub use status::*;
+pub use stream::*;
 pub use threads::*;
 pub use workspace::*;
 
-use std::ffi::c_char;
+use std::ffi::{c_char, CStr};
 
 /// The library version, `"MAJOR.MINOR.PATCH"`, as a static NUL-terminated string. It equals
 /// `FUSEDRNN_VERSION_STRING` when the header matches the library.
 #[no_mangle]
 pub extern "C" fn frnn_version() -> *const c_char {
-    const VERSION: &std::ffi::CStr =
-        match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-            Ok(v) => v,
-            Err(_) => panic!("version contains a NUL byte"),
-        };
-    VERSION.as_ptr()
+    const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the version contains a NUL byte"),
+    };
+    status::guard_value(c"".as_ptr(), || VERSION.as_ptr())
 }

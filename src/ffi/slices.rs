@@ -134,40 +134,44 @@ pub(crate) unsafe fn borrow<'a, const A: usize, const B: usize, const C: usize, 
     req_out: [Dst; C],
     opt_out: [Dst; D],
 ) -> Result<Borrowed<'a, A, B, C, D>, FfiError> {
-    let src = |s: &Src, required| Range {
+    let in_range = |s: &Src, required| Range {
         what: s.what,
         addr: s.ptr as usize,
         len: s.len,
         required,
         output: false,
     };
-    let dst = |d: &Dst, required| Range {
+    let out_range = |d: &Dst, required| Range {
         what: d.what,
         addr: d.ptr as usize,
         len: d.len,
         required,
         output: true,
     };
-    let ranges: Vec<Range> = (req_in.iter().map(|s| src(s, true)))
-        .chain(opt_in.iter().map(|s| src(s, false)))
-        .chain(req_out.iter().map(|d| dst(d, true)))
-        .chain(opt_out.iter().map(|d| dst(d, false)))
+    let ranges: Vec<Range> = (req_in.iter().map(|s| in_range(s, true)))
+        .chain(opt_in.iter().map(|s| in_range(s, false)))
+        .chain(req_out.iter().map(|d| out_range(d, true)))
+        .chain(opt_out.iter().map(|d| out_range(d, false)))
         .collect();
     check_all(&ranges)?;
-    // SAFETY (all four below): `check_all` accepted every pointer: non-NULL (required ones are,
-    // optional NULL ones become `None`), aligned, `len * 4` bytes fit in `isize` without
-    // wrapping, and no output overlaps any other buffer, so the `&mut` slices are unique.
-    // Validity of the memory for `'a` is this function's contract.
-    let opt_slice = |s: &Src| (!s.ptr.is_null()).then(|| unsafe { slice::from_raw_parts(s.ptr, s.len) });
-    // SAFETY: see above.
-    let opt_slice_mut = |d: &Dst| (!d.ptr.is_null()).then(|| unsafe { slice::from_raw_parts_mut(d.ptr, d.len) });
+    // Past this point every pointer has passed `check_all`: required ones are non-NULL, every
+    // non-NULL one is aligned with `len * 4` bytes fitting in `isize` without wrapping, and no
+    // output overlaps any other buffer. Validity of the memory for `'a` is the contract.
+    let src = |s: &Src| -> &'a [f32] {
+        // SAFETY: called only with non-NULL pointers (required, or checked below); aligned and
+        // sized per `check_all`; readable and unchanged for `'a` per the contract.
+        unsafe { slice::from_raw_parts(s.ptr, s.len) }
+    };
+    let dst = |d: &Dst| -> &'a mut [f32] {
+        // SAFETY: as `src`; and no other buffer of the call overlaps this one (`check_all`), so
+        // this is the only reference to that memory.
+        unsafe { slice::from_raw_parts_mut(d.ptr, d.len) }
+    };
     Ok((
-        // SAFETY: see above; required pointers are non-NULL.
-        std::array::from_fn(|k| unsafe { slice::from_raw_parts(req_in[k].ptr, req_in[k].len) }),
-        std::array::from_fn(|k| opt_slice(&opt_in[k])),
-        // SAFETY: see above; required pointers are non-NULL.
-        std::array::from_fn(|k| unsafe { slice::from_raw_parts_mut(req_out[k].ptr, req_out[k].len) }),
-        std::array::from_fn(|k| opt_slice_mut(&opt_out[k])),
+        std::array::from_fn(|k| src(&req_in[k])),
+        std::array::from_fn(|k| (!opt_in[k].ptr.is_null()).then(|| src(&opt_in[k]))),
+        std::array::from_fn(|k| dst(&req_out[k])),
+        std::array::from_fn(|k| (!opt_out[k].ptr.is_null()).then(|| dst(&opt_out[k]))),
     ))
 }
 
@@ -182,8 +186,8 @@ mod tests {
         let mut b = [0.0f32; 8];
         let pa = a.as_ptr();
         let pb = b.as_mut_ptr();
-        // SAFETY (every call below): non-NULL pointers point to the 8-element arrays above and
-        // lengths are at most 8 wherever a slice is made.
+        // SAFETY: in every call below, non-NULL pointers point into the 8-element arrays above
+        // with lengths that stay inside them wherever a slice is made.
         unsafe {
             let ([x], [h], [y], [o]) = borrow(
                 [Src::new("x", pa, 8)],

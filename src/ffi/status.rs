@@ -25,7 +25,8 @@ pub enum frnn_status {
     LengthMismatch = 0x46520003,
     /// An argument was given that this layer does not take (a cell state for a GRU or RNN).
     UnexpectedArgument = 0x46520004,
-    /// An argument the call needs is missing (reserved: no call returns it today).
+    /// An argument the call needs is missing (the cell state `c` in `frnn_stream_set_state`
+    /// for an LSTM).
     MissingArgument = 0x46520005,
     /// The workspace was not filled by `frnn_layer_forward_train` of this layer with its
     /// current weights, or backward-weights ran before backward-data.
