@@ -22,6 +22,8 @@ mod driver;
 mod error;
 pub mod ffi;
 mod gemm;
+#[doc(hidden)]
+pub use gemm::bench_api;
 pub mod reference;
 pub mod rng;
 mod simd;

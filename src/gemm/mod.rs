@@ -6,6 +6,7 @@
 //! every element of `C` is computed by one thread in the same order whatever the split, so
 //! results do not depend on the thread count.
 
+pub mod bench_api;
 pub(crate) mod pack;
 pub(crate) mod packed;
 pub(crate) mod par;

@@ -1,0 +1,54 @@
+//! The recurrent product at RNN shapes: `C[m, n] = A[m, k] · B[k, n]` with `B` (the weights)
+//! packed once, against matrixmultiply (which packs `B` on every call), single-threaded, in
+//! GFLOP/s. `m` is the batch size `N`, `k = H`, `n = 4H`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fusedrnn::bench_api::PackedB;
+use std::time::Duration;
+
+const SHAPES: &[(usize, usize, usize)] = &[(1, 256, 1024), (4, 1024, 4096), (8, 512, 2048), (64, 512, 2048)];
+
+fn gemm(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gemm");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for &(m, k, n) in SHAPES {
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
+        let mut out = vec![0.0f32; m * n];
+        g.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        let name = format!("m{m}_k{k}_n{n}");
+        let packed = PackedB::new(&b, k, n);
+        g.bench_function(BenchmarkId::new("packed", &name), |bch| {
+            bch.iter(|| packed.matmul(m, &a, &mut out))
+        });
+        g.bench_function(BenchmarkId::new("matrixmultiply", &name), |bch| {
+            bch.iter(|| {
+                // SAFETY: the buffers have exactly the sizes and strides passed.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        k as isize,
+                        1,
+                        b.as_ptr(),
+                        n as isize,
+                        1,
+                        0.0,
+                        out.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, gemm);
+criterion_main!(benches);
