@@ -163,6 +163,9 @@ static void creating_with_weights(void) {
     CHECK_STATUS(frnn_layer_set_weights(layer, nw, L_IH, NULL, L_HH, nw, L_B, nw, L_B),
                  FRNN_STATUS_NULL_POINTER);
     CHECK_MSG("W_hh: NULL pointer");
+    CHECK_STATUS(frnn_layer_set_weights(layer, nw, L_IH, nw, L_HH, misaligned(nw), L_B, nw, L_B),
+                 FRNN_STATUS_INVALID_VALUE);
+    CHECK_MSG("b_ih: pointer not aligned to 4 bytes");
 
     /* get_weights: one wrong length and nothing is written. */
     float g_ih[L_IH], g_hh[L_HH];
@@ -484,6 +487,7 @@ static void streams(frnn_layer *lstm, frnn_layer *gru) {
     CHECK_STATUS(frnn_stream_push(st, lstm, x, 0, y, NY), FRNN_STATUS_LENGTH_MISMATCH);
     CHECK_STATUS(frnn_stream_push(st, lstm, x, NX, y, NY - 1), FRNN_STATUS_LENGTH_MISMATCH);
     CHECK_MSG("y: expected 40 elements, got 39");
+    CHECK_STATUS(frnn_stream_push(st, lstm, x, SIZE_MAX, y, NY), FRNN_STATUS_OVERFLOW);
     CHECK_STATUS(frnn_stream_push(st, gru, x, NX, y, NY), FRNN_STATUS_INVALID_VALUE);
     CHECK_MSG("layer: descriptor differs from the stream's");
     CHECK_STATUS(frnn_stream_push(st, lstm, x, NX, x + NX - 1, NY), FRNN_STATUS_INVALID_VALUE);
@@ -497,10 +501,17 @@ static void streams(frnn_layer *lstm, frnn_layer *gru) {
     CHECK_MSG("h: expected 20 elements, got 19");
     CHECK_STATUS(frnn_stream_set_state(st, NULL, 0, c, NH), FRNN_STATUS_NULL_POINTER);
     CHECK_MSG("h: NULL pointer");
+    CHECK_STATUS(frnn_stream_set_state(st, misaligned(h), NH, c, NH), FRNN_STATUS_INVALID_VALUE);
+    CHECK_MSG("h: pointer not aligned to 4 bytes");
+    CHECK_STATUS(frnn_stream_set_state(NULL, h, NH, c, NH), FRNN_STATUS_NULL_POINTER);
     float hs[NH], cs[NH + 1];
     fill(hs, NH, SENTINEL), fill(cs, NH + 1, SENTINEL);
     CHECK_STATUS(frnn_stream_get_state(st, hs, NH, cs, NH + 1), FRNN_STATUS_LENGTH_MISMATCH);
     CHECK_MSG("c: expected 20 elements, got 21");
+    CHECK_STATUS(frnn_stream_get_state(st, cs, NH, cs + 1, NH), FRNN_STATUS_INVALID_VALUE);
+    CHECK_MSG("h: output buffer overlaps c");
+    CHECK_STATUS(frnn_stream_get_state(NULL, hs, NH, cs, NH), FRNN_STATUS_NULL_POINTER);
+    CHECK_MSG("stream: NULL pointer");
     CHECK(all_equal(hs, NH, SENTINEL) && all_equal(cs, NH, SENTINEL));
     CHECK_OK(frnn_stream_get_state(st, hs, NH, cs, NH));
     CHECK(memcmp(hs, zero, sizeof zero) == 0 && memcmp(cs, zero, sizeof zero) == 0);
