@@ -5,8 +5,9 @@
 //! absent when NULL (length 0): initial states and incoming state gradients are then zeros,
 //! final states and input gradients are not computed.
 
+use super::desc::grad_mode;
 use super::handles::borrow_handle;
-use super::layer::{frnn_layer, grad_mode};
+use super::layer::frnn_layer;
 use super::slices::{borrow, Dst, Src};
 use super::status::{frnn_status, guard};
 use super::workspace::{frnn_workspace, WorkspaceState};

@@ -50,6 +50,8 @@
 // Declared in the order the header lists them (blank lines keep rustfmt from sorting).
 mod status;
 
+mod desc;
+
 mod layer;
 
 mod workspace;
@@ -63,6 +65,7 @@ mod exec;
 mod handles;
 mod slices;
 
+pub use desc::*;
 pub use exec::*;
 pub use layer::*;
 pub use status::*;
