@@ -37,6 +37,12 @@ fn main() {
         .write_to_file(&header);
     println!("cargo:rustc-env=FUSEDRNN_GENERATED_HEADER={}", header.display());
 
+    // An unversioned SONAME, so that programs linked against the .so by its full path (as
+    // CMake's imported targets do) still look it up by name at run time.
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libfusedrnn.so");
+    }
+
     if env::var_os("FUSEDRNN_WRITE_HEADER").is_some_and(|v| v == "1") {
         let dest = root.join("include").join("fusedrnn.h");
         fs::create_dir_all(root.join("include")).expect("creating include/");
