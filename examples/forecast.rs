@@ -150,7 +150,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Opts, String
     }
     o.epochs = epochs.unwrap_or(if o.quick { 2 } else { DEFAULT_EPOCHS });
     o.lr = lr.unwrap_or(DEFAULT_LR);
-    if o.epochs == 0 || o.threads == 0 || o.batch == 0 || o.horizons.iter().any(|&h| h == 0) {
+    if o.epochs == 0 || o.threads == 0 || o.batch == 0 || o.horizons.contains(&0) {
         return Err(format!(
             "--epochs, --threads, --batch and --ahead must be at least 1\n{USAGE}"
         ));
@@ -159,7 +159,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Opts, String
 }
 
 const DEFAULT_EPOCHS: usize = 20;
-const DEFAULT_LR: f32 = 3e-3;
+const DEFAULT_LR: f32 = 1e-2;
 /// Global gradient-norm bound applied at every step.
 const MAX_GRAD_NORM: f32 = 1.0;
 
@@ -390,9 +390,15 @@ impl Progress {
     fn line(&self, done: usize, loss: f64) -> String {
         const WIDTH: usize = 24;
         let filled = (done * WIDTH).checked_div(self.total).unwrap_or(WIDTH);
-        let rate = done as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let rate = done as f64 / elapsed.max(1e-9);
+        let time = if done < self.total && rate > 0.0 {
+            format!("eta {:>4.1}s", (self.total - done) as f64 / rate)
+        } else {
+            format!("{elapsed:>5.1}s  ")
+        };
         format!(
-            "{} [{}{}] {:>5}/{} {:>7.0} seq/s  loss {:.5}",
+            "{} [{}{}] {:>5}/{} {:>6.0} seq/s {time}  loss {:.5}",
             self.label,
             "=".repeat(filled),
             " ".repeat(WIDTH - filled),
@@ -506,10 +512,10 @@ fn train(kind: Kind, data: &Dataset, o: &Opts) -> Trained {
 // ---------------------------------------------------------------------------------------------
 
 /// One line of the plot: a label, a colour, a dash pattern and the values from step `from`.
-struct Curve<'a> {
-    label: &'a str,
-    color: &'a str,
-    dash: &'a str,
+struct Curve {
+    label: String,
+    color: &'static str,
+    dash: &'static str,
     from: usize,
     values: Vec<f32>,
     dots: bool,
@@ -517,7 +523,7 @@ struct Curve<'a> {
 
 /// Hand-written SVG: one panel per plotted test series, its 50 inputs, the true next values
 /// and every model's forecast of them.
-fn write_svg(path: &std::path::Path, ahead: usize, panels: &[Vec<Curve<'_>>]) -> std::io::Result<()> {
+fn write_svg(path: &std::path::Path, ahead: usize, panels: &[Vec<Curve>]) -> std::io::Result<()> {
     let (pw, ph) = (420.0f64, 300.0f64);
     let (ml, mr, mt, mb) = (46.0, 12.0, 30.0, 36.0);
     let legend_h = 34.0;
@@ -623,8 +629,21 @@ fn write_svg(path: &std::path::Path, ahead: usize, panels: &[Vec<Curve<'_>>]) ->
                 y + 4.0,
                 c.label
             );
-            x += 40.0 + 7.5 * c.label.len() as f64;
+            if c.dots {
+                let _ = writeln!(
+                    s,
+                    r#"<circle cx="{:.1}" cy="{y:.1}" r="3" fill="{}"/>"#,
+                    x + 13.0,
+                    c.color
+                );
+            }
+            x += 40.0 + 7.0 * c.label.len() as f64;
         }
+        let _ = writeln!(
+            s,
+            r##"<text x="{x:.1}" y="{:.1}" fill="#555">in parentheses: test MSE of the {ahead}-step forecast over the whole test set</text>"##,
+            y + 4.0
+        );
     }
     s.push_str("</svg>\n");
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -699,7 +718,7 @@ pub fn run(o: &Opts) -> Report {
             mse: vec![None; nh],
         }))
         .collect();
-    let mut plot: Option<(usize, Vec<Vec<Curve<'_>>>)> = None;
+    let mut plot: Option<(usize, Vec<Vec<Curve>>)> = None;
     let mut timings = Vec::new();
     for (hi, &ahead) in o.horizons.iter().enumerate() {
         let data = Dataset::new(o.sizes, ahead, o.seed);
@@ -716,28 +735,28 @@ pub fn run(o: &Opts) -> Report {
         // Plot the longest horizon.
         let plotting = o.horizons.iter().all(|&h| h <= ahead) && plot.is_none();
         let shown = PLOTTED.min(data.test.n);
-        let mut panels: Vec<Vec<Curve<'_>>> = (0..shown)
+        let mut panels: Vec<Vec<Curve>> = (0..shown)
             .map(|i| {
                 let r = data.test.row(i);
                 vec![
                     Curve {
-                        label: "input",
-                        color: "#222",
+                        label: "input".into(),
+                        color: "#555",
                         dash: "none",
                         from: 0,
                         values: r[..STEPS].to_vec(),
                         dots: false,
                     },
                     Curve {
-                        label: "true future",
-                        color: "#222",
+                        label: "true future".into(),
+                        color: "#000",
                         dash: "none",
                         from: STEPS,
                         values: r[STEPS..].to_vec(),
                         dots: true,
                     },
                     Curve {
-                        label: "linear",
+                        label: format!("linear ({:.4})", rows[1].mse[hi].unwrap()),
                         color: "#999",
                         dash: "5,3",
                         from: STEPS,
@@ -761,7 +780,7 @@ pub fn run(o: &Opts) -> Report {
             timings.push((kind, ahead, t.seconds));
             for (i, panel) in panels.iter_mut().enumerate() {
                 panel.push(Curve {
-                    label: kind.short(),
+                    label: format!("{} ({m:.4})", kind.short()),
                     color: kind.color(),
                     dash: "none",
                     from: STEPS,

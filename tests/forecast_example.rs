@@ -15,7 +15,7 @@ use fusedrnn::{Cell, GruVariant, SeqShape};
 /// value. Returns inputs `[T, N, 1]` and targets `[N, 1]`.
 fn sine_batch(t: usize, n: usize, rng: &mut SplitMix64) -> (Vec<f32>, Vec<f32>) {
     let params: Vec<(f64, f64)> = (0..n)
-        .map(|_| (0.2 + 0.4 * rng.next_f64(), 6.283 * rng.next_f64()))
+        .map(|_| (0.2 + 0.4 * rng.next_f64(), std::f64::consts::TAU * rng.next_f64()))
         .collect();
     let mut x = vec![0.0f32; t * n];
     for step in 0..t {
@@ -134,12 +134,22 @@ fn cholesky_solves_a_least_squares_problem_exactly() {
 fn quick_run_of_the_example_end_to_end() {
     let dir = std::env::temp_dir().join(format!("fusedrnn-forecast-{}", std::process::id()));
     let plot = dir.join("plot.svg");
-    let args = ["--quick", "--epochs", "3", "--seed", "7", "--threads", "2", "--plot"]
+    let args = ["--quick", "--epochs", "3", "--seed", "7", "--plot"]
         .iter()
         .map(|s| s.to_string())
         .chain([plot.display().to_string()]);
     let opts = forecast::parse_args(args).unwrap();
-    let report = forecast::run(&opts);
+    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let report = pool(2).install(|| forecast::run(&opts));
+    // Deterministic given the seed, whatever the thread count.
+    let again = pool(1).install(|| forecast::run(&opts));
+    let bits = |r: &forecast::Report| -> Vec<u64> {
+        r.rows
+            .iter()
+            .flat_map(|row| row.mse.iter().map(|m| m.unwrap().to_bits()))
+            .collect()
+    };
+    assert_eq!(bits(&report), bits(&again));
     assert_eq!(report.horizons, [1, 10]);
     let names: Vec<&str> = report.rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names.len(), 5, "{names:?}");

@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn lr_can_change_and_reset_forgets() {
-        let mut w = vec![0.0f32];
+        let mut w = [0.0f32];
         let mut opt = Adam::new(0.1).with_betas(0.5, 0.5).with_eps(0.0);
         opt.step(&mut [&mut w[..]], &[&[4.0]]);
         assert!((w[0] + 0.1).abs() < 1e-7);
@@ -178,7 +178,7 @@ mod tests {
         assert!((w[0] + 0.3).abs() < 1e-6, "{}", w[0]);
         opt.reset();
         assert_eq!(opt.steps(), 0);
-        let mut a = vec![0.0f32; 2];
+        let mut a = [0.0f32; 2];
         opt.step(&mut [&mut a[..]], &[&[1.0, -1.0]]);
         assert!((a[0] + 0.2).abs() < 1e-6 && (a[1] - 0.2).abs() < 1e-6);
     }

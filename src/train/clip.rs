@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn non_finite_norm_is_reported_and_nothing_changes() {
-        let mut a = vec![1.0f32, f32::NAN, 100.0];
+        let mut a = [1.0f32, f32::NAN, 100.0];
         assert!(clip_grad_norm(&mut [&mut a[..]], 1.0).is_nan());
         assert_eq!(a[0], 1.0);
         assert_eq!(a[2], 100.0);
