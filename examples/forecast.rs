@@ -478,7 +478,7 @@ fn train(kind: Kind, data: &Dataset, o: &Opts) -> Trained {
             o.epochs
         );
         let mut bar = Progress::new(label, n);
-        let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+        let (mut loss_sum, mut seen, mut clipped) = (0.0f64, 0usize, 0usize);
         for idx in order.chunks(o.batch) {
             let s = step as f64;
             let lr = if s < warmup {
@@ -494,11 +494,17 @@ fn train(kind: Kind, data: &Dataset, o: &Opts) -> Trained {
                 .expect("train step");
             loss_sum += stats.loss * idx.len() as f64;
             seen += idx.len();
+            clipped += usize::from(stats.grad_norm > MAX_GRAD_NORM);
             step += 1;
             bar.update(seen, loss_sum / seen as f64);
         }
         let val = mse(&predict_all(&model, &data.valid), &valid_targets);
-        bar.finish(seen, loss_sum / seen as f64, &format!("val {val:.5}"));
+        let clip_pct = 100.0 * clipped as f64 / batches as f64;
+        bar.finish(
+            seen,
+            loss_sum / seen as f64,
+            &format!("val {val:.5}  clipped {clip_pct:>3.0}%"),
+        );
     }
     Trained {
         model,
