@@ -25,6 +25,10 @@ pub enum Error {
     Workspace { reason: &'static str },
     /// A parameter value is out of its range (`what` names it, `why` says the rule).
     InvalidValue { what: &'static str, why: &'static str },
+    /// A named parameter of an imported or exported model (e.g. `weight_hh_l1_reverse` of a
+    /// PyTorch `state_dict`) is missing, has the wrong shape or type, or is not supported;
+    /// `name` is the parameter's name, `why` says what is wrong.
+    Param { name: String, why: String },
 }
 
 impl fmt::Display for Error {
@@ -39,6 +43,7 @@ impl fmt::Display for Error {
             Error::Missing { what } => write!(f, "{what}: required but missing"),
             Error::Workspace { reason } => write!(f, "training workspace: {reason}"),
             Error::InvalidValue { what, why } => write!(f, "{what}: {why}"),
+            Error::Param { name, why } => write!(f, "parameter {name}: {why}"),
         }
     }
 }

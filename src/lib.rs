@@ -17,6 +17,7 @@
 
 pub mod api;
 mod cell;
+pub mod convert;
 mod desc;
 mod driver;
 mod error;

@@ -77,7 +77,7 @@ impl FfiError {
                 Error::Unexpected { .. } => frnn_status::UnexpectedArgument,
                 Error::Missing { .. } => frnn_status::MissingArgument,
                 Error::Workspace { .. } => frnn_status::Workspace,
-                Error::InvalidValue { .. } => frnn_status::InvalidValue,
+                Error::InvalidValue { .. } | Error::Param { .. } => frnn_status::InvalidValue,
             },
             FfiError::Null { .. } | FfiError::NullWithLen { .. } => frnn_status::NullPointer,
             FfiError::TooLong { .. } => frnn_status::Overflow,
