@@ -585,6 +585,14 @@ fn pytorch_bad_arguments_and_files() {
         pytorch::load_state_dict_bytes(&bytes, Cell::Gru(GruVariant::LinearBeforeReset), 0, false),
         Err(Error::ZeroSize { what: "num_layers" })
     );
+    // A huge layer count is refused by the first missing layer, not by an allocation.
+    let (name, _) = param_error(pytorch::load_state_dict_bytes(
+        &bytes,
+        Cell::Gru(GruVariant::LinearBeforeReset),
+        usize::MAX,
+        false,
+    ));
+    assert_eq!(name, "weight_ih_l2");
     assert!(matches!(
         pytorch::load_state_dict_bytes(&bytes, Cell::Gru(GruVariant::ResetBeforeLinear), 2, false),
         Err(Error::InvalidValue { what: "cell", .. })

@@ -186,7 +186,7 @@ pub fn load_state_dict_bytes_prefixed(
         }
     };
 
-    let mut out = Vec::with_capacity(num_layers * dirs);
+    let mut out = Vec::new();
     for layer in 0..num_layers {
         let input = if layer == 0 { i } else { dirs * h };
         let desc = LayerDesc::new(cell, input, h)?;
