@@ -5,12 +5,12 @@
 //! C ABI.
 //!
 //! The architecture, top down:
-//! - [`api`]: [`Layer`], [`TrainWorkspace`] and the call arguments — the safe interface;
+//! - [`mod@api`]: [`Layer`], [`TrainWorkspace`] and the call arguments — the safe interface;
 //! - `driver`: the time loops (input projection as one GEMM, per-step recurrent GEMM and fused
 //!   gate pass, BPTT with weight gradients as GEMMs over all steps);
 //! - `cell`: the fused gate math of each cell, forward and backward;
 //! - `gemm`: matrix products; `simd`: vector nonlinearities;
-//! - [`reference`]: a naive implementation straight from the equations, to test against.
+//! - [`mod@reference`]: a naive implementation straight from the equations, to test against.
 //!
 //! Conventions: weights in PyTorch's layout and gate order (see [`Weights`]); sequences
 //! time-major `[T, N, I]`, outputs `[T, N, H]`, states `[N, H]`, all row-major `f32`.
