@@ -149,20 +149,6 @@ pub(crate) fn weights(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, x: &[f32], grad
     sgemm(gh_w, i_sz, tn, Mat::t(dg, gh_w), Mat::n(x, i_sz), beta, dw_ih, i_sz);
     column_sums(dg, tn, gh_w, db_ih, accumulate);
     match cx.desc.cell() {
-        Cell::Gru(GruVariant::LinearBeforeReset) => {
-            let dq: &[f32] = ws.dgh;
-            sgemm(
-                gh_w,
-                h_sz,
-                tn,
-                Mat::t(dq, gh_w),
-                Mat::n(h_prev, h_sz),
-                beta,
-                dw_hh,
-                h_sz,
-            );
-            column_sums(dq, tn, gh_w, db_hh, accumulate);
-        }
         Cell::Gru(GruVariant::ResetBeforeLinear) => {
             let (w_rz, w_n) = dw_hh.split_at_mut(2 * h_sz * h_sz);
             sgemm(
@@ -188,18 +174,24 @@ pub(crate) fn weights(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, x: &[f32], grad
             );
             column_sums(dg, tn, gh_w, db_hh, accumulate);
         }
-        Cell::Lstm | Cell::Rnn(_) => {
+        Cell::Lstm | Cell::Rnn(_) | Cell::Gru(GruVariant::LinearBeforeReset) => {
+            // The recurrent side's gradients: the gate gradients, except the LBR-GRU's own.
+            let dq: &[f32] = if cx.desc.cell() == Cell::Gru(GruVariant::LinearBeforeReset) {
+                ws.dgh
+            } else {
+                dg
+            };
             sgemm(
                 gh_w,
                 h_sz,
                 tn,
-                Mat::t(dg, gh_w),
+                Mat::t(dq, gh_w),
                 Mat::n(h_prev, h_sz),
                 beta,
                 dw_hh,
                 h_sz,
             );
-            column_sums(dg, tn, gh_w, db_hh, accumulate);
+            column_sums(dq, tn, gh_w, db_hh, accumulate);
         }
     }
 }
