@@ -32,8 +32,8 @@ pub mod train;
 mod weights;
 
 pub use api::{
-    Direction, GradInput, GradMode, GradOutput, Layer, SeqInput, SeqOutput, Stack, StackDesc, StackWorkspace, Stream,
-    TrainWorkspace, WeightsMut,
+    Direction, GradInput, GradMode, GradOutput, Layer, SeqInput, SeqOutput, Stack, StackDesc, StackStream,
+    StackWorkspace, Stream, TrainWorkspace, WeightsMut,
 };
 pub use desc::{Activation, Cell, GruVariant, LayerDesc, SeqShape};
 pub use error::{Error, Result};

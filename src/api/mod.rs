@@ -6,6 +6,7 @@ mod layer;
 pub(crate) mod seq;
 mod stack;
 mod stack_desc;
+mod stack_stream;
 mod stream;
 mod workspace;
 
@@ -13,5 +14,6 @@ pub use args::{GradInput, GradMode, GradOutput, SeqInput, SeqOutput};
 pub use layer::{Layer, WeightsMut};
 pub use stack::{Stack, StackWorkspace};
 pub use stack_desc::{Direction, StackDesc};
+pub use stack_stream::StackStream;
 pub use stream::Stream;
 pub use workspace::TrainWorkspace;

@@ -103,12 +103,7 @@ impl Stream {
     /// Runs the next `T = x.len() / (N * I)` steps: `x` `[T, N, I]` in, `y` `[T, N, H]` out,
     /// state carried over.
     pub fn push(&mut self, layer: &Layer, x: &[f32], y: &mut [f32]) -> Result<()> {
-        if *layer.desc() != self.desc {
-            return Err(Error::InvalidValue {
-                what: "layer",
-                why: "descriptor differs from the stream's",
-            });
-        }
+        self.check_layer(layer)?;
         let row = self.n * self.desc.input_size();
         if x.is_empty() || x.len() % row != 0 {
             return Err(Error::LengthMismatch {
@@ -139,6 +134,17 @@ impl Stream {
         }
         r?;
         self.started = true;
+        Ok(())
+    }
+
+    /// Refuses a layer whose descriptor is not the one the stream was made for.
+    pub(crate) fn check_layer(&self, layer: &Layer) -> Result<()> {
+        if *layer.desc() != self.desc {
+            return Err(Error::InvalidValue {
+                what: "layer",
+                why: "descriptor differs from the stream's",
+            });
+        }
         Ok(())
     }
 }
