@@ -16,17 +16,38 @@ pub(crate) fn tile<V: Vf32, const MR: usize, const G: usize>(
     assert!(panel.len() >= k * G * UNITS);
     let mut acc = [[V::splat(0.0); G]; MR];
     // Loop over k: one row of the panel (G vectors) against one column of A (MR broadcasts).
-    for kk in 0..k {
-        let mut b = [V::splat(0.0); G];
-        for (g, bv) in b.iter_mut().enumerate() {
-            // SAFETY: kk < k and g < G, so the 8 lanes lie inside `panel` (checked above).
-            *bv = unsafe { V::load_ptr(panel.as_ptr().add((kk * G + g) * UNITS)) };
-        }
-        for (r, acc_r) in acc.iter_mut().enumerate() {
-            // SAFETY: r < MR and kk < k, inside `a` (checked above).
-            let av = V::splat(unsafe { *a.as_ptr().add(r * lda + kk) });
+    // The operand with fewer vectors is held in registers for the whole k step and the other
+    // is loaded one vector at a time, so `MR * G + min(MR, G) + 1 <= 16` registers suffice
+    // (LSTM: 3 x 4 tile, 12 + 3 + 1) and nothing spills. Every accumulator sees the same FMAs
+    // in the same k order either way, so the result is bitwise the same.
+    if MR < G {
+        for kk in 0..k {
+            let mut av = [V::splat(0.0); MR];
+            for (r, a_r) in av.iter_mut().enumerate() {
+                // SAFETY: r < MR and kk < k, inside `a` (checked above).
+                *a_r = V::splat(unsafe { *a.as_ptr().add(r * lda + kk) });
+            }
             for g in 0..G {
-                acc_r[g] = av.mul_add(b[g], acc_r[g]);
+                // SAFETY: kk < k and g < G, so the 8 lanes lie inside `panel` (checked above).
+                let b = unsafe { V::load_ptr(panel.as_ptr().add((kk * G + g) * UNITS)) };
+                for (acc_r, a_r) in acc.iter_mut().zip(&av) {
+                    acc_r[g] = a_r.mul_add(b, acc_r[g]);
+                }
+            }
+        }
+    } else {
+        for kk in 0..k {
+            let mut b = [V::splat(0.0); G];
+            for (g, bv) in b.iter_mut().enumerate() {
+                // SAFETY: kk < k and g < G, so the 8 lanes lie inside `panel` (checked above).
+                *bv = unsafe { V::load_ptr(panel.as_ptr().add((kk * G + g) * UNITS)) };
+            }
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                // SAFETY: r < MR and kk < k, inside `a` (checked above).
+                let av = V::splat(unsafe { *a.as_ptr().add(r * lda + kk) });
+                for g in 0..G {
+                    acc_r[g] = av.mul_add(b[g], acc_r[g]);
+                }
             }
         }
     }
