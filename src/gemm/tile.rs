@@ -5,8 +5,23 @@ use crate::simd::Vf32;
 
 /// `acc[r][g] = Σ_kk A[r, kk] · panel[kk, g, 0..8]` for `r < MR`, where row `r` of `A` is
 /// `a[r * lda ..][.. k]`. All `MR * G` accumulators live in registers (`MR * G <= 12`).
+///
+/// Each ISA compiles this into a function of its own ([`Vf32::tile`]): kept apart from the
+/// epilogue and the loops around it, the compiler keeps every accumulator in a register
+/// (inlined into the large kernels, it spilled some and lost up to a third of the speed).
 #[inline(always)]
 pub(crate) fn tile<V: Vf32, const MR: usize, const G: usize>(
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    panel: &[f32],
+) -> [[V; G]; MR] {
+    V::tile::<MR, G>(k, a, lda, panel)
+}
+
+/// The body of [`tile`], for [`Vf32::tile`] to instantiate.
+#[inline(always)]
+pub(crate) fn tile_body<V: Vf32, const MR: usize, const G: usize>(
     k: usize,
     a: &[f32],
     lda: usize,

@@ -22,6 +22,23 @@ pub(crate) struct Avx2(__m256);
 #[cfg(target_arch = "x86_64")]
 impl Vf32 for Avx2 {
     #[inline(always)]
+    fn tile<const MR: usize, const G: usize>(k: usize, a: &[f32], lda: usize, panel: &[f32]) -> [[Self; G]; MR] {
+        /// # Safety
+        /// The CPU has AVX2 and FMA.
+        #[inline(never)]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn out_of_line<const MR: usize, const G: usize>(
+            k: usize,
+            a: &[f32],
+            lda: usize,
+            panel: &[f32],
+        ) -> [[Avx2; G]; MR] {
+            crate::gemm::tile::tile_body::<Avx2, MR, G>(k, a, lda, panel)
+        }
+        // SAFETY: code using `Avx2` runs only on CPUs with AVX2 and FMA (module doc).
+        unsafe { out_of_line::<MR, G>(k, a, lda, panel) }
+    }
+    #[inline(always)]
     fn splat(v: f32) -> Self {
         // SAFETY: see the impl comment.
         unsafe { Self(_mm256_set1_ps(v)) }
