@@ -178,19 +178,24 @@ unsafe fn lstm_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize,
 /// As [`lstm_rows`].
 #[inline(always)]
 unsafe fn rnn_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, act: Activation, b: usize, r0: usize) {
-    let (h, u0) = (s.h, b * UNITS);
-    let len = UNITS.min(h - u0);
     // SAFETY: the caller's contract covers every pointer below.
     unsafe {
-        let acc = product::<V, MR, 1>(s.h_prev, p, b, r0);
+        // A wide panel: two vectors of 8 units each per row (see `Packed::wide_rows`).
+        let acc = product::<V, MR, 2>(s.h_prev, p, b, r0);
         for (r, a) in acc.iter().enumerate() {
-            let off = (r0 + r) * h + u0;
-            let pre = a[0] + get::<V>(s.gates.add(off), len);
-            let v = match act {
-                Activation::Tanh => tanh(pre),
-                Activation::Relu => relu(pre),
-            };
-            put(v, s.h_next.add(off), len);
+            for (g, v) in a.iter().enumerate() {
+                let (_, u0, len) = p.out_units(b, g, s.h);
+                if len == 0 {
+                    continue;
+                }
+                let off = (r0 + r) * s.h + u0;
+                let pre = *v + get::<V>(s.gates.add(off), len);
+                let v = match act {
+                    Activation::Tanh => tanh(pre),
+                    Activation::Relu => relu(pre),
+                };
+                put(v, s.h_next.add(off), len);
+            }
         }
     }
 }
@@ -287,7 +292,7 @@ fn lstm_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
 fn rnn_g<V: Vf32>(s: &FwdStep, p: &Packed, act: Activation, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
-        row_blocks!(s.n, 8, |MR, r0| unsafe { rnn_rows::<V, MR>(s, p, act, b, r0) });
+        row_blocks!(s.n, 6, |MR, r0| unsafe { rnn_rows::<V, MR>(s, p, act, b, r0) });
     }
 }
 

@@ -13,11 +13,11 @@ pub(crate) struct Prepared {
     /// `[H]`, `b_hn` of the linear-before-reset GRU (empty otherwise).
     pub b_hn: Vec<f32>,
     /// `W_hhᵀ` packed gate-interleaved for the fused forward step (all `G` gates; for the
-    /// reset-before-linear GRU only `r, z`).
+    /// reset-before-linear GRU only `r, z`; wide panels for the one-gate simple RNN).
     pub fwd: Packed,
     /// Reset-before-linear GRU: `W_hnᵀ` packed (1 gate); empty otherwise.
     pub fwd_n: Packed,
-    /// `W_ihᵀ` packed gate-interleaved, for input projections of few rows.
+    /// `W_ihᵀ` packed gate-interleaved (wide panels for the simple RNN), for the input projection.
     pub proj: Packed,
     /// `W_hh` packed for `dh_{t-1} = dG_t · W_hh` (for the reset-before-linear GRU only the
     /// `r, z` rows).
@@ -42,6 +42,12 @@ impl Prepared {
                     Packed::plain(w_n, h, h),
                 )
             }
+            Cell::Rnn(_) => (
+                Packed::wide_rows(w.w_hh(), h, h),
+                Packed::default(),
+                Packed::plain(w.w_hh(), h, h),
+                Packed::default(),
+            ),
             _ => (
                 Packed::gate_rows(w.w_hh(), g, h, h),
                 Packed::default(),
@@ -54,7 +60,10 @@ impl Prepared {
             b_hn = w.b_hh()[2 * h..].to_vec();
         }
         Self {
-            proj: Packed::gate_rows(w.w_ih(), g, h, d.input_size()),
+            proj: match d.cell() {
+                Cell::Rnn(_) => Packed::wide_rows(w.w_ih(), h, d.input_size()),
+                _ => Packed::gate_rows(w.w_ih(), g, h, d.input_size()),
+            },
             bias_x,
             b_hn,
             fwd,

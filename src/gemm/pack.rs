@@ -13,6 +13,9 @@ pub(crate) struct Packed {
     k: usize,
     g: usize,
     blocks: usize,
+    /// Whether the panel's "gates" are two halves of 16 units of one gate ([`Packed::plain`],
+    /// [`Packed::wide_rows`]) rather than `G` gates of the same 8 units.
+    wide: bool,
     data: Vec<f32>,
 }
 
@@ -37,6 +40,7 @@ impl Packed {
             k,
             g: gates,
             blocks,
+            wide: false,
             data,
         }
     }
@@ -60,6 +64,29 @@ impl Packed {
     pub(crate) fn gates(&self) -> usize {
         self.g
     }
+    /// Gate blocks of the output: `G`, or 1 for wide panels.
+    pub(crate) fn gates_out(&self) -> usize {
+        if self.wide {
+            1
+        } else {
+            self.g
+        }
+    }
+
+    /// Where vector `g` of a tile on block `b` goes, for `units` output units: the gate it
+    /// belongs to, its first unit and how many of its 8 lanes are real (0 for the empty upper
+    /// half of a wide panel's last block).
+    #[inline(always)]
+    pub(crate) fn out_units(&self, b: usize, g: usize, units: usize) -> (usize, usize, usize) {
+        if self.wide {
+            let u0 = b * 2 * UNITS + g * UNITS;
+            (0, u0, units.saturating_sub(u0).min(UNITS))
+        } else {
+            let u0 = b * UNITS;
+            (g, u0, (units - u0).min(UNITS))
+        }
+    }
+
     /// The panel of block `b`: `K * G * 8` elements.
     pub(crate) fn panel(&self, b: usize) -> &[f32] {
         let len = self.k * self.g * UNITS;
@@ -68,23 +95,41 @@ impl Packed {
 }
 
 impl Packed {
-    /// `B = W` for `W` `[K, H]` row-major (the backward products `dG · W_hh`), in panels of
-    /// 16 output units: "gate" `g` of block `b` holds units `16b + 8g .. 16b + 8g + 8`, so the
-    /// kernel keeps two vectors per row.
-    pub(crate) fn plain(w: &[f32], k: usize, h: usize) -> Self {
-        assert_eq!(w.len(), k * h);
-        let blocks = h.div_ceil(2 * UNITS);
+    /// Panels of 16 output units, `B(kk, u)` for `u < units`: "gate" `g` of block `b` holds
+    /// units `16b + 8g .. 16b + 8g + 8`, so the kernel keeps two vectors per row. Units past
+    /// `units` are zero.
+    fn wide(k: usize, units: usize, b: impl Fn(usize, usize) -> f32) -> Self {
+        let blocks = units.div_ceil(2 * UNITS);
         let mut data = vec![0.0f32; blocks * k * 2 * UNITS];
         for (blk, panel) in data.chunks_exact_mut(k * 2 * UNITS).enumerate() {
             for kk in 0..k {
                 for c in 0..2 * UNITS {
                     let u = blk * 2 * UNITS + c;
-                    if u < h {
-                        panel[kk * 2 * UNITS + c] = w[kk * h + u];
+                    if u < units {
+                        panel[kk * 2 * UNITS + c] = b(kk, u);
                     }
                 }
             }
         }
-        Self { k, g: 2, blocks, data }
+        Self {
+            k,
+            g: 2,
+            blocks,
+            wide: true,
+            data,
+        }
+    }
+
+    /// `B = W` for `W` `[K, H]` row-major (the backward products `dG · W_hh`), wide panels.
+    pub(crate) fn plain(w: &[f32], k: usize, h: usize) -> Self {
+        assert_eq!(w.len(), k * h);
+        Self::wide(k, h, |kk, u| w[kk * h + u])
+    }
+
+    /// `B = Wᵀ` for `W` `[H, K]` row-major, wide panels: a one-gate weight (the simple RNN's
+    /// `W_ih`, `W_hh`) as a 6 x 16 tile computes it, not an 8 x 8 one, which is load-bound.
+    pub(crate) fn wide_rows(w: &[f32], h: usize, k: usize) -> Self {
+        assert_eq!(w.len(), h * k);
+        Self::wide(k, h, |kk, u| w[u * k + kk])
     }
 }

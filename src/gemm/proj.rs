@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::slice;
 
-use super::pack::{Packed, UNITS};
+use super::pack::Packed;
 use super::par::SyncMutPtr;
 use super::tile::{row_blocks, tile};
 use crate::simd::{isa_dispatch, Vf32};
@@ -25,12 +25,15 @@ pub(crate) struct Proj<'a> {
 #[inline(always)]
 unsafe fn rows<V: Vf32, const MR: usize, const G: usize>(p: &Proj<'_>, b: usize, r0: usize) {
     let k = p.w.k();
-    let (u0, gh) = (b * UNITS, G * p.h);
-    let len = UNITS.min(p.h - u0);
+    let gh = p.w.gates_out() * p.h;
     let acc = tile::<V, MR, G>(k, &p.x[r0 * k..], k, p.w.panel(b));
     for (r, a) in acc.iter().enumerate() {
         for (g, v) in a.iter().enumerate() {
-            let col = g * p.h + u0;
+            let (gate, u0, len) = p.w.out_units(b, g, p.h);
+            if len == 0 {
+                continue;
+            }
+            let col = gate * p.h + u0;
             // SAFETY: row r0 + r < rows, columns col..col+len inside the row (caller).
             let dst = unsafe { slice::from_raw_parts_mut(p.out.get().add((r0 + r) * gh + col), len) };
             (*v + V::load_part(&p.bias[col..col + len])).store_part(dst);
@@ -44,7 +47,7 @@ const ROW_CHUNK: usize = 48;
 
 #[inline(always)]
 fn proj_g<V: Vf32>(p: &Proj<'_>, blocks: Range<usize>) {
-    assert!(p.x.len() >= p.rows * p.w.k() && p.bias.len() == p.w.gates() * p.h);
+    assert!(p.x.len() >= p.rows * p.w.k() && p.bias.len() == p.w.gates_out() * p.h);
     // Loop over row chunks, then unit blocks (one packed panel each), then row tiles.
     for c0 in (0..p.rows).step_by(ROW_CHUNK) {
         let n = ROW_CHUNK.min(p.rows - c0);
