@@ -4,7 +4,7 @@
 
 use super::forward::Ctx;
 use super::layout::Regions;
-use super::step::on_blocks;
+use super::team::Team;
 use crate::cell::{gru, lstm, rnn};
 use crate::desc::{Cell, GruVariant, SeqShape};
 use crate::gemm::pack::Packed;
@@ -45,47 +45,50 @@ pub(crate) fn data(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, io: DataIo<'_>) {
     };
     let need_dh0 = io.dh0.is_some();
 
-    for t in (0..t_len).rev() {
-        let (dh_prev, dh_rec) = split_prev_rec(&mut dh_ring, nh, t);
-        let dy = &io.dy[t * nh..][..nh];
-        let acts = &ws.gates[t * step_g..][..step_g];
-        let dg = &mut ws.dgates[t * step_g..][..step_g];
-        let h_prev = &ws.h[t * nh..][..nh];
-        // The recurrent product for step 0 only feeds dh_0.
-        let want_rec = t > 0 || need_dh0;
-        match cx.desc.cell() {
-            Cell::Lstm => {
-                let (c_prev, c_next) = (&ws.c[t * nh..][..nh], &ws.c[(t + 1) * nh..][..nh]);
-                lstm::backward(h_sz, acts, c_prev, c_next, dy, dh_rec, &mut dc, dg);
-                if want_rec {
-                    rec_product(n, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
+    // One team of threads for the whole loop (see `Team`).
+    Team::run(|team| {
+        for t in (0..t_len).rev() {
+            let (dh_prev, dh_rec) = split_prev_rec(&mut dh_ring, nh, t);
+            let dy = &io.dy[t * nh..][..nh];
+            let acts = &ws.gates[t * step_g..][..step_g];
+            let dg = &mut ws.dgates[t * step_g..][..step_g];
+            let h_prev = &ws.h[t * nh..][..nh];
+            // The recurrent product for step 0 only feeds dh_0.
+            let want_rec = t > 0 || need_dh0;
+            match cx.desc.cell() {
+                Cell::Lstm => {
+                    let (c_prev, c_next) = (&ws.c[t * nh..][..nh], &ws.c[(t + 1) * nh..][..nh]);
+                    lstm::backward(h_sz, acts, c_prev, c_next, dy, dh_rec, &mut dc, dg);
+                    if want_rec {
+                        rec_product(team, n, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
+                    }
                 }
-            }
-            Cell::Rnn(act) => {
-                let h_next = &ws.h[(t + 1) * nh..][..nh];
-                rnn::backward(act, h_next, dy, dh_rec, dg);
-                if want_rec {
-                    rec_product(n, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
+                Cell::Rnn(act) => {
+                    let h_next = &ws.h[(t + 1) * nh..][..nh];
+                    rnn::backward(act, h_next, dy, dh_rec, dg);
+                    if want_rec {
+                        rec_product(team, n, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
+                    }
                 }
-            }
-            Cell::Gru(GruVariant::LinearBeforeReset) => {
-                let hn = &ws.aux[t * nh..][..nh];
-                let dq = &mut ws.dgh[t * step_g..][..step_g];
-                gru::backward_lbr(h_sz, acts, hn, h_prev, dy, dh_rec, dg, dq, dh_prev);
-                if want_rec {
-                    rec_product(n, dq, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
+                Cell::Gru(GruVariant::LinearBeforeReset) => {
+                    let hn = &ws.aux[t * nh..][..nh];
+                    let dq = &mut ws.dgh[t * step_g..][..step_g];
+                    gru::backward_lbr(h_sz, acts, hn, h_prev, dy, dh_rec, dg, dq, dh_prev);
+                    if want_rec {
+                        rec_product(team, n, dq, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
+                    }
                 }
-            }
-            Cell::Gru(GruVariant::ResetBeforeLinear) => {
-                gru::backward_zn(h_sz, acts, h_prev, dy, dh_rec, dg, dh_prev);
-                rec_product(n, &dg[2 * h_sz..], gh_w, &cx.p.bwd_n, 0.0, &mut drh, h_sz);
-                gru::backward_r(h_sz, acts, h_prev, &drh, dg, dh_prev);
-                if want_rec {
-                    rec_product(n, dg, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
+                Cell::Gru(GruVariant::ResetBeforeLinear) => {
+                    gru::backward_zn(h_sz, acts, h_prev, dy, dh_rec, dg, dh_prev);
+                    rec_product(team, n, &dg[2 * h_sz..], gh_w, &cx.p.bwd_n, 0.0, &mut drh, h_sz);
+                    gru::backward_r(h_sz, acts, h_prev, &drh, dg, dh_prev);
+                    if want_rec {
+                        rec_product(team, n, dg, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
+                    }
                 }
             }
         }
-    }
+    });
 
     if let Some(dh0) = io.dh0 {
         dh0.copy_from_slice(&dh_ring[..nh]);
@@ -109,9 +112,10 @@ pub(crate) fn data(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, io: DataIo<'_>) {
 
 /// `c = beta * c + a · B` for one step (`a` `[n, K]` with leading dimension `lda`, `c`
 /// `[n, H]`), split over threads by 16-unit column blocks.
-fn rec_product(n: usize, a: &[f32], lda: usize, b: &Packed, beta: f32, c: &mut [f32], h: usize) {
+#[allow(clippy::too_many_arguments)]
+fn rec_product(team: &Team<'_>, n: usize, a: &[f32], lda: usize, b: &Packed, beta: f32, c: &mut [f32], h: usize) {
     assert!(c.len() >= n * h);
-    // SAFETY: `c` is exclusively borrowed for this call; `on_blocks` hands each thread a
+    // SAFETY: `c` is exclusively borrowed for this call; `team.on_blocks` hands each thread a
     // disjoint range of column blocks and joins before returning.
     let cp = unsafe { SyncMutPtr::new(c.as_mut_ptr()) };
     let g = PlainGemm {
@@ -124,7 +128,7 @@ fn rec_product(n: usize, a: &[f32], lda: usize, b: &Packed, beta: f32, c: &mut [
         c: cp,
         ldc: h,
     };
-    on_blocks(b.blocks(), n * b.k() * h, |r| packed::plain(&g, r));
+    team.on_blocks(b.blocks(), n * b.k() * h, |r| packed::plain(&g, r));
 }
 
 /// `(slot t%2 mutable, slot (t+1)%2 shared)` of the two-slot gradient ring.

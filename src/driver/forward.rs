@@ -3,7 +3,7 @@
 
 use super::prepared::Prepared;
 use super::ring_pair;
-use super::step::on_blocks;
+use super::team::Team;
 use crate::cell::fused::{self, FwdStep, StepSlices};
 use crate::desc::{Cell, GruVariant, LayerDesc, SeqShape};
 use crate::gemm::par::SyncMutPtr;
@@ -47,70 +47,75 @@ pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
     let nh = n * h_sz;
     let step_g = n * gh_w;
 
-    project(cx, t_len * n, io.x, b.gates);
+    // One team of threads for the whole loop: a cheap hand-off per step, no fork-join.
+    Team::run(|team| {
+        project(cx, team, t_len * n, io.x, b.gates);
 
-    match io.h0 {
-        Some(h0) => b.h[..nh].copy_from_slice(h0),
-        None => b.h[..nh].fill(0.0),
-    }
-    if cx.desc.cell() == Cell::Lstm {
-        match io.c0 {
-            Some(c0) => b.c[..nh].copy_from_slice(c0),
-            None => b.c[..nh].fill(0.0),
+        match io.h0 {
+            Some(h0) => b.h[..nh].copy_from_slice(h0),
+            None => b.h[..nh].fill(0.0),
         }
-    }
-    // With no h0 the first recurrent product is zero and skipped.
-    let h0_zero = io.h0.is_none();
-
-    let nb = cx.p.fwd.blocks();
-    for t in 0..t_len {
-        let gates = &mut b.gates[t * step_g..][..step_g];
-        let (h_prev, h_next) = ring_pair(b.h, nh, b.h_slots, t);
-        let rec = !(t == 0 && h0_zero);
-        let (c_prev, c_next): (&[f32], &mut [f32]) = match cx.desc.cell() {
-            Cell::Lstm => ring_pair(b.c, nh, b.h_slots, t),
-            _ => (&[], &mut []),
-        };
-        let aux: &mut [f32] = match cx.desc.cell() {
-            Cell::Gru(_) => &mut b.aux[(t % b.aux_slots) * nh..][..nh],
-            _ => &mut [],
-        };
-        let slices = StepSlices {
-            n,
-            h: h_sz,
-            gates_per_unit: cx.desc.gates(),
-            h_prev,
-            rec,
-            gates,
-            c_prev,
-            c_next,
-            h_next,
-            aux,
-            b_hn: &cx.p.b_hn,
-        };
-        // SAFETY: the slices are borrowed for this whole step and used only through `st`;
-        // `on_blocks` gives each thread a disjoint block range and joins before returning.
-        let st = unsafe { FwdStep::new(slices) };
-        let macs = n * h_sz * gh_w;
-        match cx.desc.cell() {
-            Cell::Lstm => on_blocks(nb, macs, |r| fused::lstm(&st, &cx.p.fwd, r)),
-            Cell::Rnn(act) => on_blocks(nb, macs, |r| fused::rnn(&st, &cx.p.fwd, act, r)),
-            Cell::Gru(GruVariant::LinearBeforeReset) => on_blocks(nb, macs, |r| fused::gru_lbr(&st, &cx.p.fwd, r)),
-            Cell::Gru(GruVariant::ResetBeforeLinear) => {
-                on_blocks(nb, macs, |r| fused::gru_rz(&st, &cx.p.fwd, r));
-                on_blocks(nb, macs, |r| fused::gru_n(&st, &cx.p.fwd_n, r));
+        if cx.desc.cell() == Cell::Lstm {
+            match io.c0 {
+                Some(c0) => b.c[..nh].copy_from_slice(c0),
+                None => b.c[..nh].fill(0.0),
             }
         }
-        io.y[t * nh..][..nh].copy_from_slice(&b.h[((t + 1) % b.h_slots) * nh..][..nh]);
-    }
+        // With no h0 the first recurrent product is zero and skipped.
+        let h0_zero = io.h0.is_none();
 
-    let last = t_len % b.h_slots;
-    if let Some(h_n) = io.h_n {
-        h_n.copy_from_slice(&b.h[last * nh..][..nh]);
-    }
-    if let Some(c_n) = io.c_n {
-        c_n.copy_from_slice(&b.c[last * nh..][..nh]);
-    }
+        let nb = cx.p.fwd.blocks();
+        for t in 0..t_len {
+            let gates = &mut b.gates[t * step_g..][..step_g];
+            let (h_prev, h_next) = ring_pair(b.h, nh, b.h_slots, t);
+            let rec = !(t == 0 && h0_zero);
+            let (c_prev, c_next): (&[f32], &mut [f32]) = match cx.desc.cell() {
+                Cell::Lstm => ring_pair(b.c, nh, b.h_slots, t),
+                _ => (&[], &mut []),
+            };
+            let aux: &mut [f32] = match cx.desc.cell() {
+                Cell::Gru(_) => &mut b.aux[(t % b.aux_slots) * nh..][..nh],
+                _ => &mut [],
+            };
+            let slices = StepSlices {
+                n,
+                h: h_sz,
+                gates_per_unit: cx.desc.gates(),
+                h_prev,
+                rec,
+                gates,
+                c_prev,
+                c_next,
+                h_next,
+                aux,
+                b_hn: &cx.p.b_hn,
+            };
+            // SAFETY: the slices are borrowed for this whole step and used only through `st`;
+            // `team.on_blocks` gives each thread a disjoint block range and joins before returning.
+            let st = unsafe { FwdStep::new(slices) };
+            let macs = n * h_sz * gh_w;
+            match cx.desc.cell() {
+                Cell::Lstm => team.on_blocks(nb, macs, |r| fused::lstm(&st, &cx.p.fwd, r)),
+                Cell::Rnn(act) => team.on_blocks(nb, macs, |r| fused::rnn(&st, &cx.p.fwd, act, r)),
+                Cell::Gru(GruVariant::LinearBeforeReset) => {
+                    team.on_blocks(nb, macs, |r| fused::gru_lbr(&st, &cx.p.fwd, r))
+                }
+                Cell::Gru(GruVariant::ResetBeforeLinear) => {
+                    team.on_blocks(nb, macs, |r| fused::gru_rz(&st, &cx.p.fwd, r));
+                    team.on_blocks(nb, macs, |r| fused::gru_n(&st, &cx.p.fwd_n, r));
+                }
+            }
+            io.y[t * nh..][..nh].copy_from_slice(&b.h[((t + 1) % b.h_slots) * nh..][..nh]);
+        }
+
+        let last = t_len % b.h_slots;
+        if let Some(h_n) = io.h_n {
+            h_n.copy_from_slice(&b.h[last * nh..][..nh]);
+        }
+        if let Some(c_n) = io.c_n {
+            c_n.copy_from_slice(&b.c[last * nh..][..nh]);
+        }
+    });
 }
 
 /// Inference scratch: the hoisted projection and two-slot rings. Grows to the largest shape
@@ -157,10 +162,10 @@ impl Scratch {
 /// Always this kernel, whatever the number of rows: each output element is then computed in
 /// the same order whatever `T`, `N` or the chunking of a stream, so results are batch- and
 /// chunk-invariant (bitwise).
-fn project(cx: Ctx<'_>, rows: usize, x: &[f32], gates: &mut [f32]) {
+fn project(cx: Ctx<'_>, team: &Team<'_>, rows: usize, x: &[f32], gates: &mut [f32]) {
     let (i_sz, gh_w) = (cx.desc.input_size(), cx.desc.gate_rows());
     assert!(gates.len() == rows * gh_w);
-    // SAFETY: `gates` is exclusively borrowed for this call; `on_blocks` hands each thread a
+    // SAFETY: `gates` is exclusively borrowed for this call; `team.on_blocks` hands each thread a
     // disjoint range of unit blocks and joins before returning.
     let out = unsafe { SyncMutPtr::new(gates.as_mut_ptr()) };
     let p = Proj {
@@ -171,5 +176,5 @@ fn project(cx: Ctx<'_>, rows: usize, x: &[f32], gates: &mut [f32]) {
         h: cx.desc.hidden_size(),
         out,
     };
-    on_blocks(cx.p.proj.blocks(), rows * i_sz * gh_w, |r| proj::project(&p, r));
+    team.on_blocks(cx.p.proj.blocks(), rows * i_sz * gh_w, |r| proj::project(&p, r));
 }

@@ -5,7 +5,7 @@ pub(crate) mod backward;
 pub(crate) mod forward;
 pub(crate) mod layout;
 pub(crate) mod prepared;
-pub(crate) mod step;
+pub(crate) mod team;
 
 /// `(prev, next)` views of slots `t % slots` and `(t + 1) % slots` of a ring of `[width]` slots.
 pub(crate) fn ring_pair(buf: &mut [f32], width: usize, slots: usize, t: usize) -> (&[f32], &mut [f32]) {

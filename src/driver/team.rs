@@ -1,0 +1,279 @@
+//! A team of threads kept for a whole time loop, with a cheap hand-off per step.
+//!
+//! A rayon fork-join per time step costs several microseconds — a large share of a step at
+//! batch 1 (20–30 µs for an LSTM with `H = 256`). [`Team::run`] instead starts one *partner*
+//! task per extra pool thread for the duration of a loop; each step then posts one block range
+//! to each partner's slot, runs its own range, and waits for the partners by spinning.
+//!
+//! Nothing waits on a partner that never started (the pool may be busy, e.g. with the other
+//! direction of a bidirectional layer): a range still unclaimed when the posting thread has
+//! finished its own is taken back and run by that thread. Which thread runs a range never
+//! changes what is computed, so results stay bitwise identical whatever the thread count.
+//! With fixed ranges per partner, each thread tends to see the same unit blocks — and keeps
+//! their slice of the packed weights in its own L2 — step after step.
+
+use std::cell::UnsafeCell;
+use std::ops::Range;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use crate::gemm::split;
+use crate::simd::ftz::FlushDenormals;
+
+/// Steps with fewer multiply-adds than this run on one thread: below it, handing work to a
+/// second thread costs more than it saves.
+const STEP_PAR_MIN_MACS: usize = 1 << 16;
+
+/// A step's work: runs one range of blocks.
+type Work = dyn Fn(Range<usize>) + Sync;
+
+const EMPTY: u8 = 0;
+const POSTED: u8 = 1;
+const CLAIMED: u8 = 2;
+const DONE: u8 = 3;
+const PANICKED: u8 = 4;
+
+/// One partner's mailbox.
+struct Slot {
+    state: AtomicU8,
+    /// The posted work and its range; written by the poster while `EMPTY`, read by whoever
+    /// moves the state from `POSTED` to `CLAIMED`.
+    job: UnsafeCell<Option<(*const Work, Range<usize>)>>,
+}
+
+// SAFETY: `job` is accessed by one thread at a time, handed over through `state` with
+// acquire/release ordering (see `Team::on_blocks` and `partner`); the `Work` it points to is
+// `Sync`.
+unsafe impl Sync for Slot {}
+
+impl Slot {
+    fn new() -> Self {
+        Self {
+            state: AtomicU8::new(EMPTY),
+            job: UnsafeCell::new(None),
+        }
+    }
+
+    /// Runs the posted job.
+    ///
+    /// # Safety
+    /// The caller moved `state` from `POSTED` to `CLAIMED`, and the poster keeps the work
+    /// alive until it sees `DONE` or `PANICKED`.
+    unsafe fn run_claimed(&self) -> bool {
+        // SAFETY: claimed, so no other thread touches `job` now (function contract).
+        let (work, range) = unsafe { (*self.job.get()).clone() }.expect("a posted slot holds a job");
+        // SAFETY: the poster keeps the work alive (function contract).
+        let work = unsafe { &*work };
+        panic::catch_unwind(AssertUnwindSafe(|| work(range))).is_ok()
+    }
+}
+
+/// Spins, then yields, so an oversubscribed machine still makes progress.
+fn backoff(spins: &mut u32) {
+    if *spins < 1 << 12 {
+        *spins += 1;
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+/// The threads of one time loop; see the module doc.
+pub(crate) struct Team<'s> {
+    slots: &'s [Slot],
+}
+
+/// Sets the exit flag when the loop ends, also by a panic (the partners must not spin on).
+struct ExitOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ExitOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+impl Team<'_> {
+    /// Runs `body` with a team of the current rayon pool's size.
+    pub(crate) fn run<R: Send>(body: impl FnOnce(&Team<'_>) -> R + Send) -> R {
+        let threads = rayon::current_num_threads();
+        if threads <= 1 {
+            return body(&Team { slots: &[] });
+        }
+        let slots: Vec<Slot> = (1..threads).map(|_| Slot::new()).collect();
+        let exit = AtomicBool::new(false);
+        rayon::scope(|s| {
+            for slot in &slots {
+                let exit = &exit;
+                s.spawn(move |_| partner(slot, exit));
+            }
+            let _exit = ExitOnDrop(&exit);
+            body(&Team { slots: &slots })
+        })
+    }
+
+    /// Runs `f` over `0..blocks`, split into one contiguous range per thread when the step is
+    /// large enough. The split depends only on the block count and the pool size, and every
+    /// block is computed by one call in the same order, so results do not depend on threads.
+    pub(crate) fn on_blocks(&self, blocks: usize, macs: usize, f: impl Fn(Range<usize>) + Sync) {
+        let threads = self.slots.len() + 1;
+        if threads <= 1 || blocks < 2 || macs < STEP_PAR_MIN_MACS {
+            f(0..blocks);
+            return;
+        }
+        let bounds = split(blocks, threads, 1);
+        let work: &(dyn Fn(Range<usize>) + Sync + '_) = &f;
+        // SAFETY: only the lifetime is erased; `Pending` below waits for (or takes back) every
+        // posted range before `f` goes out of scope, on return and on unwind alike.
+        let work: *const Work =
+            unsafe { std::mem::transmute::<&(dyn Fn(Range<usize>) + Sync + '_), &'static Work>(work) };
+        let mut pending = Pending {
+            slots: &self.slots[..bounds.len().saturating_sub(2)],
+        };
+        for (slot, w) in pending.slots.iter().zip(bounds.windows(2).skip(1)) {
+            debug_assert_eq!(slot.state.load(Ordering::Relaxed), EMPTY);
+            // SAFETY: the slot is EMPTY, so no partner reads `job` until the store below.
+            unsafe { *slot.job.get() = Some((work, w[0]..w[1])) };
+            slot.state.store(POSTED, Ordering::Release);
+        }
+        f(bounds[0]..bounds[1]);
+        pending.finish();
+    }
+}
+
+/// The ranges posted in one step, finished (by their partner or taken back) before the
+/// step's work may be dropped.
+struct Pending<'a> {
+    slots: &'a [Slot],
+}
+
+impl Pending<'_> {
+    fn finish(&mut self) {
+        let mut panicked = false;
+        for slot in std::mem::take(&mut self.slots) {
+            if slot
+                .state
+                .compare_exchange(POSTED, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                // The partner has not come for it: run it here.
+                // SAFETY: claimed just now; the work lives until this function returns.
+                panicked |= !unsafe { slot.run_claimed() };
+            } else {
+                let mut spins = 0;
+                loop {
+                    match slot.state.load(Ordering::Acquire) {
+                        DONE => break,
+                        PANICKED => {
+                            panicked = true;
+                            break;
+                        }
+                        _ => backoff(&mut spins),
+                    }
+                }
+            }
+            slot.state.store(EMPTY, Ordering::Release);
+        }
+        if panicked {
+            panic!("a fusedrnn kernel panicked on a team thread");
+        }
+    }
+}
+
+impl Drop for Pending<'_> {
+    /// On unwind (the poster's own range panicked), still wait for every posted range.
+    fn drop(&mut self) {
+        if !self.slots.is_empty() {
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.finish()));
+        }
+    }
+}
+
+/// A partner: runs what is posted to its slot until the loop ends.
+fn partner(slot: &Slot, exit: &AtomicBool) {
+    let _ftz = FlushDenormals::new();
+    let mut spins = 0;
+    loop {
+        if slot.state.load(Ordering::Acquire) == POSTED
+            && slot
+                .state
+                .compare_exchange(POSTED, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            // SAFETY: claimed just now; the poster waits for DONE/PANICKED before dropping
+            // the work.
+            let ok = unsafe { slot.run_claimed() };
+            slot.state.store(if ok { DONE } else { PANICKED }, Ordering::Release);
+            spins = 0;
+        } else if exit.load(Ordering::Acquire) {
+            return;
+        } else {
+            backoff(&mut spins);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn pool(n: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()
+    }
+
+    /// Every block of every step is run exactly once, whatever the pool size.
+    #[test]
+    fn every_block_once_per_step() {
+        for threads in [1, 2, 3, 5] {
+            pool(threads).install(|| {
+                let counts: Vec<AtomicUsize> = (0..37).map(|_| AtomicUsize::new(0)).collect();
+                Team::run(|team| {
+                    for step in 0..200 {
+                        team.on_blocks(counts.len(), usize::MAX, |r| {
+                            for b in r {
+                                assert_eq!(counts[b].fetch_add(1, Ordering::Relaxed), step);
+                            }
+                        });
+                    }
+                });
+                assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 200));
+            });
+        }
+    }
+
+    /// Two teams on a two-thread pool at once (a bidirectional layer): partners that cannot
+    /// start do not stall the loops.
+    #[test]
+    fn busy_pool_does_not_deadlock() {
+        pool(2).install(|| {
+            let run = || {
+                let sum = AtomicUsize::new(0);
+                Team::run(|team| {
+                    for _ in 0..500 {
+                        team.on_blocks(8, usize::MAX, |r| {
+                            sum.fetch_add(r.len(), Ordering::Relaxed);
+                        });
+                    }
+                });
+                sum.load(Ordering::Relaxed)
+            };
+            let (a, b) = rayon::join(run, run);
+            assert_eq!((a, b), (4000, 4000));
+        });
+    }
+
+    /// A panic in any range reaches the caller, and the team still shuts down.
+    #[test]
+    fn panics_propagate() {
+        for bad in [0usize, 7] {
+            let r = panic::catch_unwind(|| {
+                pool(2).install(|| {
+                    Team::run(|team| {
+                        team.on_blocks(8, usize::MAX, |r| assert!(!r.contains(&bad), "boom"));
+                    })
+                })
+            });
+            assert!(r.is_err(), "block {bad}");
+        }
+    }
+}
