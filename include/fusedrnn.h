@@ -233,6 +233,32 @@ typedef uint32_t frnn_grad_mode;
 typedef struct frnn_layer frnn_layer;
 
 /**
+ * A stack of recurrent layers (PyTorch's `nn.LSTM/GRU/RNN` with `num_layers`,
+ * `bidirectional`, `batch_first`) with its weights and, optionally, its own threads. The
+ * two directions of a layer run in parallel. Opaque; create with `frnn_stack_create`, free
+ * with `frnn_stack_destroy`.
+ */
+typedef struct frnn_stack frnn_stack;
+
+/**
+ * Streaming inference through a forward-direction stack: the hidden (and cell) states of
+ * every layer for `N` sequences, carried from one `frnn_stack_stream_push` to the next.
+ * Pushing a sequence in chunks of any sizes gives bitwise the outputs and final states of one
+ * `frnn_stack_forward` over the whole sequence. Data is time-major whatever the stack's
+ * `batch_first`. Opaque; create with `frnn_stack_stream_create`, free with
+ * `frnn_stack_stream_destroy`. Calls on one stream are serialised; use one stream per thread.
+ */
+typedef struct frnn_stack_stream frnn_stack_stream;
+
+/**
+ * A stack's training workspace: what `frnn_stack_forward_train` saves for
+ * `frnn_stack_backward` (every layer-direction's workspace and the input it read). It grows
+ * as needed and is reusable. Opaque; create with `frnn_stack_workspace_create`, free with
+ * `frnn_stack_workspace_destroy`.
+ */
+typedef struct frnn_stack_workspace frnn_stack_workspace;
+
+/**
  * Streaming inference for one layer: the hidden (and cell) state of `N` sequences, carried
  * from one `frnn_stream_push` to the next. Pushing a sequence in chunks of any sizes gives
  * bitwise the outputs of one `frnn_layer_forward` over the whole sequence. Opaque; create
@@ -275,6 +301,130 @@ typedef struct frnn_layer_desc {
      */
     size_t hidden_size;
 } frnn_layer_desc;
+
+/**
+ * What a stack computes: `num_layers` layers of one cell, layer 0 reading the input (`I`
+ * features), layer `l > 0` reading layer `l - 1`'s output (`W` features), each layer with
+ * `D` directions (`direction`). Zero-initialise it, then set the fields; fields that do not
+ * apply to the cell are ignored but must hold a valid value (0 always is one).
+ *
+ * Weights and states are indexed as PyTorch orders them: layer-direction `k = l * D + d`,
+ * the reverse direction second (`[l0, l0_reverse, l1, l1_reverse, ...]`). Sequences are
+ * `x` `[T, N, I]` and `y` `[T, N, W]`, or `[N, T, I]` and `[N, T, W]` when `batch_first`
+ * is 1; states are `[L*D, N, H]` either way.
+ */
+typedef struct frnn_stack_desc {
+    /**
+     * A `frnn_cell` value.
+     */
+    uint32_t cell;
+    /**
+     * A `frnn_gru_variant` value (GRU only).
+     */
+    uint32_t gru_variant;
+    /**
+     * A `frnn_activation` value (RNN only).
+     */
+    uint32_t activation;
+    /**
+     * A `frnn_direction` value.
+     */
+    uint32_t direction;
+    /**
+     * `I`, the number of input features of layer 0 (at least 1).
+     */
+    size_t input_size;
+    /**
+     * `H`, the number of hidden units of every layer (at least 1).
+     */
+    size_t hidden_size;
+    /**
+     * `L`, the number of layers (at least 1).
+     */
+    size_t num_layers;
+    /**
+     * 0: sequences time-major `[T, N, .]`; 1: batch-major `[N, T, .]` (PyTorch
+     * `batch_first=True`, ONNX `layout=1`).
+     */
+    uint32_t batch_first;
+} frnn_stack_desc;
+
+/**
+ * A buffer the call reads: `len` `float`s at `data` (`data` may be NULL only when `len` is 0).
+ */
+typedef struct frnn_const_buffer {
+    /**
+     * The first element.
+     */
+    const float *data;
+    /**
+     * The number of elements.
+     */
+    size_t len;
+} frnn_const_buffer;
+
+/**
+ * The weights of one layer-direction, read by the call, in PyTorch's layout and gate order
+ * (as `frnn_layer_create` takes them): `w_ih` `[G*H, I]`, `w_hh` `[G*H, H]`, `b_ih` and
+ * `b_hh` `[G*H]`, row-major; gate blocks `i, f, g, o` (LSTM), `r, z, n` (GRU), one block
+ * (RNN). Lengths as `frnn_desc_weight_lens` / `frnn_stack_desc_weight_lens`.
+ */
+typedef struct frnn_weights {
+    /**
+     * `W_ih`, `[G*H, I]`.
+     */
+    struct frnn_const_buffer w_ih;
+    /**
+     * `W_hh`, `[G*H, H]`.
+     */
+    struct frnn_const_buffer w_hh;
+    /**
+     * `b_ih`, `[G*H]`.
+     */
+    struct frnn_const_buffer b_ih;
+    /**
+     * `b_hh`, `[G*H]`.
+     */
+    struct frnn_const_buffer b_hh;
+} frnn_weights;
+
+/**
+ * A buffer the call writes (or reads and writes): `len` `float`s at `data` (`data` may be
+ * NULL only when `len` is 0).
+ */
+typedef struct frnn_buffer {
+    /**
+     * The first element.
+     */
+    float *data;
+    /**
+     * The number of elements.
+     */
+    size_t len;
+} frnn_buffer;
+
+/**
+ * The weights (or weight gradients) of one layer-direction, written by the call; layout as
+ * `frnn_weights`.
+ */
+typedef struct frnn_weights_mut {
+    /**
+     * `W_ih` (or `dW_ih`), `[G*H, I]`.
+     */
+    struct frnn_buffer w_ih;
+    /**
+     * `W_hh` (or `dW_hh`), `[G*H, H]`.
+     */
+    struct frnn_buffer w_hh;
+    /**
+     * `b_ih` (or `db_ih`), `[G*H]`.
+     */
+    struct frnn_buffer b_ih;
+    /**
+     * `b_hh` (or `db_hh`), `[G*H]`.
+     */
+    struct frnn_buffer b_hh;
+} frnn_weights_mut;
 
 #ifdef __cplusplus
 extern "C" {
@@ -620,6 +770,401 @@ frnn_status frnn_stream_get_state(const struct frnn_stream *stream,
  * `stream` is NULL or a live stream handle.
  */
 frnn_status frnn_stream_reset(struct frnn_stream *stream);
+
+/**
+ * Writes the number of layer-directions `L*D` (of weight sets, and of state slices) of a
+ * stack described by `desc` to `*out_layer_count`, and the width `W` of its output per step
+ * (`2H` for `FRNN_DIRECTION_BIDIRECTIONAL`, else `H`) to `*out_output_size`. Also validates
+ * the descriptor.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (a field is not a value
+ * of its enum, `batch_first` not 0 or 1), `FRNN_STATUS_ZERO_SIZE` (`I`, `H` or
+ * `num_layers` is 0), `FRNN_STATUS_OVERFLOW`.
+ *
+ * # Safety
+ *
+ * Each pointer is NULL or valid: `desc` for reading an `frnn_stack_desc`, the others for
+ * writing a `size_t`.
+ */
+frnn_status frnn_stack_desc_sizes(const struct frnn_stack_desc *desc,
+                                  size_t *out_layer_count,
+                                  size_t *out_output_size);
+
+/**
+ * Writes the lengths (in `float` elements) of the weight buffers of layer-direction `index`
+ * (`l * D + d`, below `L*D`) of a stack described by `desc`: `W_ih` `[G*H, I_l]` with
+ * `I_l = I` for layer 0 and `W` above, `W_hh` `[G*H, H]`, and `b_ih`, `b_hh` `[G*H]` each.
+ *
+ * Errors: as `frnn_stack_desc_sizes`; `FRNN_STATUS_INVALID_VALUE` when `index >= L*D`.
+ *
+ * # Safety
+ *
+ * As `frnn_stack_desc_sizes`.
+ */
+frnn_status frnn_stack_desc_weight_lens(const struct frnn_stack_desc *desc,
+                                        size_t index,
+                                        size_t *out_w_ih_len,
+                                        size_t *out_w_hh_len,
+                                        size_t *out_bias_len);
+
+/**
+ * Creates a stack described by `desc` with the given weights: `weights` is an array of
+ * `weights_count = L*D` weight sets in PyTorch's order (`[l0, l0_reverse, l1, ...]`; see
+ * `frnn_stack_desc`), each in PyTorch's layout with the lengths
+ * `frnn_stack_desc_weight_lens` gives (the data is copied). Writes the handle to
+ * `*out_stack`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE`, `FRNN_STATUS_ZERO_SIZE`,
+ * `FRNN_STATUS_OVERFLOW` (as `frnn_stack_desc_sizes`), `FRNN_STATUS_LENGTH_MISMATCH`
+ * (`weights_count` is not `L*D`, or a buffer's length is wrong; the message names it, e.g.
+ * `weights[2].W_ih`).
+ *
+ * # Safety
+ *
+ * `desc` is NULL or points to a readable `frnn_stack_desc`; `weights` is NULL or points to
+ * `weights_count` readable `frnn_weights` whose buffers are NULL or point to their lengths
+ * in readable `float`s; `out_stack` is NULL or points to a writable `frnn_stack *`.
+ */
+frnn_status frnn_stack_create(const struct frnn_stack_desc *desc,
+                              const struct frnn_weights *weights,
+                              size_t weights_count,
+                              struct frnn_stack **out_stack);
+
+/**
+ * Creates a stack described by `desc` with PyTorch-style initial weights: layer-direction
+ * `k` drawn uniformly from `[-1/sqrt(H), 1/sqrt(H)]` by a deterministic generator seeded
+ * with `seed + k` (as `frnn_layer_create_uniform` with that seed). Writes the handle to
+ * `*out_stack`.
+ *
+ * Errors: as `frnn_stack_desc_sizes`.
+ *
+ * # Safety
+ *
+ * `desc` is NULL or points to a readable `frnn_stack_desc`; `out_stack` is NULL or points
+ * to a writable `frnn_stack *`.
+ */
+frnn_status frnn_stack_create_uniform(const struct frnn_stack_desc *desc,
+                                      uint64_t seed,
+                                      struct frnn_stack **out_stack);
+
+/**
+ * Frees a stack (and its threads, if it has its own). NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `stack` is NULL or a live stack handle that no call uses now or later.
+ */
+void frnn_stack_destroy(struct frnn_stack *stack);
+
+/**
+ * Writes the stack's descriptor to `*out_desc` (fields that do not apply to the cell are 0).
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `stack` is NULL or a live stack handle; `out_desc` is NULL or points to a writable
+ * `frnn_stack_desc`.
+ */
+frnn_status frnn_stack_get_desc(const struct frnn_stack *stack, struct frnn_stack_desc *out_desc);
+
+/**
+ * Copies the stack's weights into the buffers of `weights`, an array of `weights_count =
+ * L*D` weight sets in PyTorch's order; a NULL buffer (with length 0) is skipped. Lengths as
+ * `frnn_stack_desc_weight_lens`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH` (the count or a
+ * buffer's length; the message names it), `FRNN_STATUS_INVALID_VALUE` (misaligned or
+ * overlapping buffers). Nothing is written unless every buffer is right.
+ *
+ * # Safety
+ *
+ * `stack` is NULL or a live stack handle; `weights` is NULL or points to `weights_count`
+ * readable `frnn_weights_mut` whose buffers are NULL or point to their lengths in writable
+ * `float`s.
+ */
+frnn_status frnn_stack_get_weights(const struct frnn_stack *stack,
+                                   const struct frnn_weights_mut *weights,
+                                   size_t weights_count);
+
+/**
+ * Replaces the stack's weights with `weights` (as `frnn_stack_create` takes them; copied).
+ * Workspaces filled before no longer match the stack. Waits for calls running on the stack
+ * to finish.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
+ * `FRNN_STATUS_INVALID_VALUE` (misaligned buffer). The weights are unchanged on error.
+ *
+ * # Safety
+ *
+ * `stack` is NULL or a live stack handle; `weights` as in `frnn_stack_create`.
+ */
+frnn_status frnn_stack_set_weights(struct frnn_stack *stack,
+                                   const struct frnn_weights *weights,
+                                   size_t weights_count);
+
+/**
+ * Gives the stack its own pool of `num_threads` threads for every later call on it;
+ * `num_threads == 0` makes it use the process-wide setting again (`frnn_set_num_threads`).
+ * Waits for calls running on the stack to finish.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`; `FRNN_STATUS_INVALID_VALUE` above
+ * `FRNN_MAX_THREADS`; `FRNN_STATUS_INTERNAL` if the threads cannot be started.
+ *
+ * # Safety
+ *
+ * `stack` is NULL or a live stack handle.
+ */
+frnn_status frnn_stack_set_num_threads(struct frnn_stack *stack, size_t num_threads);
+
+/**
+ * Writes to `*out_num_threads` the number of threads calls on this stack use.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`; `FRNN_STATUS_INVALID_VALUE` when the stack has no
+ * thread count of its own and `FUSEDRNN_NUM_THREADS` is malformed.
+ *
+ * # Safety
+ *
+ * `stack` is NULL or a live stack handle; `out_num_threads` is NULL or points to a writable
+ * `size_t`.
+ */
+frnn_status frnn_stack_get_num_threads(const struct frnn_stack *stack, size_t *out_num_threads);
+
+/**
+ * Creates an empty stack workspace in `*out_workspace`; training forwards size it.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `out_workspace` is NULL or points to a writable `frnn_stack_workspace *`.
+ */
+frnn_status frnn_stack_workspace_create(struct frnn_stack_workspace **out_workspace);
+
+/**
+ * Frees a stack workspace. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `workspace` is NULL or a live stack workspace handle that no call uses now or later.
+ */
+void frnn_stack_workspace_destroy(struct frnn_stack_workspace *workspace);
+
+/**
+ * Writes to `*out_elems` how many `float`s a stack workspace holds after a training forward
+ * of `stack` at `steps` (`T`) x `batch` (`N`): every layer-direction's training workspace
+ * (`frnn_layer_workspace_size`) and the `[T, N, I_l]` input it read.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_ZERO_SIZE`, `FRNN_STATUS_OVERFLOW`.
+ *
+ * # Safety
+ *
+ * `stack` is NULL or a live stack handle; `out_elems` is NULL or points to a writable
+ * `size_t`.
+ */
+frnn_status frnn_stack_workspace_size(const struct frnn_stack *stack,
+                                      size_t steps,
+                                      size_t batch,
+                                      size_t *out_elems);
+
+/**
+ * Inference through the stack: runs every layer over `x` from the initial states `h0`,
+ * `c0` (`[L*D, N, H]`, zeros when NULL; `c0` only for an LSTM) and writes `y`, and the final
+ * states `h_n`, `c_n` (`[L*D, N, H]`) when given. Saves nothing. Many threads may run this on
+ * the same stack at once.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_ZERO_SIZE` (`steps` or `batch` is 0),
+ * `FRNN_STATUS_OVERFLOW`, `FRNN_STATUS_LENGTH_MISMATCH`, `FRNN_STATUS_UNEXPECTED_ARGUMENT`
+ * (`c0`/`c_n` for a GRU or RNN), `FRNN_STATUS_INVALID_VALUE` (misaligned or overlapping
+ * buffers). No output is written on error.
+ *
+ * # Safety
+ *
+ * `stack` is NULL or a live stack handle; each buffer pointer is NULL or points to its
+ * length in `float`s, readable for inputs, writable for outputs.
+ */
+frnn_status frnn_stack_forward(const struct frnn_stack *stack,
+                               size_t steps,
+                               size_t batch,
+                               const float *x,
+                               size_t x_len,
+                               const float *h0,
+                               size_t h0_len,
+                               const float *c0,
+                               size_t c0_len,
+                               float *y,
+                               size_t y_len,
+                               float *h_n,
+                               size_t h_n_len,
+                               float *c_n,
+                               size_t c_n_len);
+
+/**
+ * Training forward: as `frnn_stack_forward`, and saves into `workspace` what
+ * `frnn_stack_backward` needs. Threads may run this on the same stack at once, each with its
+ * own workspace.
+ *
+ * Errors: as `frnn_stack_forward`.
+ *
+ * # Safety
+ *
+ * As `frnn_stack_forward`; `workspace` is NULL or a live stack workspace handle.
+ */
+frnn_status frnn_stack_forward_train(const struct frnn_stack *stack,
+                                     struct frnn_stack_workspace *workspace,
+                                     size_t steps,
+                                     size_t batch,
+                                     const float *x,
+                                     size_t x_len,
+                                     const float *h0,
+                                     size_t h0_len,
+                                     const float *c0,
+                                     size_t c0_len,
+                                     float *y,
+                                     size_t y_len,
+                                     float *h_n,
+                                     size_t h_n_len,
+                                     float *c_n,
+                                     size_t c_n_len);
+
+/**
+ * Backward through every layer of the stack, from `dy` (and `dh_n`, `dc_n` `[L*D, N, H]`;
+ * zeros when NULL): writes the gradients `dx`, `dh0`, `dc0` that are given (NULL: not
+ * wanted), and writes (`FRNN_GRAD_MODE_OVERWRITE`) or adds (`FRNN_GRAD_MODE_ACCUMULATE`) the
+ * weight gradients into `grads`, an array of `grads_count = L*D` gradient sets in the
+ * stack's order (`dW_ih`, `dW_hh`, `db_ih`, `db_hh` of each layer-direction, lengths as
+ * `frnn_stack_desc_weight_lens`). The shape is that of the training forward that filled
+ * `workspace`. `mode` is a `frnn_grad_mode` value.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_WORKSPACE` (not filled by this stack's
+ * training forward, or the weights changed since), `FRNN_STATUS_LENGTH_MISMATCH` (the
+ * message names the buffer, e.g. `grads[1].dW_hh`), `FRNN_STATUS_UNEXPECTED_ARGUMENT`,
+ * `FRNN_STATUS_INVALID_VALUE` (bad `mode`, misaligned or overlapping buffers). No output is
+ * written on error.
+ *
+ * # Safety
+ *
+ * `stack`, `workspace` are NULL or live handles; `grads` is NULL or points to
+ * `grads_count` readable `frnn_weights_mut`; each buffer pointer is NULL or points to its
+ * length in `float`s, readable for inputs, writable for outputs.
+ */
+frnn_status frnn_stack_backward(const struct frnn_stack *stack,
+                                struct frnn_stack_workspace *workspace,
+                                const float *dy,
+                                size_t dy_len,
+                                const float *dh_n,
+                                size_t dh_n_len,
+                                const float *dc_n,
+                                size_t dc_n_len,
+                                float *dx,
+                                size_t dx_len,
+                                float *dh0,
+                                size_t dh0_len,
+                                float *dc0,
+                                size_t dc0_len,
+                                const struct frnn_weights_mut *grads,
+                                size_t grads_count,
+                                uint32_t mode);
+
+/**
+ * Creates a stream of `batch` (`N`) sequences through `stack` (whose direction must be
+ * `FRNN_DIRECTION_FORWARD`), starting from zero states, and writes its handle to
+ * `*out_stream`. With `max_steps > 0`, scratch memory for pushes of up to that many steps is
+ * allocated now, so such pushes allocate nothing.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_ZERO_SIZE` (`batch` is 0),
+ * `FRNN_STATUS_OVERFLOW`, `FRNN_STATUS_INVALID_VALUE` (not a forward-direction stack).
+ *
+ * # Safety
+ *
+ * `stack` is NULL or a live stack handle; `out_stream` is NULL or points to a writable
+ * `frnn_stack_stream *`.
+ */
+frnn_status frnn_stack_stream_create(const struct frnn_stack *stack,
+                                     size_t batch,
+                                     size_t max_steps,
+                                     struct frnn_stack_stream **out_stream);
+
+/**
+ * Frees a stack stream. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `stream` is NULL or a live stack stream handle that no call uses now or later.
+ */
+void frnn_stack_stream_destroy(struct frnn_stack_stream *stream);
+
+/**
+ * Runs the next `T = x_len / (N * I)` steps of the stream's sequences through every layer of
+ * `stack` (a stack with the descriptor the stream was made for): `x` is `[T, N, I]`, `y`
+ * the top layer's output `[T, N, H]`; the states move on. Runs on the stack's threads.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH` (`x_len` is 0 or not a
+ * multiple of `N * I`, or `y_len` is not `T * N * H`), `FRNN_STATUS_INVALID_VALUE` (the
+ * stack's descriptor differs from the stream's; misaligned or overlapping buffers),
+ * `FRNN_STATUS_OVERFLOW`. On error neither `y` nor the states change.
+ *
+ * # Safety
+ *
+ * `stream` and `stack` are NULL or live handles; `x` and `y` are NULL or point to their
+ * lengths in `float`s, readable and writable respectively.
+ */
+frnn_status frnn_stack_stream_push(struct frnn_stack_stream *stream,
+                                   const struct frnn_stack *stack,
+                                   const float *x,
+                                   size_t x_len,
+                                   float *y,
+                                   size_t y_len);
+
+/**
+ * Sets the states of every layer: `h` `[L, N, H]`, and `c` `[L, N, H]` for an LSTM (NULL
+ * with length 0 otherwise).
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
+ * `FRNN_STATUS_MISSING_ARGUMENT` (no `c` for an LSTM), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (a
+ * `c` for a GRU or RNN), `FRNN_STATUS_INVALID_VALUE` (misaligned). The states are unchanged
+ * on error.
+ *
+ * # Safety
+ *
+ * `stream` is NULL or a live stack stream handle; `h` and `c` are NULL or point to their
+ * lengths in readable `float`s.
+ */
+frnn_status frnn_stack_stream_set_state(struct frnn_stack_stream *stream,
+                                        const float *h,
+                                        size_t h_len,
+                                        const float *c,
+                                        size_t c_len);
+
+/**
+ * Copies the states of every layer into `h` `[L, N, H]` and, for an LSTM and when not NULL,
+ * `c` `[L, N, H]`. Zeros before the first push or `frnn_stack_stream_set_state`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
+ * `FRNN_STATUS_UNEXPECTED_ARGUMENT` (a `c` for a GRU or RNN), `FRNN_STATUS_INVALID_VALUE`.
+ * Nothing is written on error.
+ *
+ * # Safety
+ *
+ * `stream` is NULL or a live stack stream handle; `h` and `c` are NULL or point to their
+ * lengths in writable `float`s.
+ */
+frnn_status frnn_stack_stream_get_state(const struct frnn_stack_stream *stream,
+                                        float *h,
+                                        size_t h_len,
+                                        float *c,
+                                        size_t c_len);
+
+/**
+ * Resets every layer of the stream to zero states.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `stream` is NULL or a live stack stream handle.
+ */
+frnn_status frnn_stack_stream_reset(struct frnn_stack_stream *stream);
 
 /**
  * Sets the number of threads used by every layer that has no thread count of its own

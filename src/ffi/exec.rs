@@ -5,24 +5,17 @@
 //! absent when NULL (length 0): initial states and incoming state gradients are then zeros,
 //! final states and input gradients are not computed.
 
+use super::args::{grad_args, grad_bufs, seq_bufs, weight_dsts, GRAD_NAMES};
 use super::desc::grad_mode;
 use super::handles::borrow_handle;
 use super::layer::frnn_layer;
-use super::slices::{borrow, Dst, Src};
+use super::slices::{borrow, Src};
 use super::status::{frnn_status, guard};
 use super::workspace::{frnn_workspace, WorkspaceState};
-use crate::api::{GradInput, GradMode, GradOutput, Layer, SeqInput, SeqOutput};
+use crate::api::{GradInput, GradMode, GradOutput, Layer};
 use crate::desc::SeqShape;
 use crate::error::{check_len, Result};
 use crate::weights::Weights;
-
-fn seq_input<'a>(x: &'a [f32], h0: Option<&'a [f32]>, c0: Option<&'a [f32]>) -> SeqInput<'a> {
-    SeqInput { x, h0, c0 }
-}
-
-fn seq_output<'a>(y: &'a mut [f32], h_n: Option<&'a mut [f32]>, c_n: Option<&'a mut [f32]>) -> SeqOutput<'a> {
-    SeqOutput { y, h_n, c_n }
-}
 
 /// Backward-weights (after backward-data when `data` is given) into the caller's four
 /// gradient buffers, through the workspace's scratch gradients; nothing is written to the
@@ -36,11 +29,7 @@ fn weights_into(
     mode: GradMode,
 ) -> Result<()> {
     let d = *l.desc();
-    for ((what, o), w) in ["dW_ih", "dW_hh", "db_ih", "db_hh"]
-        .into_iter()
-        .zip(&out)
-        .zip(l.weights().buffers())
-    {
+    for ((what, o), w) in GRAD_NAMES.into_iter().zip(&out).zip(l.weights().buffers()) {
         check_len(what, w.len(), o.len())?;
     }
     if st.grads.as_ref().is_some_and(|g| *g.desc() != d) {
@@ -98,17 +87,10 @@ pub unsafe extern "C" fn frnn_layer_forward(
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
+        let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
         // SAFETY: the caller's contract (see # Safety).
-        let ([x], [h0, c0], [y], [h_n, c_n]) = unsafe {
-            borrow(
-                [Src::new("x", x, x_len)],
-                [Src::new("h0", h0, h0_len), Src::new("c0", c0, c0_len)],
-                [Dst::new("y", y, y_len)],
-                [Dst::new("h_n", h_n, h_n_len), Dst::new("c_n", c_n, c_n_len)],
-            )
-        }?;
-        let shape = SeqShape::new(steps, batch);
-        layer.run(|l| l.forward(shape, seq_input(x, h0, c0), seq_output(y, h_n, c_n)))
+        let (input, output) = unsafe { bufs.borrow() }?;
+        layer.run(|l| l.forward(SeqShape::new(steps, batch), input, output))
     })
 }
 
@@ -146,19 +128,11 @@ pub unsafe extern "C" fn frnn_layer_forward_train(
         let layer = unsafe { borrow_handle("layer", layer) }?;
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
+        let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
         // SAFETY: the caller's contract (see # Safety).
-        let ([x], [h0, c0], [y], [h_n, c_n]) = unsafe {
-            borrow(
-                [Src::new("x", x, x_len)],
-                [Src::new("h0", h0, h0_len), Src::new("c0", c0, c0_len)],
-                [Dst::new("y", y, y_len)],
-                [Dst::new("h_n", h_n, h_n_len), Dst::new("c_n", c_n, c_n_len)],
-            )
-        }?;
+        let (input, output) = unsafe { bufs.borrow() }?;
         let shape = SeqShape::new(steps, batch);
-        layer.run_with_ws(ws, |l, st| {
-            l.forward_train(shape, seq_input(x, h0, c0), seq_output(y, h_n, c_n), &mut st.ws)
-        })
+        layer.run_with_ws(ws, |l, st| Ok(l.forward_train(shape, input, output, &mut st.ws)?))
     })
 }
 
@@ -199,23 +173,13 @@ pub unsafe extern "C" fn frnn_layer_backward_data(
         let layer = unsafe { borrow_handle("layer", layer) }?;
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
+        let g = grad_bufs(
+            dy, dy_len, dh_n, dh_n_len, dc_n, dc_n_len, dx, dx_len, dh0, dh0_len, dc0, dc0_len,
+        );
         // SAFETY: the caller's contract (see # Safety).
-        let ([dy], [dh_n, dc_n], [], [dx, dh0, dc0]) = unsafe {
-            borrow(
-                [Src::new("dy", dy, dy_len)],
-                [Src::new("dh_n", dh_n, dh_n_len), Src::new("dc_n", dc_n, dc_n_len)],
-                [],
-                [
-                    Dst::new("dx", dx, dx_len),
-                    Dst::new("dh0", dh0, dh0_len),
-                    Dst::new("dc0", dc0, dc0_len),
-                ],
-            )
-        }?;
-        layer.run_with_ws(ws, |l, st| {
-            let grad_out = GradOutput { dy, dh_n, dc_n };
-            l.backward_data(&mut st.ws, grad_out, GradInput { dx, dh0, dc0 })
-        })
+        let (req_in, opt_in, [], opt_out) = unsafe { borrow(g.req_in, g.opt_in, [], g.opt_out) }?;
+        let (grad_out, grad_in) = grad_args(req_in, opt_in, opt_out);
+        layer.run_with_ws(ws, |l, st| Ok(l.backward_data(&mut st.ws, grad_out, grad_in)?))
     })
 }
 
@@ -256,21 +220,13 @@ pub unsafe extern "C" fn frnn_layer_backward_weights(
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
         // SAFETY: the caller's contract (see # Safety).
-        let ([x], [], grads, []) = unsafe {
-            borrow(
-                [Src::new("x", x, x_len)],
-                [],
-                [
-                    Dst::new("dW_ih", dw_ih, dw_ih_len),
-                    Dst::new("dW_hh", dw_hh, dw_hh_len),
-                    Dst::new("db_ih", db_ih, db_ih_len),
-                    Dst::new("db_hh", db_hh, db_hh_len),
-                ],
-                [],
-            )
-        }?;
+        let dsts = weight_dsts(
+            GRAD_NAMES, dw_ih, dw_ih_len, dw_hh, dw_hh_len, db_ih, db_ih_len, db_hh, db_hh_len,
+        );
+        // SAFETY: the caller's contract (see # Safety).
+        let ([x], [], grads, []) = unsafe { borrow([Src::new("x", x, x_len)], [], dsts, []) }?;
         let mode = grad_mode(mode)?;
-        layer.run_with_ws(ws, |l, st| weights_into(l, st, x, None, grads, mode))
+        layer.run_with_ws(ws, |l, st| Ok(weights_into(l, st, x, None, grads, mode)?))
     })
 }
 
@@ -316,28 +272,18 @@ pub unsafe extern "C" fn frnn_layer_backward(
         let layer = unsafe { borrow_handle("layer", layer) }?;
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
+        let g = grad_bufs(
+            dy, dy_len, dh_n, dh_n_len, dc_n, dc_n_len, dx, dx_len, dh0, dh0_len, dc0, dc0_len,
+        );
+        let dsts = weight_dsts(
+            GRAD_NAMES, dw_ih, dw_ih_len, dw_hh, dw_hh_len, db_ih, db_ih_len, db_hh, db_hh_len,
+        );
+        let [dy] = g.req_in;
         // SAFETY: the caller's contract (see # Safety).
-        let ([x, dy], [dh_n, dc_n], grads, [dx, dh0, dc0]) = unsafe {
-            borrow(
-                [Src::new("x", x, x_len), Src::new("dy", dy, dy_len)],
-                [Src::new("dh_n", dh_n, dh_n_len), Src::new("dc_n", dc_n, dc_n_len)],
-                [
-                    Dst::new("dW_ih", dw_ih, dw_ih_len),
-                    Dst::new("dW_hh", dw_hh, dw_hh_len),
-                    Dst::new("db_ih", db_ih, db_ih_len),
-                    Dst::new("db_hh", db_hh, db_hh_len),
-                ],
-                [
-                    Dst::new("dx", dx, dx_len),
-                    Dst::new("dh0", dh0, dh0_len),
-                    Dst::new("dc0", dc0, dc0_len),
-                ],
-            )
-        }?;
+        let ([x, dy], opt_in, grads, opt_out) =
+            unsafe { borrow([Src::new("x", x, x_len), dy], g.opt_in, dsts, g.opt_out) }?;
         let mode = grad_mode(mode)?;
-        layer.run_with_ws(ws, |l, st| {
-            let data = (GradOutput { dy, dh_n, dc_n }, GradInput { dx, dh0, dc0 });
-            weights_into(l, st, x, Some(data), grads, mode)
-        })
+        let data = grad_args([dy], opt_in, opt_out);
+        layer.run_with_ws(ws, |l, st| Ok(weights_into(l, st, x, Some(data), grads, mode)?))
     })
 }

@@ -31,11 +31,11 @@ pub(crate) unsafe fn free_handle<T>(handle: *mut T) {
 /// mutable state sits behind locks.
 pub(crate) unsafe fn borrow_handle<'a, T>(what: &'static str, handle: *const T) -> Result<&'a T, FfiError> {
     if handle.is_null() {
-        return Err(FfiError::Null { what });
+        return Err(FfiError::Null { what: what.into() });
     }
     if (handle as usize) % align_of::<T>() != 0 {
         return Err(FfiError::Misaligned {
-            what,
+            what: what.into(),
             align: align_of::<T>(),
         });
     }
@@ -52,11 +52,11 @@ impl<T> Out<T> {
     /// Checks an out-parameter pointer (non-NULL, aligned) without writing it.
     pub(crate) fn new(what: &'static str, ptr: *mut T) -> Result<Self, FfiError> {
         if ptr.is_null() {
-            return Err(FfiError::Null { what });
+            return Err(FfiError::Null { what: what.into() });
         }
         if (ptr as usize) % align_of::<T>() != 0 {
             return Err(FfiError::Misaligned {
-                what,
+                what: what.into(),
                 align: align_of::<T>(),
             });
         }

@@ -1,88 +1,66 @@
 //! The layer handle: creation, weights, thread count, workspace size.
 
-use std::ops::DerefMut;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-use rayon::ThreadPool;
-
+use super::args::{weight_dsts, weight_srcs};
+use super::buffers::WEIGHT_NAMES;
 use super::desc::frnn_layer_desc;
 use super::handles::{borrow_handle, free_handle, into_handle, Out};
-use super::slices::{borrow, Dst, Src};
+use super::shared::Shared;
+use super::slices::borrow;
 use super::status::{frnn_status, guard, guard_value, FfiError};
-use super::threads;
 use super::workspace::{frnn_workspace, WorkspaceState};
 use crate::api::Layer;
-use crate::desc::SeqShape;
+use crate::desc::{LayerDesc, SeqShape};
 use crate::error::check_len;
 use crate::weights::Weights;
 
 /// One recurrent layer (one direction) with its weights and, optionally, its own threads.
 /// Opaque; create with `frnn_layer_create`, free with `frnn_layer_destroy`.
 pub struct frnn_layer {
-    state: RwLock<LayerState>,
+    inner: Shared<Layer>,
 }
 
-struct LayerState {
-    layer: Layer,
-    /// Set by `frnn_layer_set_num_threads`; `None`: the process-wide default.
-    pool: Option<ThreadPool>,
+impl std::ops::Deref for frnn_layer {
+    type Target = Shared<Layer>;
+    fn deref(&self) -> &Shared<Layer> {
+        &self.inner
+    }
 }
 
 impl frnn_layer {
     fn new(layer: Layer) -> Self {
         Self {
-            state: RwLock::new(LayerState { layer, pool: None }),
+            inner: Shared::new(layer),
         }
-    }
-
-    fn read(&self) -> RwLockReadGuard<'_, LayerState> {
-        // A panic while the weights were replaced is reported as INTERNAL; the layer stays usable.
-        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, LayerState> {
-        self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// `f` on the layer, on the calling thread.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&Layer) -> crate::Result<R>) -> Result<R, FfiError> {
-        Ok(f(&self.read().layer)?)
-    }
-
-    /// `f` on the layer, on the layer's threads.
-    pub(crate) fn run<R: Send>(&self, f: impl FnOnce(&Layer) -> crate::Result<R> + Send) -> Result<R, FfiError> {
-        let st = self.read();
-        let layer = &st.layer;
-        Ok(threads::run(st.pool.as_ref(), move || f(layer))??)
     }
 
     /// `f` on the layer and a workspace, on the layer's threads.
     pub(crate) fn run_with_ws<R: Send>(
         &self,
         ws: &frnn_workspace,
-        f: impl FnOnce(&Layer, &mut WorkspaceState) -> crate::Result<R> + Send,
+        f: impl FnOnce(&Layer, &mut WorkspaceState) -> Result<R, FfiError> + Send,
     ) -> Result<R, FfiError> {
         self.run_locked(|| ws.lock(), f)
     }
+}
 
-    /// `f` on the layer and what `lock` locks (a workspace, a stream), on the layer's threads.
-    /// Both locks are taken on the calling thread (never on a pool thread, which could be
-    /// running another call's task), always the layer's first.
-    pub(crate) fn run_locked<G, T, R>(
-        &self,
-        lock: impl FnOnce() -> G,
-        f: impl FnOnce(&Layer, &mut T) -> crate::Result<R> + Send,
-    ) -> Result<R, FfiError>
-    where
-        G: DerefMut<Target = T>,
-        T: Send + ?Sized,
-        R: Send,
-    {
-        let st = self.read();
-        let mut guard = lock();
-        let (layer, target) = (&st.layer, &mut *guard);
-        Ok(threads::run(st.pool.as_ref(), move || f(layer, target))??)
+/// Weights for `desc` from the four checked buffers (copied).
+pub(crate) fn weights_from(desc: &LayerDesc, [w_ih, w_hh, b_ih, b_hh]: [&[f32]; 4]) -> crate::Result<Weights> {
+    Weights::new(desc, w_ih.to_vec(), w_hh.to_vec(), b_ih.to_vec(), b_hh.to_vec())
+}
+
+/// Copies `w` into the buffers given (`None`: skipped), after checking every length.
+pub(crate) fn copy_weights_out(w: &Weights, outs: [Option<&mut [f32]>; 4]) -> crate::Result<()> {
+    for ((what, out), src) in WEIGHT_NAMES.iter().zip(&outs).zip(w.buffers()) {
+        if let Some(out) = out {
+            check_len(what, src.len(), out.len())?;
+        }
     }
+    for (out, src) in outs.into_iter().zip(w.buffers()) {
+        if let Some(out) = out {
+            out.copy_from_slice(src);
+        }
+    }
+    Ok(())
 }
 
 /// Creates a layer described by `desc` with the given weights (PyTorch layout and gate order,
@@ -116,21 +94,10 @@ pub unsafe extern "C" fn frnn_layer_create(
         // SAFETY: the caller's contract (see # Safety); every bit pattern is a valid desc.
         let desc = unsafe { borrow_handle("desc", desc) }?.to_desc()?;
         let out = Out::new("out_layer", out_layer)?;
+        let srcs = weight_srcs(w_ih, w_ih_len, w_hh, w_hh_len, b_ih, b_ih_len, b_hh, b_hh_len);
         // SAFETY: the caller's contract (see # Safety).
-        let ([w_ih, w_hh, b_ih, b_hh], [], [], []) = unsafe {
-            borrow(
-                [
-                    Src::new("W_ih", w_ih, w_ih_len),
-                    Src::new("W_hh", w_hh, w_hh_len),
-                    Src::new("b_ih", b_ih, b_ih_len),
-                    Src::new("b_hh", b_hh, b_hh_len),
-                ],
-                [],
-                [],
-                [],
-            )
-        }?;
-        let weights = Weights::new(&desc, w_ih.to_vec(), w_hh.to_vec(), b_ih.to_vec(), b_hh.to_vec())?;
+        let (w, [], [], []) = unsafe { borrow(srcs, [], [], []) }?;
+        let weights = weights_from(&desc, w)?;
         // SAFETY: the caller's contract (see # Safety).
         unsafe { out.write(into_handle(frnn_layer::new(Layer::new(weights)))) };
         Ok(())
@@ -226,35 +193,20 @@ pub unsafe extern "C" fn frnn_layer_get_weights(
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
+        let dsts = weight_dsts(
+            WEIGHT_NAMES,
+            w_ih,
+            w_ih_len,
+            w_hh,
+            w_hh_len,
+            b_ih,
+            b_ih_len,
+            b_hh,
+            b_hh_len,
+        );
         // SAFETY: the caller's contract (see # Safety).
-        let ([], [], [], outs) = unsafe {
-            borrow(
-                [],
-                [],
-                [],
-                [
-                    Dst::new("W_ih", w_ih, w_ih_len),
-                    Dst::new("W_hh", w_hh, w_hh_len),
-                    Dst::new("b_ih", b_ih, b_ih_len),
-                    Dst::new("b_hh", b_hh, b_hh_len),
-                ],
-            )
-        }?;
-        layer.with(|l| {
-            let names = ["W_ih", "W_hh", "b_ih", "b_hh"];
-            let bufs = l.weights().buffers();
-            for ((what, out), src) in names.iter().zip(&outs).zip(bufs) {
-                if let Some(out) = out {
-                    check_len(what, src.len(), out.len())?;
-                }
-            }
-            for (out, src) in outs.into_iter().zip(bufs) {
-                if let Some(out) = out {
-                    out.copy_from_slice(src);
-                }
-            }
-            Ok(())
-        })
+        let ([], [], [], outs) = unsafe { borrow([], [], [], dsts) }?;
+        layer.with(|l| copy_weights_out(l.weights(), outs))
     })
 }
 
@@ -285,23 +237,12 @@ pub unsafe extern "C" fn frnn_layer_set_weights(
         // SAFETY: the caller's contract (see # Safety). Shared access suffices: the layer is
         // replaced under its lock.
         let layer = unsafe { borrow_handle("layer", layer) }?;
+        let srcs = weight_srcs(w_ih, w_ih_len, w_hh, w_hh_len, b_ih, b_ih_len, b_hh, b_hh_len);
         // SAFETY: the caller's contract (see # Safety).
-        let ([w_ih, w_hh, b_ih, b_hh], [], [], []) = unsafe {
-            borrow(
-                [
-                    Src::new("W_ih", w_ih, w_ih_len),
-                    Src::new("W_hh", w_hh, w_hh_len),
-                    Src::new("b_ih", b_ih, b_ih_len),
-                    Src::new("b_hh", b_hh, b_hh_len),
-                ],
-                [],
-                [],
-                [],
-            )
-        }?;
+        let (w, [], [], []) = unsafe { borrow(srcs, [], [], []) }?;
         let desc = layer.with(|l| Ok(*l.desc()))?;
-        let weights = Weights::new(&desc, w_ih.to_vec(), w_hh.to_vec(), b_ih.to_vec(), b_hh.to_vec())?;
-        layer.write().layer.set_weights(weights)?;
+        let weights = weights_from(&desc, w)?;
+        layer.write().value.set_weights(weights)?;
         Ok(())
     })
 }
@@ -321,13 +262,7 @@ pub unsafe extern "C" fn frnn_layer_set_num_threads(layer: *mut frnn_layer, num_
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
-        let pool = match num_threads {
-            0 => None,
-            n => Some(threads::build_pool("num_threads", n)?),
-        };
-        let old = std::mem::replace(&mut layer.write().pool, pool);
-        drop(old); // outside the lock: its threads are told to stop.
-        Ok(())
+        layer.set_num_threads(num_threads)
     })
 }
 
@@ -349,7 +284,7 @@ pub unsafe extern "C" fn frnn_layer_get_num_threads(
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
         let out = Out::new("out_num_threads", out_num_threads)?;
-        let n = threads::effective(layer.read().pool.as_ref())?;
+        let n = layer.num_threads()?;
         // SAFETY: the caller's contract (see # Safety).
         unsafe { out.write(n) };
         Ok(())

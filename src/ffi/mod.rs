@@ -52,22 +52,39 @@ mod status;
 
 mod desc;
 
+mod buffers;
+
 mod layer;
 
 mod workspace;
 
 mod stream;
 
+mod stack_desc;
+
+mod stack;
+
+mod stack_exec;
+
+mod stack_stream;
+
 mod threads;
 
 mod exec;
 
+mod args;
 mod handles;
+mod shared;
 mod slices;
 
+pub use buffers::*;
 pub use desc::*;
 pub use exec::*;
 pub use layer::*;
+pub use stack::*;
+pub use stack_desc::*;
+pub use stack_exec::*;
+pub use stack_stream::*;
 pub use status::*;
 pub use stream::*;
 pub use threads::*;

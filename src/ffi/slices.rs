@@ -14,7 +14,7 @@
 use std::mem::{align_of, size_of};
 use std::slice;
 
-use super::status::FfiError;
+use super::status::{FfiError, Name};
 
 /// Most `f32` elements one buffer may have: its size in bytes must fit in `isize`.
 const MAX_LEN: usize = isize::MAX as usize / size_of::<f32>();
@@ -22,7 +22,7 @@ const MAX_LEN: usize = isize::MAX as usize / size_of::<f32>();
 /// A buffer the call reads: name (for messages), pointer, length in elements.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Src {
-    what: &'static str,
+    what: Name,
     ptr: *const f32,
     len: usize,
 }
@@ -30,27 +30,35 @@ pub(crate) struct Src {
 /// A buffer the call writes: name, pointer, length in elements.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Dst {
-    what: &'static str,
+    what: Name,
     ptr: *mut f32,
     len: usize,
 }
 
 impl Src {
-    pub(crate) fn new(what: &'static str, ptr: *const f32, len: usize) -> Self {
-        Self { what, ptr, len }
+    pub(crate) fn new(what: impl Into<Name>, ptr: *const f32, len: usize) -> Self {
+        Self {
+            what: what.into(),
+            ptr,
+            len,
+        }
     }
 }
 
 impl Dst {
-    pub(crate) fn new(what: &'static str, ptr: *mut f32, len: usize) -> Self {
-        Self { what, ptr, len }
+    pub(crate) fn new(what: impl Into<Name>, ptr: *mut f32, len: usize) -> Self {
+        Self {
+            what: what.into(),
+            ptr,
+            len,
+        }
     }
 }
 
 /// A buffer as an address range, for the checks.
 #[derive(Clone, Copy)]
 struct Range {
-    what: &'static str,
+    what: Name,
     addr: usize,
     len: usize,
     required: bool,
@@ -119,6 +127,14 @@ pub(crate) type Borrowed<'a, const A: usize, const B: usize, const C: usize, con
     [Option<&'a mut [f32]>; D],
 );
 
+/// As [`Borrowed`], for groups whose sizes are known only at run time.
+pub(crate) type BorrowedVec<'a> = (
+    Vec<&'a [f32]>,
+    Vec<Option<&'a [f32]>>,
+    Vec<&'a mut [f32]>,
+    Vec<Option<&'a mut [f32]>>,
+);
+
 /// Checks all buffers of a call together (see the module docs) and makes the slices.
 ///
 /// # Safety
@@ -134,6 +150,29 @@ pub(crate) unsafe fn borrow<'a, const A: usize, const B: usize, const C: usize, 
     req_out: [Dst; C],
     opt_out: [Dst; D],
 ) -> Result<Borrowed<'a, A, B, C, D>, FfiError> {
+    // SAFETY: the same contract, passed on.
+    let (a, b, c, d) = unsafe { borrow_vec(&req_in, &opt_in, &req_out, &opt_out) }?;
+    Ok((into_array(a), into_array(b), into_array(c), into_array(d)))
+}
+
+/// The `N` elements of `v` (which has exactly `N`: one slice per buffer given) as an array.
+fn into_array<T, const N: usize>(v: Vec<T>) -> [T; N] {
+    let mut it = v.into_iter();
+    std::array::from_fn(|_| it.next().expect("one slice per buffer"))
+}
+
+/// As [`borrow`], for any number of buffers per group. The overlap check compares every
+/// output with every other buffer, so its cost grows with the square of their number.
+///
+/// # Safety
+///
+/// As [`borrow`].
+pub(crate) unsafe fn borrow_vec<'a>(
+    req_in: &[Src],
+    opt_in: &[Src],
+    req_out: &[Dst],
+    opt_out: &[Dst],
+) -> Result<BorrowedVec<'a>, FfiError> {
     let in_range = |s: &Src, required| Range {
         what: s.what,
         addr: s.ptr as usize,
@@ -168,10 +207,10 @@ pub(crate) unsafe fn borrow<'a, const A: usize, const B: usize, const C: usize, 
         unsafe { slice::from_raw_parts_mut(d.ptr, d.len) }
     };
     Ok((
-        std::array::from_fn(|k| src(&req_in[k])),
-        std::array::from_fn(|k| (!opt_in[k].ptr.is_null()).then(|| src(&opt_in[k]))),
-        std::array::from_fn(|k| dst(&req_out[k])),
-        std::array::from_fn(|k| (!opt_out[k].ptr.is_null()).then(|| dst(&opt_out[k]))),
+        req_in.iter().map(src).collect(),
+        opt_in.iter().map(|s| (!s.ptr.is_null()).then(|| src(s))).collect(),
+        req_out.iter().map(dst).collect(),
+        opt_out.iter().map(|d| (!d.ptr.is_null()).then(|| dst(d))).collect(),
     ))
 }
 
@@ -205,7 +244,7 @@ mod tests {
                     [Dst::new("y", pb, 8)],
                     []
                 )),
-                FfiError::Null { what: "x" }
+                FfiError::Null { what: "x".into() }
             );
             assert_eq!(
                 e(borrow(
@@ -214,7 +253,10 @@ mod tests {
                     [Dst::new("y", pb, 8)],
                     []
                 )),
-                FfiError::NullWithLen { what: "h", len: 3 }
+                FfiError::NullWithLen {
+                    what: "h".into(),
+                    len: 3
+                }
             );
             assert_eq!(
                 e(borrow(
@@ -224,7 +266,7 @@ mod tests {
                     []
                 )),
                 FfiError::TooLong {
-                    what: "x",
+                    what: "x".into(),
                     len: usize::MAX
                 }
             );
@@ -236,7 +278,10 @@ mod tests {
                     [Dst::new("y", pb, 8)],
                     []
                 )),
-                FfiError::Misaligned { what: "x", align: 4 }
+                FfiError::Misaligned {
+                    what: "x".into(),
+                    align: 4
+                }
             );
             let inside = pb.wrapping_add(7) as *const f32;
             assert_eq!(
@@ -246,7 +291,10 @@ mod tests {
                     [Dst::new("y", pb, 8)],
                     []
                 )),
-                FfiError::Overlap { what: "y", other: "h" }
+                FfiError::Overlap {
+                    what: "y".into(),
+                    other: "h".into()
+                }
             );
             // Adjacent is not overlapping, and an empty buffer overlaps nothing.
             let (_, [h], _, _) = borrow(

@@ -41,21 +41,59 @@ pub enum frnn_status {
     Internal = 0x46520009,
 }
 
+/// The name of an argument in a message: `"x"`, or an element of an array argument,
+/// `"weights[2].W_ih"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Name {
+    /// The array argument and the element's index, if the argument is an element of one.
+    pub(crate) of: Option<(&'static str, usize)>,
+    /// The argument (or the element's field).
+    pub(crate) what: &'static str,
+}
+
+impl Name {
+    /// Field `what` of element `index` of the array argument `array`.
+    pub(crate) fn at(array: &'static str, index: usize, what: &'static str) -> Self {
+        Self {
+            of: Some((array, index)),
+            what,
+        }
+    }
+}
+
+impl From<&'static str> for Name {
+    fn from(what: &'static str) -> Self {
+        Self { of: None, what }
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.of {
+            Some((array, k)) if self.what.is_empty() => write!(f, "{array}[{k}]"),
+            Some((array, k)) => write!(f, "{array}[{k}].{}", self.what),
+            None => f.write_str(self.what),
+        }
+    }
+}
+
 /// Why an FFI call failed: an error of the safe core, or one found at the boundary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum FfiError {
     /// Refused by the safe API.
     Core(Error),
     /// A required pointer is NULL.
-    Null { what: &'static str },
+    Null { what: Name },
     /// An optional buffer is NULL but its length is not 0.
-    NullWithLen { what: &'static str, len: usize },
+    NullWithLen { what: Name, len: usize },
     /// A buffer length too large for `f32` data at that address.
-    TooLong { what: &'static str, len: usize },
+    TooLong { what: Name, len: usize },
     /// A pointer not aligned for its type.
-    Misaligned { what: &'static str, align: usize },
+    Misaligned { what: Name, align: usize },
     /// An output buffer overlapping another buffer of the same call.
-    Overlap { what: &'static str, other: &'static str },
+    Overlap { what: Name, other: Name },
+    /// A buffer (an element of an array argument) with the wrong number of elements.
+    Length { what: Name, expected: usize, got: usize },
     /// A panic or a resource failure.
     Internal(String),
 }
@@ -81,6 +119,7 @@ impl FfiError {
             },
             FfiError::Null { .. } | FfiError::NullWithLen { .. } => frnn_status::NullPointer,
             FfiError::TooLong { .. } => frnn_status::Overflow,
+            FfiError::Length { .. } => frnn_status::LengthMismatch,
             FfiError::Misaligned { .. } | FfiError::Overlap { .. } => frnn_status::InvalidValue,
             FfiError::Internal(_) => frnn_status::Internal,
         }
@@ -97,6 +136,7 @@ impl FfiError {
             FfiError::TooLong { what, len } => format!("{what}: length {len} overflows a float buffer"),
             FfiError::Misaligned { what, align } => format!("{what}: pointer not aligned to {align} bytes"),
             FfiError::Overlap { what, other } => format!("{what}: output buffer overlaps {other}"),
+            FfiError::Length { what, expected, got } => format!("{what}: expected {expected} elements, got {got}"),
             FfiError::Internal(m) => format!("internal error: {m}"),
         }
     }
@@ -269,7 +309,7 @@ mod tests {
             assert!(seen.insert(s), "{e:?} shares {s:?}");
             assert_eq!(FfiError::Core(e.clone()).message(), e.to_string());
         }
-        assert!(seen.insert(FfiError::Null { what: "x" }.status()));
+        assert!(seen.insert(FfiError::Null { what: "x".into() }.status()));
         assert!(seen.insert(FfiError::Internal(String::new()).status()));
         assert_eq!(seen.len() + 1, ALL_STATUS.len());
     }

@@ -103,7 +103,7 @@ pub unsafe extern "C" fn frnn_stream_push(
         // SAFETY: the caller's contract (see # Safety).
         let ([x], [], [y], []) = unsafe { borrow([Src::new("x", x, x_len)], [], [Dst::new("y", y, y_len)], []) }?;
         // Lock order as everywhere: the layer's (inside `run`), then the stream's.
-        layer.run_locked(|| stream.lock(), |l, s| s.push(l, x, y))
+        layer.run_locked(|| stream.lock(), |l, s| Ok(s.push(l, x, y)?))
     })
 }
 

@@ -1,0 +1,137 @@
+//! The argument groups that several entry points share, as named buffers for
+//! [`borrow`](super::slices::borrow): the sequence buffers of a forward call, the buffers of
+//! backward-data, and the four weight (or weight-gradient) buffers of a layer.
+
+use super::slices::{borrow, Dst, Src};
+use super::status::FfiError;
+use crate::api::{GradInput, GradOutput, SeqInput, SeqOutput};
+
+/// A forward call's buffers: `x`; `h0`, `c0` (optional); `y`; `h_n`, `c_n` (optional).
+pub(crate) struct SeqBufs {
+    pub(crate) req_in: [Src; 1],
+    pub(crate) opt_in: [Src; 2],
+    pub(crate) req_out: [Dst; 1],
+    pub(crate) opt_out: [Dst; 2],
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn seq_bufs(
+    x: *const f32,
+    x_len: usize,
+    h0: *const f32,
+    h0_len: usize,
+    c0: *const f32,
+    c0_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    h_n: *mut f32,
+    h_n_len: usize,
+    c_n: *mut f32,
+    c_n_len: usize,
+) -> SeqBufs {
+    SeqBufs {
+        req_in: [Src::new("x", x, x_len)],
+        opt_in: [Src::new("h0", h0, h0_len), Src::new("c0", c0, c0_len)],
+        req_out: [Dst::new("y", y, y_len)],
+        opt_out: [Dst::new("h_n", h_n, h_n_len), Dst::new("c_n", c_n, c_n_len)],
+    }
+}
+
+impl SeqBufs {
+    /// The checked buffers as the safe API's arguments.
+    ///
+    /// # Safety
+    ///
+    /// As [`borrow`].
+    pub(crate) unsafe fn borrow<'a>(self) -> Result<(SeqInput<'a>, SeqOutput<'a>), FfiError> {
+        // SAFETY: the contract, passed on.
+        let ([x], [h0, c0], [y], [h_n, c_n]) = unsafe { borrow(self.req_in, self.opt_in, self.req_out, self.opt_out) }?;
+        Ok((SeqInput { x, h0, c0 }, SeqOutput { y, h_n, c_n }))
+    }
+}
+
+/// Backward-data's buffers: `dy`; `dh_n`, `dc_n` (optional); `dx`, `dh0`, `dc0` (optional).
+pub(crate) struct GradBufs {
+    pub(crate) req_in: [Src; 1],
+    pub(crate) opt_in: [Src; 2],
+    pub(crate) opt_out: [Dst; 3],
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn grad_bufs(
+    dy: *const f32,
+    dy_len: usize,
+    dh_n: *const f32,
+    dh_n_len: usize,
+    dc_n: *const f32,
+    dc_n_len: usize,
+    dx: *mut f32,
+    dx_len: usize,
+    dh0: *mut f32,
+    dh0_len: usize,
+    dc0: *mut f32,
+    dc0_len: usize,
+) -> GradBufs {
+    GradBufs {
+        req_in: [Src::new("dy", dy, dy_len)],
+        opt_in: [Src::new("dh_n", dh_n, dh_n_len), Src::new("dc_n", dc_n, dc_n_len)],
+        opt_out: [
+            Dst::new("dx", dx, dx_len),
+            Dst::new("dh0", dh0, dh0_len),
+            Dst::new("dc0", dc0, dc0_len),
+        ],
+    }
+}
+
+/// The safe API's backward-data arguments from the checked slices (in [`GradBufs`] order).
+pub(crate) fn grad_args<'a>(
+    [dy]: [&'a [f32]; 1],
+    [dh_n, dc_n]: [Option<&'a [f32]>; 2],
+    [dx, dh0, dc0]: [Option<&'a mut [f32]>; 3],
+) -> (GradOutput<'a>, GradInput<'a>) {
+    (GradOutput { dy, dh_n, dc_n }, GradInput { dx, dh0, dc0 })
+}
+
+/// The four weight buffers of a layer, read: `W_ih`, `W_hh`, `b_ih`, `b_hh`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn weight_srcs(
+    w_ih: *const f32,
+    w_ih_len: usize,
+    w_hh: *const f32,
+    w_hh_len: usize,
+    b_ih: *const f32,
+    b_ih_len: usize,
+    b_hh: *const f32,
+    b_hh_len: usize,
+) -> [Src; 4] {
+    [
+        Src::new("W_ih", w_ih, w_ih_len),
+        Src::new("W_hh", w_hh, w_hh_len),
+        Src::new("b_ih", b_ih, b_ih_len),
+        Src::new("b_hh", b_hh, b_hh_len),
+    ]
+}
+
+/// The four weight buffers of a layer, written, named `names` (`W_ih`... or `dW_ih`...).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn weight_dsts(
+    names: [&'static str; 4],
+    w_ih: *mut f32,
+    w_ih_len: usize,
+    w_hh: *mut f32,
+    w_hh_len: usize,
+    b_ih: *mut f32,
+    b_ih_len: usize,
+    b_hh: *mut f32,
+    b_hh_len: usize,
+) -> [Dst; 4] {
+    [
+        Dst::new(names[0], w_ih, w_ih_len),
+        Dst::new(names[1], w_hh, w_hh_len),
+        Dst::new(names[2], b_ih, b_ih_len),
+        Dst::new(names[3], b_hh, b_hh_len),
+    ]
+}
+
+/// Names of the weight-gradient buffers.
+pub(crate) const GRAD_NAMES: [&str; 4] = ["dW_ih", "dW_hh", "db_ih", "db_hh"];

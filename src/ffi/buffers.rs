@@ -1,0 +1,109 @@
+//! Buffers passed in arrays: one `float` buffer, and the four weight buffers of one layer
+//! (one direction of one layer of a stack).
+
+use std::mem::{align_of, size_of};
+
+use super::slices::{Dst, Src};
+use super::status::{FfiError, Name};
+
+/// A buffer the call reads: `len` `float`s at `data` (`data` may be NULL only when `len` is 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct frnn_const_buffer {
+    /// The first element.
+    pub data: *const f32,
+    /// The number of elements.
+    pub len: usize,
+}
+
+/// A buffer the call writes (or reads and writes): `len` `float`s at `data` (`data` may be
+/// NULL only when `len` is 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct frnn_buffer {
+    /// The first element.
+    pub data: *mut f32,
+    /// The number of elements.
+    pub len: usize,
+}
+
+/// The weights of one layer-direction, read by the call, in PyTorch's layout and gate order
+/// (as `frnn_layer_create` takes them): `w_ih` `[G*H, I]`, `w_hh` `[G*H, H]`, `b_ih` and
+/// `b_hh` `[G*H]`, row-major; gate blocks `i, f, g, o` (LSTM), `r, z, n` (GRU), one block
+/// (RNN). Lengths as `frnn_desc_weight_lens` / `frnn_stack_desc_weight_lens`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct frnn_weights {
+    /// `W_ih`, `[G*H, I]`.
+    pub w_ih: frnn_const_buffer,
+    /// `W_hh`, `[G*H, H]`.
+    pub w_hh: frnn_const_buffer,
+    /// `b_ih`, `[G*H]`.
+    pub b_ih: frnn_const_buffer,
+    /// `b_hh`, `[G*H]`.
+    pub b_hh: frnn_const_buffer,
+}
+
+/// The weights (or weight gradients) of one layer-direction, written by the call; layout as
+/// `frnn_weights`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct frnn_weights_mut {
+    /// `W_ih` (or `dW_ih`), `[G*H, I]`.
+    pub w_ih: frnn_buffer,
+    /// `W_hh` (or `dW_hh`), `[G*H, H]`.
+    pub w_hh: frnn_buffer,
+    /// `b_ih` (or `db_ih`), `[G*H]`.
+    pub b_ih: frnn_buffer,
+    /// `b_hh` (or `db_hh`), `[G*H]`.
+    pub b_hh: frnn_buffer,
+}
+
+/// The names of the four weight buffers in messages.
+pub(crate) const WEIGHT_NAMES: [&str; 4] = ["W_ih", "W_hh", "b_ih", "b_hh"];
+
+impl frnn_weights {
+    /// The four buffers as sources named `{array}[{index}].W_ih` etc.
+    pub(crate) fn srcs(&self, array: &'static str, index: usize) -> [Src; 4] {
+        let b = [self.w_ih, self.w_hh, self.b_ih, self.b_hh];
+        std::array::from_fn(|k| Src::new(Name::at(array, index, WEIGHT_NAMES[k]), b[k].data, b[k].len))
+    }
+}
+
+impl frnn_weights_mut {
+    /// The four buffers as destinations named `{array}[{index}].{names[k]}`.
+    pub(crate) fn dsts(&self, array: &'static str, index: usize, names: [&'static str; 4]) -> [Dst; 4] {
+        let b = [self.w_ih, self.w_hh, self.b_ih, self.b_hh];
+        std::array::from_fn(|k| Dst::new(Name::at(array, index, names[k]), b[k].data, b[k].len))
+    }
+}
+
+/// Borrows an array argument of `count` elements: NULL only with `count == 0` (an empty
+/// array), aligned, and `count * size_of::<T>()` bytes fitting in `isize`.
+///
+/// # Safety
+///
+/// A non-NULL `ptr` points to `count` initialised `T`s that nothing writes during `'a`.
+pub(crate) unsafe fn borrow_array<'a, T>(what: &'static str, ptr: *const T, count: usize) -> Result<&'a [T], FfiError> {
+    let what = Name::from(what);
+    if ptr.is_null() {
+        return match count {
+            0 => Ok(&[]),
+            len => Err(FfiError::NullWithLen { what, len }),
+        };
+    }
+    if (ptr as usize) % align_of::<T>() != 0 {
+        return Err(FfiError::Misaligned {
+            what,
+            align: align_of::<T>(),
+        });
+    }
+    let fits = count
+        .checked_mul(size_of::<T>())
+        .is_some_and(|b| b <= isize::MAX as usize && (ptr as usize).checked_add(b).is_some());
+    if !fits {
+        return Err(FfiError::TooLong { what, len: count });
+    }
+    // SAFETY: non-NULL, aligned, the size fits (checked above); validity is the contract.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, count) })
+}
