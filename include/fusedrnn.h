@@ -1345,6 +1345,293 @@ frnn_status frnn_layer_backward(const struct frnn_layer *layer,
                                 size_t db_hh_len,
                                 uint32_t mode);
 
+/**
+ * Creates a stack from a PyTorch `nn.LSTM` / `nn.GRU` / `nn.RNN` `state_dict` saved as a
+ * safetensors file at `path` (`safetensors.torch.save_file(model.state_dict(), path)`), and
+ * writes its handle to `*out_stack`.
+ *
+ * `desc` says what the file holds, as the module's arguments: the cell (a GRU must be
+ * `FRNN_GRU_VARIANT_LINEAR_BEFORE_RESET`, PyTorch's; an RNN's activation is the module's
+ * `nonlinearity`), `num_layers`, `direction` (`FRNN_DIRECTION_BIDIRECTIONAL` for
+ * `bidirectional=True`, `FRNN_DIRECTION_FORWARD` otherwise) and `batch_first`. Its
+ * `input_size` and `hidden_size` may be 0 (taken from the file) or must equal the stored
+ * ones. `prefix` (NULL: none) selects the parameters of a submodule, named
+ * `{prefix}weight_ih_l0` etc. (e.g. `"encoder.rnn."`). Absent biases (`bias=False`) are
+ * zeros; only `float32` tensors are read.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`; `FRNN_STATUS_ZERO_SIZE` (`num_layers` is 0);
+ * `FRNN_STATUS_INVALID_VALUE` for a bad descriptor and for every problem with the file, the
+ * message naming the parameter: `"parameter state_dict: cannot read ..."`, `"parameter
+ * weight_hh_l1_reverse: missing from the state_dict"`, a wrong shape or dtype, parameters
+ * of more layers or directions than `desc` says, LSTM projections (`weight_hr_l0`, not
+ * supported).
+ *
+ * # Safety
+ *
+ * `desc` is NULL or points to a readable `frnn_stack_desc`; `path` and `prefix` are NULL or
+ * point to NUL-terminated strings; `out_stack` is NULL or points to a writable
+ * `frnn_stack *`.
+ */
+frnn_status frnn_stack_load_safetensors(const struct frnn_stack_desc *desc,
+                                        const char *path,
+                                        const char *prefix,
+                                        struct frnn_stack **out_stack);
+
+/**
+ * As `frnn_stack_load_safetensors`, from the `bytes_len` bytes of a safetensors file in
+ * memory at `bytes`.
+ *
+ * Errors: as `frnn_stack_load_safetensors`.
+ *
+ * # Safety
+ *
+ * As `frnn_stack_load_safetensors`; `bytes` is NULL or points to `bytes_len` readable bytes.
+ */
+frnn_status frnn_stack_load_safetensors_bytes(const struct frnn_stack_desc *desc,
+                                              const uint8_t *bytes,
+                                              size_t bytes_len,
+                                              const char *prefix,
+                                              struct frnn_stack **out_stack);
+
+/**
+ * Writes the stack's weights to `path` as a safetensors `state_dict` that
+ * `model.load_state_dict(safetensors.torch.load_file(path))` reads into the matching
+ * `nn.LSTM` / `nn.GRU` / `nn.RNN(I, H, num_layers, bidirectional=...)` with `bias=True`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`; `FRNN_STATUS_INVALID_VALUE`: a stack PyTorch cannot
+ * hold (`FRNN_DIRECTION_REVERSE`; a reset-before-linear GRU; `FRNN_DIRECTION_BIDIRECTIONAL_SUM`
+ * with more than one layer), or the file cannot be written (`"parameter state_dict: cannot
+ * write ..."`).
+ *
+ * # Safety
+ *
+ * `stack` is NULL or a live stack handle; `path` is NULL or points to a NUL-terminated
+ * string.
+ */
+frnn_status frnn_stack_save_safetensors(const struct frnn_stack *stack, const char *path);
+
+/**
+ * The safetensors file of `frnn_stack_save_safetensors`, in memory: writes its size in
+ * bytes to `*out_len` and, when `buf` is not NULL, the file into `buf` (`buf_len` bytes, at
+ * least `*out_len`). Call with `buf = NULL, buf_len = 0` to learn the size.
+ *
+ * Errors: as `frnn_stack_save_safetensors`; `FRNN_STATUS_LENGTH_MISMATCH` when `buf_len` is
+ * smaller than the size (nothing is written then, not even `*out_len`);
+ * `FRNN_STATUS_NULL_POINTER` for a NULL `buf` with `buf_len > 0`.
+ *
+ * # Safety
+ *
+ * `stack` is NULL or a live stack handle; `buf` is NULL or points to `buf_len` writable
+ * bytes; `out_len` is NULL or points to a writable `size_t`.
+ */
+frnn_status frnn_stack_save_safetensors_bytes(const struct frnn_stack *stack,
+                                              uint8_t *buf,
+                                              size_t buf_len,
+                                              size_t *out_len);
+
+/**
+ * Writes the lengths (in `float`s) of the ONNX tensors of an operator whose cell and sizes
+ * are `desc` and that has `num_directions` (1 or 2) directions: `W` `[D, G*H, I]`, `R`
+ * `[D, G*H, H]`, `B` `[D, 2*G*H]`, `P` `[D, 3*H]` (peepholes; LSTM only, 0 otherwise).
+ *
+ * Errors: as `frnn_desc_weight_lens`; `FRNN_STATUS_INVALID_VALUE` when `num_directions` is
+ * not 1 or 2.
+ *
+ * # Safety
+ *
+ * `desc` is NULL or points to a readable `frnn_layer_desc`; each out-parameter is NULL or
+ * points to a writable `size_t`.
+ */
+frnn_status frnn_convert_onnx_sizes(const struct frnn_layer_desc *desc,
+                                    size_t num_directions,
+                                    size_t *out_w_len,
+                                    size_t *out_r_len,
+                                    size_t *out_b_len,
+                                    size_t *out_p_len);
+
+/**
+ * Converts the tensors of one ONNX operator (cell and sizes `desc`, `num_directions`
+ * directions) to PyTorch's layout: writes the weights of each direction (forward, then
+ * reverse) into `out`, an array of `out_count = num_directions` weight sets with the
+ * lengths `frnn_desc_weight_lens` gives. `B` (zeros when NULL) and `P` (only all-zero
+ * peepholes are supported; LSTM only) are optional.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (bad descriptor or
+ * `num_directions`, a non-zero `P`, misaligned or overlapping buffers),
+ * `FRNN_STATUS_LENGTH_MISMATCH` (naming `W`, `R`, `B`, `P`, the count, or e.g.
+ * `out[1].W_hh`), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (`P` for a GRU or RNN). Nothing is
+ * written on error.
+ *
+ * # Safety
+ *
+ * `desc` is NULL or points to a readable `frnn_layer_desc`; `out` is NULL or points to
+ * `out_count` readable `frnn_weights_mut`; each buffer pointer is NULL or points to its
+ * length in `float`s, readable for inputs, writable for outputs.
+ */
+frnn_status frnn_convert_from_onnx(const struct frnn_layer_desc *desc,
+                                   size_t num_directions,
+                                   const float *w,
+                                   size_t w_len,
+                                   const float *r,
+                                   size_t r_len,
+                                   const float *b,
+                                   size_t b_len,
+                                   const float *p,
+                                   size_t p_len,
+                                   const struct frnn_weights_mut *out,
+                                   size_t out_count);
+
+/**
+ * Converts PyTorch-layout weights to the tensors of one ONNX operator: `weights` is an
+ * array of `weights_count` (1 or 2: forward, then reverse) weight sets for `desc`; writes
+ * `W`, `R` and, when not NULL, `B` (lengths as `frnn_convert_onnx_sizes`).
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (bad descriptor, count not
+ * 1 or 2, misaligned or overlapping buffers), `FRNN_STATUS_LENGTH_MISMATCH` (naming the
+ * buffer, e.g. `weights[0].b_hh` or `W`). Nothing is written on error.
+ *
+ * # Safety
+ *
+ * `desc` is NULL or points to a readable `frnn_layer_desc`; `weights` is NULL or points to
+ * `weights_count` readable `frnn_weights`; each buffer pointer is NULL or points to its
+ * length in `float`s, readable for inputs, writable for outputs.
+ */
+frnn_status frnn_convert_to_onnx(const struct frnn_layer_desc *desc,
+                                 const struct frnn_weights *weights,
+                                 size_t weights_count,
+                                 float *w,
+                                 size_t w_len,
+                                 float *r,
+                                 size_t r_len,
+                                 float *b,
+                                 size_t b_len);
+
+/**
+ * Writes the lengths (in `float`s) of the Keras weights of a layer whose cell and sizes
+ * (`I`, `units`) are `desc`: `kernel` `[I, G*U]`, `recurrent_kernel` `[U, G*U]`, `bias`
+ * (`[2, 3U]` for a GRU with `reset_after=True`, i.e. `FRNN_GRU_VARIANT_LINEAR_BEFORE_RESET`,
+ * else `[G*U]`).
+ *
+ * Errors: as `frnn_desc_weight_lens`.
+ *
+ * # Safety
+ *
+ * `desc` is NULL or points to a readable `frnn_layer_desc`; each out-parameter is NULL or
+ * points to a writable `size_t`.
+ */
+frnn_status frnn_convert_keras_sizes(const struct frnn_layer_desc *desc,
+                                     size_t *out_kernel_len,
+                                     size_t *out_recurrent_kernel_len,
+                                     size_t *out_bias_len);
+
+/**
+ * Converts the weights of one Keras layer (cell and sizes `desc`) to PyTorch's layout in
+ * `*out` (lengths as `frnn_desc_weight_lens`). `bias` is optional (NULL: `use_bias=False`,
+ * zeros).
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH` (naming `kernel`,
+ * `recurrent_kernel`, `bias` or e.g. `out[0].W_ih`), `FRNN_STATUS_INVALID_VALUE` (bad
+ * descriptor; a GRU bias of the other `reset_after` setting's shape, the message saying
+ * which variant it belongs to; misaligned or overlapping buffers). Nothing is written on
+ * error.
+ *
+ * # Safety
+ *
+ * `desc` is NULL or points to a readable `frnn_layer_desc`; `out` is NULL or points to a
+ * readable `frnn_weights_mut`; each buffer pointer is NULL or points to its length in
+ * `float`s, readable for inputs, writable for outputs.
+ */
+frnn_status frnn_convert_from_keras(const struct frnn_layer_desc *desc,
+                                    const float *kernel,
+                                    size_t kernel_len,
+                                    const float *recurrent_kernel,
+                                    size_t recurrent_kernel_len,
+                                    const float *bias,
+                                    size_t bias_len,
+                                    const struct frnn_weights_mut *out);
+
+/**
+ * Converts PyTorch-layout weights of one layer (cell and sizes `desc`) to Keras' `kernel`,
+ * `recurrent_kernel` and `bias` (lengths as `frnn_convert_keras_sizes`; `bias` may be NULL:
+ * not wanted). Keras has one bias except for a `reset_after=True` GRU: it gets
+ * `b_ih + b_hh`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH` (naming the buffer),
+ * `FRNN_STATUS_INVALID_VALUE` (bad descriptor, misaligned or overlapping buffers). Nothing
+ * is written on error.
+ *
+ * # Safety
+ *
+ * `desc` is NULL or points to a readable `frnn_layer_desc`; `weights` is NULL or points to
+ * a readable `frnn_weights`; each buffer pointer is NULL or points to its length in
+ * `float`s, readable for inputs, writable for outputs.
+ */
+frnn_status frnn_convert_to_keras(const struct frnn_layer_desc *desc,
+                                  const struct frnn_weights *weights,
+                                  float *kernel,
+                                  size_t kernel_len,
+                                  float *recurrent_kernel,
+                                  size_t recurrent_kernel_len,
+                                  float *bias,
+                                  size_t bias_len);
+
+/**
+ * Writes to `*out_norm` the global L2 norm of the `count` buffers of `buffers` taken
+ * together, `sqrt(sum x^2)`, summed in `double` in the order given (buffer by buffer, element
+ * by element), so it is reproducible bit for bit. NaN anywhere gives NaN, an infinity
+ * infinity.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER` (`out_norm`; `buffers` with `count > 0`; a buffer's
+ * `data` with `len > 0`), `FRNN_STATUS_INVALID_VALUE` (misaligned), `FRNN_STATUS_OVERFLOW`.
+ *
+ * # Safety
+ *
+ * `buffers` is NULL or points to `count` readable `frnn_const_buffer`s, each NULL or
+ * pointing to its length in readable `float`s; `out_norm` is NULL or points to a writable
+ * `double`.
+ */
+frnn_status frnn_grad_norm(const struct frnn_const_buffer *buffers, size_t count, double *out_norm);
+
+/**
+ * Clips by global norm: when the norm of the `count` buffers of `buffers` together (as
+ * `frnn_grad_norm` computes it) exceeds `max_norm`, scales every element by
+ * `max_norm / norm` (the product taken in `double`, then rounded to `float`). Writes the norm
+ * *before* clipping, rounded to `float`, to `*out_norm`. When the norm is NaN or infinite the
+ * buffers are left untouched (and that norm is reported), so the caller can skip the step.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER` (as `frnn_grad_norm`), `FRNN_STATUS_INVALID_VALUE`
+ * (`max_norm` not a finite number `> 0`; misaligned or overlapping buffers),
+ * `FRNN_STATUS_OVERFLOW`. Nothing is written on error.
+ *
+ * # Safety
+ *
+ * `buffers` is NULL or points to `count` readable `frnn_buffer`s, each NULL or pointing to
+ * its length in writable `float`s; `out_norm` is NULL or points to a writable `float`.
+ */
+frnn_status frnn_clip_grad_norm(const struct frnn_buffer *buffers,
+                                size_t count,
+                                float max_norm,
+                                float *out_norm);
+
+/**
+ * Clips by value: clamps every element of the `count` buffers of `buffers` into
+ * `[-clip_value, clip_value]` (NaN stays NaN), and writes how many elements changed to
+ * `*out_changed` unless it is NULL.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER` (`buffers` with `count > 0`; a buffer's `data` with
+ * `len > 0`), `FRNN_STATUS_INVALID_VALUE` (`clip_value` NaN or negative; misaligned or
+ * overlapping buffers), `FRNN_STATUS_OVERFLOW`. Nothing is written on error.
+ *
+ * # Safety
+ *
+ * `buffers` is NULL or points to `count` readable `frnn_buffer`s, each NULL or pointing to
+ * its length in writable `float`s; `out_changed` is NULL or points to a writable `size_t`.
+ */
+frnn_status frnn_clip_grad_value(const struct frnn_buffer *buffers,
+                                 size_t count,
+                                 float clip_value,
+                                 size_t *out_changed);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

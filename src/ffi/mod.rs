@@ -72,15 +72,24 @@ mod threads;
 
 mod exec;
 
+mod pytorch;
+
+mod convert;
+
+mod clip;
+
 mod args;
 mod handles;
 mod shared;
 mod slices;
 
 pub use buffers::*;
+pub use clip::*;
+pub use convert::*;
 pub use desc::*;
 pub use exec::*;
 pub use layer::*;
+pub use pytorch::*;
 pub use stack::*;
 pub use stack_desc::*;
 pub use stack_exec::*;

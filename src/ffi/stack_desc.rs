@@ -57,15 +57,23 @@ pub struct frnn_stack_desc {
 impl frnn_stack_desc {
     /// The safe descriptor, after checking every field.
     pub(crate) fn to_desc(self) -> Result<StackDesc, FfiError> {
+        let (cell, direction, batch_first) = self.parts()?;
+        let d = StackDesc::new(cell, self.input_size, self.hidden_size, self.num_layers, direction)?;
+        Ok(d.batch_first(batch_first))
+    }
+
+    /// The cell, direction and `batch_first` flag, checked; the sizes are not looked at.
+    pub(crate) fn parts(self) -> Result<(Cell, Direction, bool), FfiError> {
         let invalid = |what, why| FfiError::Core(Error::InvalidValue { what, why });
-        let layer = frnn_layer_desc {
+        let cell = frnn_layer_desc {
             cell: self.cell,
             gru_variant: self.gru_variant,
             activation: self.activation,
-            input_size: self.input_size,
-            hidden_size: self.hidden_size,
+            input_size: 1,
+            hidden_size: 1,
         }
-        .to_desc()?;
+        .to_desc()?
+        .cell();
         let direction = match self.direction {
             v if v == frnn_direction::Forward as u32 => Direction::Forward,
             v if v == frnn_direction::Reverse as u32 => Direction::Reverse,
@@ -78,14 +86,7 @@ impl frnn_stack_desc {
             1 => true,
             _ => return Err(invalid("desc.batch_first", "must be 0 or 1")),
         };
-        let d = StackDesc::new(
-            layer.cell(),
-            self.input_size,
-            self.hidden_size,
-            self.num_layers,
-            direction,
-        )?;
-        Ok(d.batch_first(batch_first))
+        Ok((cell, direction, batch_first))
     }
 
     /// The C descriptor of a stack (fields that do not apply are 0).
