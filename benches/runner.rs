@@ -14,6 +14,7 @@ pub struct Runner {
     dx: Vec<f32>,
     grads: Weights,
     ws: TrainWorkspace,
+    lengths: Option<Vec<usize>>,
 }
 
 impl Runner {
@@ -34,6 +35,7 @@ impl Runner {
             y: vec![0.0; len],
             x,
             ws,
+            lengths: shape.lengths(),
         }
     }
 
@@ -44,14 +46,15 @@ impl Runner {
 
     pub fn run(&mut self) {
         let s = SeqShape::new(self.shape.t, self.shape.n);
+        let input = SeqInput {
+            lengths: self.lengths.as_deref(),
+            ..SeqInput::new(&self.x)
+        };
         match self.shape.mode {
-            Mode::Infer => self
-                .layer
-                .forward(s, SeqInput::new(&self.x), SeqOutput::new(&mut self.y))
-                .unwrap(),
+            Mode::Infer => self.layer.forward(s, input, SeqOutput::new(&mut self.y)).unwrap(),
             Mode::Train => {
                 let l = &self.layer;
-                l.forward_train(s, SeqInput::new(&self.x), SeqOutput::new(&mut self.y), &mut self.ws)
+                l.forward_train(s, input, SeqOutput::new(&mut self.y), &mut self.ws)
                     .unwrap();
                 let gi = GradInput::none().dx(&mut self.dx);
                 l.backward(

@@ -22,13 +22,23 @@ pub struct Shape {
     pub n: usize,
     pub h: usize,
     pub mode: Mode,
+    /// A variable-length batch: entry `b` has `T >> (b % 6)` steps (T, T/2, T/4, ...).
+    pub halving: bool,
 }
 
 impl Shape {
-    /// FLOPs: forward `2*T*N*G*H*(I+H)`, training counts 3x that.
+    /// The sequence lengths of a variable-length shape.
+    pub fn lengths(&self) -> Option<Vec<usize>> {
+        self.halving
+            .then(|| (0..self.n).map(|b| (self.t >> (b % 6)).max(1)).collect())
+    }
+
+    /// FLOPs: forward `2*T*N*G*H*(I+H)` (`T*N` being the sum of the lengths for a
+    /// variable-length batch: padded steps are not work), training counts 3x that.
     pub fn flops(&self) -> u64 {
         let g = self.cell.gates() as u64;
-        let f = 2 * (self.t * self.n) as u64 * g * self.h as u64 * (2 * self.h) as u64;
+        let steps = self.lengths().map_or(self.t * self.n, |l| l.iter().sum());
+        let f = 2 * steps as u64 * g * self.h as u64 * (2 * self.h) as u64;
         match self.mode {
             Mode::Infer => f,
             Mode::Train => 3 * f,
@@ -46,6 +56,7 @@ pub const SHAPES: &[Shape] = &[
         n: 64,
         h: 512,
         mode: Mode::Train,
+        halving: false,
     },
     Shape {
         name: "gru-train-64x512",
@@ -54,6 +65,7 @@ pub const SHAPES: &[Shape] = &[
         n: 64,
         h: 512,
         mode: Mode::Train,
+        halving: false,
     },
     Shape {
         name: "lstm-train-32x1024",
@@ -62,6 +74,7 @@ pub const SHAPES: &[Shape] = &[
         n: 32,
         h: 1024,
         mode: Mode::Train,
+        halving: false,
     },
     Shape {
         name: "rnn-train-64x1024",
@@ -70,6 +83,7 @@ pub const SHAPES: &[Shape] = &[
         n: 64,
         h: 1024,
         mode: Mode::Train,
+        halving: false,
     },
     Shape {
         name: "lstm-infer-1x256",
@@ -78,6 +92,7 @@ pub const SHAPES: &[Shape] = &[
         n: 1,
         h: 256,
         mode: Mode::Infer,
+        halving: false,
     },
     Shape {
         name: "gru-infer-1x256",
@@ -86,6 +101,7 @@ pub const SHAPES: &[Shape] = &[
         n: 1,
         h: 256,
         mode: Mode::Infer,
+        halving: false,
     },
     Shape {
         name: "lstm-infer-4x1024",
@@ -94,6 +110,7 @@ pub const SHAPES: &[Shape] = &[
         n: 4,
         h: 1024,
         mode: Mode::Infer,
+        halving: false,
     },
     Shape {
         name: "lstm-infer-64x512",
@@ -102,5 +119,24 @@ pub const SHAPES: &[Shape] = &[
         n: 64,
         h: 512,
         mode: Mode::Infer,
+        halving: false,
+    },
+    Shape {
+        name: "lstm-infer-64x512-varlen",
+        cell: Cell::Lstm,
+        t: 50,
+        n: 64,
+        h: 512,
+        mode: Mode::Infer,
+        halving: true,
+    },
+    Shape {
+        name: "lstm-train-64x512-varlen",
+        cell: Cell::Lstm,
+        t: 50,
+        n: 64,
+        h: 512,
+        mode: Mode::Train,
+        halving: true,
     },
 ];

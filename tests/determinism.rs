@@ -5,14 +5,22 @@ mod common;
 use common::{uniform, CELLS};
 use fusedrnn::*;
 
-fn run(layer: &Layer, s: SeqShape) -> Vec<Vec<f32>> {
+fn run(layer: &Layer, s: SeqShape, lengths: Option<&[usize]>) -> Vec<Vec<f32>> {
     let d = *layer.desc();
     let (i, h) = (d.input_size(), d.hidden_size());
     let x = uniform(s.t * s.n * i, 1.0, 1);
     let mut y = vec![0.0; s.t * s.n * h];
     let mut ws = TrainWorkspace::new();
     layer
-        .forward_train(s, SeqInput::new(&x), SeqOutput::new(&mut y), &mut ws)
+        .forward_train(
+            s,
+            SeqInput {
+                lengths,
+                ..SeqInput::new(&x)
+            },
+            SeqOutput::new(&mut y),
+            &mut ws,
+        )
         .unwrap();
     let dy = uniform(y.len(), 1.0, 2);
     let mut dx = vec![0.0; x.len()];
@@ -30,23 +38,27 @@ fn run(layer: &Layer, s: SeqShape) -> Vec<Vec<f32>> {
 #[test]
 fn thread_count_does_not_change_results() {
     // Large enough that every GEMM and the bias sums split across threads.
+    // Also a variable-length batch (lengths 6, 5, ..., 0, repeating).
     let s = SeqShape::new(6, 48);
+    let lens: Vec<usize> = (0..s.n).map(|b| 6 - b % 7).collect();
     for cell in CELLS {
         let d = LayerDesc::new(cell, 96, 160).unwrap();
         let layer = Layer::new(Weights::init_uniform(&d, 5));
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
-        let one = pool(1).install(|| run(&layer, s));
-        let two = pool(2).install(|| run(&layer, s));
-        let three = pool(3).install(|| run(&layer, s));
-        for (k, ((a, b), c)) in one.iter().zip(&two).zip(&three).enumerate() {
-            assert!(
-                a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()),
-                "{cell:?}: buffer {k}, 1 vs 2 threads"
-            );
-            assert!(
-                a.iter().zip(c).all(|(p, q)| p.to_bits() == q.to_bits()),
-                "{cell:?}: buffer {k}, 1 vs 3 threads"
-            );
+        for lengths in [None, Some(&lens[..])] {
+            let one = pool(1).install(|| run(&layer, s, lengths));
+            let two = pool(2).install(|| run(&layer, s, lengths));
+            let three = pool(3).install(|| run(&layer, s, lengths));
+            for (k, ((a, b), c)) in one.iter().zip(&two).zip(&three).enumerate() {
+                assert!(
+                    a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "{cell:?} {lengths:?}: buffer {k}, 1 vs 2 threads"
+                );
+                assert!(
+                    a.iter().zip(c).all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "{cell:?} {lengths:?}: buffer {k}, 1 vs 3 threads"
+                );
+            }
         }
     }
 }

@@ -32,6 +32,8 @@ struct Case {
     with_h0: bool,
     with_c0: bool,
     with_dh_n: bool,
+    /// Per-entry lengths in `0..=T` (a variable-length batch), or `None`.
+    lengths: Option<Vec<usize>>,
     seed: u64,
 }
 
@@ -44,8 +46,9 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         1usize..70,
         any::<[bool; 3]>(),
         any::<u64>(),
+        (any::<bool>(), prop::collection::vec(0usize..12, 8)),
     )
-        .prop_map(|(cell, t, n, i, h, [a, b, c], seed)| Case {
+        .prop_map(|(cell, t, n, i, h, [a, b, c], seed, (varlen, raw))| Case {
             cell,
             t,
             n,
@@ -54,6 +57,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
             with_h0: a,
             with_c0: b,
             with_dh_n: c,
+            lengths: varlen.then(|| raw[..n].iter().map(|&l| l % (t + 1)).collect()),
             seed,
         })
 }
@@ -93,12 +97,14 @@ fn run_case(c: &Case) {
     // Reference in f64 from the same f32 numbers.
     let p = Params::<f64>::from_weights(&weights);
     let (xd, h0d, c0d) = (widen(&x), h0.map(widen), c0.map(widen));
-    let tr = reference::forward(&p, s, &xd, h0d.as_deref(), c0d.as_deref()).unwrap();
+    let lengths = c.lengths.as_deref();
+    let tr = reference::forward_lengths(&p, s, lengths, &xd, h0d.as_deref(), c0d.as_deref()).unwrap();
 
     // Training forward.
     let mut input = SeqInput::new(&x);
     input.h0 = h0;
     input.c0 = c0;
+    input.lengths = lengths;
     let mut y = vec![f32::NAN; tnh];
     let mut h_n = vec![f32::NAN; nh];
     let mut c_n = vec![f32::NAN; nh];
@@ -228,6 +234,7 @@ fn edge_sizes_every_cell() {
                     with_h0: flags,
                     with_c0: flags,
                     with_dh_n: flags,
+                    lengths: flags.then(|| (0..n).map(|b| (b + 1) % (t + 1)).collect()),
                     seed: (t * 1000 + h) as u64,
                 });
             }

@@ -25,6 +25,14 @@ fn ok(name: &str, e: f64, ctx: &str) {
     assert!(e <= RTOL, "{name}: rel err {e:e} > {RTOL:e} in {ctx}");
 }
 
+/// [`rel_err`] for forward outputs, whose floor scale is at least 0.1: a summed bidirectional
+/// output can cancel to ~1e-4 everywhere when a short batch leaves a single live element, and
+/// f32 then has only absolute accuracy there (outputs are O(1) quantities).
+fn out_err(got: &[f32], want: &[f64]) -> f64 {
+    let scale = want.iter().fold(0.1f64, |m, v| m.max(v.abs()));
+    rel_err_scaled(got, want, FLOOR, scale)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run(
     cell: Cell,
@@ -36,10 +44,12 @@ fn run(
     i: usize,
     h: usize,
     states: bool,
+    lengths: Option<&[usize]>,
     seed: u64,
 ) {
-    let ctx =
-        format!("{cell:?} L={layers} {dir:?} bf={batch_first} T={t} N={n} I={i} H={h} states={states} seed={seed}");
+    let ctx = format!(
+        "{cell:?} L={layers} {dir:?} bf={batch_first} T={t} N={n} I={i} H={h} states={states} lengths={lengths:?} seed={seed}"
+    );
     let desc = StackDesc::new(cell, i, h, layers, dir)
         .unwrap()
         .batch_first(batch_first);
@@ -55,10 +65,11 @@ fn run(
     let h0 = uniform(st, 0.5, seed ^ 2);
     let c0 = uniform(st, 0.5, seed ^ 3);
     let (h0, c0) = (states.then_some(&h0[..]), (states && lstm).then_some(&c0[..]));
-    let tr = reference::stack_forward(
+    let tr = reference::stack_forward_lengths(
         &desc,
         &params,
         s,
+        lengths,
         &widen(&x),
         h0.map(widen).as_deref(),
         c0.map(widen).as_deref(),
@@ -68,6 +79,7 @@ fn run(
     let mut input = SeqInput::new(&x);
     input.h0 = h0;
     input.c0 = c0;
+    input.lengths = lengths;
     let (mut y, mut hn, mut cn) = (vec![f32::NAN; t * n * w], vec![f32::NAN; st], vec![f32::NAN; st]);
     let mut ws = StackWorkspace::new();
     let mut out = SeqOutput::new(&mut y).h_n(&mut hn);
@@ -75,10 +87,10 @@ fn run(
         out = out.c_n(&mut cn);
     }
     stack.forward_train(s, input, out, &mut ws).unwrap();
-    ok("y", rel_err(&y, &tr.y, FLOOR), &ctx);
-    ok("h_n", rel_err(&hn, &tr.h_n, FLOOR), &ctx);
+    ok("y", out_err(&y, &tr.y), &ctx);
+    ok("h_n", out_err(&hn, &tr.h_n), &ctx);
     if lstm {
-        ok("c_n", rel_err(&cn, &tr.c_n, FLOOR), &ctx);
+        ok("c_n", out_err(&cn, &tr.c_n), &ctx);
     }
     let mut y2 = vec![f32::NAN; y.len()];
     stack.forward(s, input, SeqOutput::new(&mut y2)).unwrap();
@@ -149,8 +161,11 @@ proptest! {
     fn stack_matches_reference(
         cell in cell_strategy(), layers in 1usize..4, dir in dir_strategy(), batch_first in any::<bool>(),
         t in 1usize..8, n in 1usize..5, i in 1usize..20, h in 1usize..20, states in any::<bool>(), seed in any::<u64>(),
+        varlen in any::<bool>(), raw_lens in prop::collection::vec(0usize..8, 4),
     ) {
-        run(cell, layers, dir, batch_first, t, n, i, h, states, seed);
+        // Drawn per-entry lengths in 1..=T (PyTorch's rule); `0` is covered by the layer test.
+        let lens: Vec<usize> = raw_lens[..n].iter().map(|&l| 1 + l % t).collect();
+        run(cell, layers, dir, batch_first, t, n, i, h, states, varlen.then_some(&lens[..]), seed);
     }
 }
 

@@ -12,12 +12,23 @@ pub struct SeqInput<'a> {
     pub h0: Option<&'a [f32]>,
     /// Initial cell state `c_0`, `[N, H]` (LSTM only); zeros when `None`.
     pub c0: Option<&'a [f32]>,
+    /// Sequence lengths, one per batch entry, each in `0..=T` (ONNX `sequence_lens`, PyTorch
+    /// `PackedSequence`); `None`: every sequence has `T` steps. A sequence of length `L` runs
+    /// steps `0..L`: its outputs past `L` are zero, its final state is the one after step
+    /// `L-1` (its initial state when `L = 0`), backward ignores `dY` past `L` and gives zero
+    /// `dX` there. Padded steps are not computed (the batch is sorted by length internally).
+    pub lengths: Option<&'a [usize]>,
 }
 
 impl<'a> SeqInput<'a> {
     /// Just `X`, starting from zero states.
     pub fn new(x: &'a [f32]) -> Self {
-        Self { x, h0: None, c0: None }
+        Self {
+            x,
+            h0: None,
+            c0: None,
+            lengths: None,
+        }
     }
     /// With an initial hidden state.
     pub fn h0(mut self, h0: &'a [f32]) -> Self {
@@ -27,6 +38,11 @@ impl<'a> SeqInput<'a> {
     /// With an initial cell state (LSTM).
     pub fn c0(mut self, c0: &'a [f32]) -> Self {
         self.c0 = Some(c0);
+        self
+    }
+    /// With per-sequence lengths (a variable-length batch).
+    pub fn lengths(mut self, lengths: &'a [usize]) -> Self {
+        self.lengths = Some(lengths);
         self
     }
 }

@@ -9,6 +9,7 @@ use crate::driver::backward::{self, DataIo};
 use crate::driver::forward::{self, Bufs, Ctx, Io, Scratch};
 use crate::driver::layout::Layout;
 use crate::driver::prepared::Prepared;
+use crate::driver::schedule::Schedule;
 use crate::error::{check_len, Error, Result};
 use crate::simd::ftz::FlushDenormals;
 use crate::weights::Weights;
@@ -105,15 +106,17 @@ impl Layer {
         Layout::new(self.desc(), &shape)?.total()
     }
 
-    fn check_forward(&self, s: &SeqShape, inp: &SeqInput<'_>, out: &SeqOutput<'_>) -> Result<()> {
+    fn check_forward(&self, s: &SeqShape, inp: &SeqInput<'_>, out: &SeqOutput<'_>) -> Result<Schedule> {
         let d = self.desc();
         s.validate(d)?;
+        let sched = Schedule::new(s.t, s.n, inp.lengths)?;
         check_len("x", s.t * s.n * d.input_size(), inp.x.len())?;
         check_len("y", s.t * s.n * d.hidden_size(), out.y.len())?;
         check_state(d, s, "h0", inp.h0.map(<[f32]>::len), false)?;
         check_state(d, s, "c0", inp.c0.map(<[f32]>::len), true)?;
         check_state(d, s, "h_n", out.h_n.as_deref().map(<[f32]>::len), false)?;
-        check_state(d, s, "c_n", out.c_n.as_deref().map(<[f32]>::len), true)
+        check_state(d, s, "c_n", out.c_n.as_deref().map(<[f32]>::len), true)?;
+        Ok(sched)
     }
 
     /// Inference forward: `Y`, and `h_T`/`c_T` when asked, from `X` and the initial states.
@@ -131,9 +134,9 @@ impl Layer {
         output: SeqOutput<'_>,
         scratch: &mut Scratch,
     ) -> Result<()> {
-        self.check_forward(&shape, &input, &output)?;
+        let sched = self.check_forward(&shape, &input, &output)?;
         let _ftz = FlushDenormals::new();
-        forward::run(self.ctx(), shape, io(input, output), scratch.bufs(self.desc(), shape));
+        forward::run(self.ctx(), &sched, io(input, output), scratch.bufs(self.desc(), shape));
         Ok(())
     }
 
@@ -145,21 +148,22 @@ impl Layer {
         output: SeqOutput<'_>,
         ws: &mut TrainWorkspace,
     ) -> Result<()> {
-        self.check_forward(&shape, &input, &output)?;
+        let sched = self.check_forward(&shape, &input, &output)?;
         let layout = Layout::new(self.desc(), &shape)?;
         ws.reserve(layout.total()?);
         let r = layout.split(&mut ws.buf);
         let bufs = Bufs {
             gates: r.gates,
             h: r.h,
-            h_slots: shape.t + 1,
             c: r.c,
             aux: r.aux,
-            aux_slots: shape.t,
+            packed: true,
+            xpack: &mut ws.pack,
         };
         let _ftz = FlushDenormals::new();
-        forward::run(self.ctx(), shape, io(input, output), bufs);
+        forward::run(self.ctx(), &sched, io(input, output), bufs);
         ws.stamp = Some(self.stamp(shape));
+        ws.sched = Some(sched);
         Ok(())
     }
 
@@ -172,6 +176,11 @@ impl Layer {
     }
 
     fn check_ws(&self, ws: &TrainWorkspace) -> Result<(SeqShape, Layout)> {
+        if ws.sched.is_none() {
+            return Err(Error::Workspace {
+                reason: "not filled by forward_train",
+            });
+        }
         let stamp = ws.stamp.ok_or(Error::Workspace {
             reason: "not filled by forward_train",
         })?;
@@ -215,7 +224,8 @@ impl Layer {
             dc0: grad_in.dc0,
         };
         let _ftz = FlushDenormals::new();
-        backward::data(self.ctx(), s, layout.split(&mut ws.buf), io);
+        let sched = ws.sched.as_ref().expect("checked by check_ws");
+        backward::data(self.ctx(), sched, layout.split(&mut ws.buf), io, &mut ws.pack);
         ws.dgates_ready = true;
         Ok(())
     }
@@ -245,7 +255,16 @@ impl Layer {
         }
         let acc = mode == GradMode::Accumulate;
         let _ftz = FlushDenormals::new();
-        backward::weights(self.ctx(), s, layout.split(&mut ws.buf), x, grads, acc);
+        let sched = ws.sched.as_ref().expect("checked by check_ws");
+        backward::weights(
+            self.ctx(),
+            sched,
+            layout.split(&mut ws.buf),
+            x,
+            grads,
+            acc,
+            &mut ws.pack,
+        );
         Ok(())
     }
 

@@ -9,6 +9,29 @@ pub(crate) fn reverse_time<T: Copy>(x: &[T], slab: usize) -> Vec<T> {
     out
 }
 
+/// Reverses each sequence of a `[T, N, w]` batch within its own length (`lengths[b]` steps;
+/// all `T` when `None`): step `s < L_b` of sequence `b` becomes step `L_b - 1 - s`; steps past
+/// a length become `zero`. An involution on the steps within the lengths.
+pub(crate) fn reverse_seqs<T: Copy>(
+    x: &[T],
+    t: usize,
+    n: usize,
+    w: usize,
+    lengths: Option<&[usize]>,
+    zero: T,
+) -> Vec<T> {
+    let Some(lens) = lengths else {
+        return reverse_time(x, n * w);
+    };
+    let mut out = vec![zero; x.len()];
+    for (b, &l) in lens.iter().enumerate() {
+        for s in 0..l.min(t) {
+            out[(s * n + b) * w..][..w].copy_from_slice(&x[((l - 1 - s) * n + b) * w..][..w]);
+        }
+    }
+    out
+}
+
 /// `[A, B, W]` → `[B, A, W]` (time-major ↔ batch-major).
 pub(crate) fn swap_major<T: Copy>(x: &[T], a: usize, b: usize, w: usize) -> Vec<T> {
     let mut out = x.to_vec();
@@ -49,5 +72,9 @@ mod tests {
         put_cols(&mut d, 3, 1, &[1., 2., 3., 4.], 2);
         assert_eq!(d, [0., 1., 2., 0., 3., 4.]);
         assert_eq!(get_cols(&d, 3, 1, 2), [1., 2., 3., 4.]);
+        // [T=3, N=2, W=1] with lengths 2 and 0.
+        let r = reverse_seqs(&[1., 2., 3., 4., 5., 6.], 3, 2, 1, Some(&[2, 0]), 0.0);
+        assert_eq!(r, [3., 0., 1., 0., 0., 0.]);
+        assert_eq!(reverse_seqs(&x, 3, 2, 2, None, 0.0), reverse_time(&x, 4));
     }
 }

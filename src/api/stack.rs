@@ -2,10 +2,11 @@
 
 use super::args::{GradInput, GradMode, GradOutput, SeqInput, SeqOutput};
 use super::layer::Layer;
-use super::seq::{get_cols, put_cols, reverse_time, swap_major};
+use super::seq::{get_cols, put_cols, reverse_seqs, swap_major};
 use super::stack_desc::{Direction, StackDesc};
 use super::workspace::TrainWorkspace;
 use crate::desc::SeqShape;
+use crate::driver::schedule::check_lengths;
 use crate::error::{check_len, Error, Result};
 use crate::weights::Weights;
 
@@ -39,6 +40,7 @@ pub struct StackWorkspace {
     per: Vec<TrainWorkspace>,
     inputs: Vec<Vec<f32>>,
     shape: Option<SeqShape>,
+    lengths: Option<Vec<usize>>,
 }
 
 impl StackWorkspace {
@@ -89,12 +91,20 @@ impl Stack {
         &mut self.layers
     }
 
-    fn check(&self, s: &SeqShape, x: usize, y: usize, states: [Option<usize>; 4]) -> Result<()> {
+    fn check(
+        &self,
+        s: &SeqShape,
+        lengths: Option<&[usize]>,
+        x: usize,
+        y: usize,
+        states: [Option<usize>; 4],
+    ) -> Result<()> {
         let d = &self.desc;
         s.validate(&d.layer_desc(0)?)?;
         if d.num_layers() > 1 {
             s.validate(&d.layer_desc(1)?)?;
         }
+        check_lengths(s.t, s.n, lengths)?;
         check_len("x", s.t * s.n * d.input_size(), x)?;
         check_len("y", s.t * s.n * d.output_size(), y)?;
         let st = d.layer_count() * s.n * d.hidden_size();
@@ -139,7 +149,7 @@ impl Stack {
             output.h_n.as_deref().map(<[f32]>::len),
             output.c_n.as_deref().map(<[f32]>::len),
         ];
-        self.check(&s, input.x.len(), output.y.len(), lens)?;
+        self.check(&s, input.lengths, input.x.len(), output.y.len(), lens)?;
         let d = self.desc;
         let (dirs, h, n) = (d.direction().count(), d.hidden_size(), s.n);
         let st = n * h;
@@ -170,8 +180,13 @@ impl Stack {
                 let layer = &self.layers[k];
                 let rev = d.direction().reversed(k - k0);
                 let in_w = layer.desc().input_size();
-                let xin = if rev { reverse_time(&cur, n * in_w) } else { cur.clone() };
+                let xin = if rev {
+                    reverse_seqs(&cur, s.t, n, in_w, input.lengths, 0.0)
+                } else {
+                    cur.clone()
+                };
                 let mut inp = SeqInput::new(&xin);
+                inp.lengths = input.lengths;
                 inp.h0 = input.h0.map(|v| &v[k * st..][..st]);
                 inp.c0 = input.c0.map(|v| &v[k * st..][..st]);
                 let mut y = vec![0.0; s.t * st];
@@ -186,7 +201,11 @@ impl Stack {
                     }
                     None => layer.forward(s, inp, out)?,
                 }
-                Ok(if rev { reverse_time(&y, st) } else { y })
+                Ok(if rev {
+                    reverse_seqs(&y, s.t, n, h, input.lengths, 0.0)
+                } else {
+                    y
+                })
             };
             let (hn_l, cn_l) = (
                 &mut h_n[k0 * st..(k0 + dirs) * st],
@@ -234,6 +253,7 @@ impl Stack {
         }
         if let Some(ws) = ws {
             ws.shape = Some(s);
+            ws.lengths = input.lengths.map(<[usize]>::to_vec);
         }
         Ok(())
     }
@@ -287,6 +307,7 @@ impl Stack {
         if let Some(dx) = grad_in.dx.as_deref() {
             check_len("dx", s.t * n * d.input_size(), dx.len())?;
         }
+        let lengths = ws.lengths.as_deref();
         let mut dh0 = vec![0.0; all];
         let mut dc0 = vec![0.0; if lstm { all } else { 0 }];
         let mut dcur = if d.is_batch_first() {
@@ -310,7 +331,11 @@ impl Stack {
                     Direction::Bidirectional => get_cols(dy_l, out_w, dd * h, h),
                     _ => dy_l.clone(),
                 };
-                let dy = if rev { reverse_time(&dy, st) } else { dy };
+                let dy = if rev {
+                    reverse_seqs(&dy, s.t, n, h, lengths, 0.0)
+                } else {
+                    dy
+                };
                 let mut go = GradOutput::new(&dy);
                 go.dh_n = grad_out.dh_n.map(|v| &v[k * st..][..st]);
                 go.dc_n = grad_out.dc_n.map(|v| &v[k * st..][..st]);
@@ -320,7 +345,11 @@ impl Stack {
                     gi = gi.dc0(dc0k);
                 }
                 self.layers[k].backward(per, &ws.inputs[k], go, gi, g, mode)?;
-                Ok(if rev { reverse_time(&dx, n * in_w) } else { dx })
+                Ok(if rev {
+                    reverse_seqs(&dx, s.t, n, in_w, lengths, 0.0)
+                } else {
+                    dx
+                })
             };
             let (dh0_l, dc0_l) = (
                 &mut dh0[k0 * st..(k0 + dirs) * st],

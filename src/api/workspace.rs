@@ -1,6 +1,7 @@
 //! The caller-owned buffer in which forward-training keeps what backward needs.
 
 use crate::desc::SeqShape;
+use crate::driver::schedule::Schedule;
 
 /// Identifies the forward call whose results a workspace holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +25,10 @@ pub struct TrainWorkspace {
     pub(crate) buf: Vec<f32>,
     pub(crate) stamp: Option<Stamp>,
     pub(crate) dgates_ready: bool,
+    /// The batch schedule of the forward call it holds (sequence lengths).
+    pub(crate) sched: Option<Schedule>,
+    /// Scratch for variable-length batches (packed inputs, states, gradients).
+    pub(crate) pack: Vec<f32>,
 }
 
 impl TrainWorkspace {
@@ -53,6 +58,7 @@ impl TrainWorkspace {
     pub(crate) fn reserve(&mut self, elems: usize) {
         self.stamp = None;
         self.dgates_ready = false;
+        self.sched = None;
         if self.buf.len() < elems {
             self.buf.resize(elems, 0.0);
         }

@@ -2,11 +2,12 @@
 //! step's pre-activation gradients into the workspace, then `dX` as one GEMM; backward-weights
 //! turns those into `dW_ih`, `dW_hh` (one GEMM each over all `T*N` rows) and the bias sums.
 
-use super::forward::Ctx;
+use super::forward::{Bufs, Ctx};
 use super::layout::Regions;
+use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::{gru, lstm, rnn};
-use crate::desc::{Cell, GruVariant, SeqShape};
+use crate::desc::{Cell, GruVariant};
 use crate::gemm::pack::Packed;
 use crate::gemm::packed::{self, PlainGemm};
 use crate::gemm::par::SyncMutPtr;
@@ -23,90 +24,133 @@ pub(crate) struct DataIo<'a> {
     pub dc0: Option<&'a mut [f32]>,
 }
 
-/// Backward-data over a workspace filled by forward-training with shape `s`.
-pub(crate) fn data(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, io: DataIo<'_>) {
+/// Backward-data over a workspace filled by forward-training with schedule `sched`. Padded
+/// steps of a variable-length batch are skipped: their `dY` is ignored, their `dX` is zero,
+/// and each sequence's `dh_n`/`dc_n` enter at its own last step. `pack` is scratch.
+pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_>, pack: &mut Vec<f32>) {
     let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
-    let (t_len, n) = (s.t, s.n);
-    let (nh, step_g) = (n * h_sz, n * gh_w);
+    let (t_len, n) = (sched.t(), sched.n());
+    let nh = n * h_sz;
+    let vl = sched.varlen();
+    let row = |t: usize| Bufs::state_row(true, sched, t);
+    let lstm = cx.desc.cell() == Cell::Lstm;
 
     // dh_rec ring: slot (t+1)%2 holds the recurrent gradient flowing into h_{t+1}, i.e. the
-    // one this step consumes; the step writes the gradient for h_t into the other slot.
+    // one this step consumes; the step writes the gradient for h_t into the other slot. A
+    // sequence of length L first runs at step L-1, so its dh_n goes to slot L%2.
     let mut dh_ring = vec![0.0f32; 2 * nh];
     if let Some(d) = io.dh_n {
-        dh_ring[(t_len % 2) * nh..][..nh].copy_from_slice(d);
+        match vl {
+            None => dh_ring[(t_len % 2) * nh..][..nh].copy_from_slice(d),
+            Some(v) => {
+                for (j, &bi) in v.perm().iter().enumerate() {
+                    let slot = sched.len_of(j) % 2;
+                    dh_ring[slot * nh + j * h_sz..][..h_sz].copy_from_slice(&d[bi * h_sz..][..h_sz]);
+                }
+            }
+        }
     }
-    let mut dc = match io.dc_n {
-        Some(d) => d.to_vec(),
-        None => vec![0.0; if cx.desc.cell() == Cell::Lstm { nh } else { 0 }],
-    };
+    let mut dc = vec![0.0f32; if lstm { nh } else { 0 }];
+    match (io.dc_n, vl) {
+        (Some(d), None) => dc.copy_from_slice(d),
+        (Some(d), Some(v)) => v.sort_rows(d, h_sz, &mut dc),
+        (None, _) => {}
+    }
     let mut drh = match cx.desc.cell() {
         Cell::Gru(GruVariant::ResetBeforeLinear) => vec![0.0f32; nh],
         _ => Vec::new(),
     };
+    let mut dy_step = vec![0.0f32; if vl.is_some() { nh } else { 0 }];
     let need_dh0 = io.dh0.is_some();
 
     // One team of threads for the whole loop (see `Team`).
     Team::run(|team| {
         for t in (0..t_len).rev() {
+            let m = sched.rows(t);
+            if m == 0 {
+                continue;
+            }
             let (dh_prev, dh_rec) = split_prev_rec(&mut dh_ring, nh, t);
-            let dy = &io.dy[t * nh..][..nh];
-            let acts = &ws.gates[t * step_g..][..step_g];
-            let dg = &mut ws.dgates[t * step_g..][..step_g];
-            let h_prev = &ws.h[t * nh..][..nh];
+            let (dh_prev, dh_rec) = (&mut dh_prev[..m * h_sz], &dh_rec[..m * h_sz]);
+            let dy: &[f32] = match vl {
+                None => &io.dy[t * nh..][..nh],
+                Some(v) => {
+                    v.gather_step(t, &io.dy[t * nh..][..nh], h_sz, &mut dy_step);
+                    &dy_step[..m * h_sz]
+                }
+            };
+            let o = sched.off(t);
+            let acts = &ws.gates[o * gh_w..][..m * gh_w];
+            let dg = &mut ws.dgates[o * gh_w..][..m * gh_w];
+            let h_prev = &ws.h[row(t) * h_sz..][..m * h_sz];
             // The recurrent product for step 0 only feeds dh_0.
             let want_rec = t > 0 || need_dh0;
             match cx.desc.cell() {
                 Cell::Lstm => {
-                    let (c_prev, c_next) = (&ws.c[t * nh..][..nh], &ws.c[(t + 1) * nh..][..nh]);
-                    lstm::backward(h_sz, acts, c_prev, c_next, dy, dh_rec, &mut dc, dg);
+                    let c_prev = &ws.c[row(t) * h_sz..][..m * h_sz];
+                    let c_next = &ws.c[row(t + 1) * h_sz..][..m * h_sz];
+                    let dc = &mut dc[..m * h_sz];
+                    lstm::backward(h_sz, acts, c_prev, c_next, dy, dh_rec, dc, dg);
                     if want_rec {
-                        rec_product(team, n, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
+                        rec_product(team, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
                     }
                 }
                 Cell::Rnn(act) => {
-                    let h_next = &ws.h[(t + 1) * nh..][..nh];
+                    let h_next = &ws.h[row(t + 1) * h_sz..][..m * h_sz];
                     rnn::backward(act, h_next, dy, dh_rec, dg);
                     if want_rec {
-                        rec_product(team, n, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
+                        rec_product(team, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
                     }
                 }
                 Cell::Gru(GruVariant::LinearBeforeReset) => {
-                    let hn = &ws.aux[t * nh..][..nh];
-                    let dq = &mut ws.dgh[t * step_g..][..step_g];
+                    let hn = &ws.aux[o * h_sz..][..m * h_sz];
+                    let dq = &mut ws.dgh[o * gh_w..][..m * gh_w];
                     gru::backward_lbr(h_sz, acts, hn, h_prev, dy, dh_rec, dg, dq, dh_prev);
                     if want_rec {
-                        rec_product(team, n, dq, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
+                        rec_product(team, m, dq, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
                     }
                 }
                 Cell::Gru(GruVariant::ResetBeforeLinear) => {
+                    let drh = &mut drh[..m * h_sz];
                     gru::backward_zn(h_sz, acts, h_prev, dy, dh_rec, dg, dh_prev);
-                    rec_product(team, n, &dg[2 * h_sz..], gh_w, &cx.p.bwd_n, 0.0, &mut drh, h_sz);
-                    gru::backward_r(h_sz, acts, h_prev, &drh, dg, dh_prev);
+                    rec_product(team, m, &dg[2 * h_sz..], gh_w, &cx.p.bwd_n, 0.0, drh, h_sz);
+                    gru::backward_r(h_sz, acts, h_prev, drh, dg, dh_prev);
                     if want_rec {
-                        rec_product(team, n, dg, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
+                        rec_product(team, m, dg, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
                     }
                 }
             }
         }
     });
 
-    if let Some(dh0) = io.dh0 {
-        dh0.copy_from_slice(&dh_ring[..nh]);
-    }
-    if let Some(dc0) = io.dc0 {
-        dc0.copy_from_slice(&dc);
+    for (src, out) in [(&dh_ring[..nh], io.dh0), (&dc[..], io.dc0)] {
+        match (out, vl) {
+            (Some(o), None) => o.copy_from_slice(src),
+            (Some(o), Some(v)) => v.unsort_rows(src, h_sz, o),
+            (None, _) => {}
+        }
     }
     if let Some(dx) = io.dx {
-        sgemm(
-            t_len * n,
-            i_sz,
-            gh_w,
-            Mat::n(ws.dgates, gh_w),
-            Mat::n(cx.w.w_ih(), i_sz),
-            0.0,
-            dx,
-            i_sz,
-        );
+        let tn = sched.total();
+        let dg = Mat::n(&ws.dgates[..tn * gh_w], gh_w);
+        let w = Mat::n(cx.w.w_ih(), i_sz);
+        match vl {
+            // Every sequence is empty.
+            _ if tn == 0 => dx.fill(0.0),
+            None => sgemm(tn, i_sz, gh_w, dg, w, 0.0, dx, i_sz),
+            Some(v) => {
+                grow(pack, tn * i_sz);
+                sgemm(tn, i_sz, gh_w, dg, w, 0.0, &mut pack[..tn * i_sz], i_sz);
+                v.scatter(&pack[..tn * i_sz], i_sz, dx);
+            }
+        }
+    }
+}
+
+/// Grows `v` to at least `len` elements.
+fn grow(v: &mut Vec<f32>, len: usize) {
+    if v.len() < len {
+        v.resize(len, 0.0);
     }
 }
 
@@ -141,14 +185,42 @@ fn split_prev_rec(ring: &mut [f32], nh: usize, t: usize) -> (&mut [f32], &[f32])
     }
 }
 
-/// Backward-weights: `dW_ih = dGᵀ X`, `dW_hh = dG_hᵀ H_prev`, bias sums; added to `grads`
-/// when `accumulate`, written over them otherwise.
-pub(crate) fn weights(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, x: &[f32], grads: &mut Weights, accumulate: bool) {
+/// Backward-weights: `dW_ih = dGᵀ X`, `dW_hh = dG_hᵀ H_prev`, bias sums, over the `Σ n_t`
+/// rows of the schedule; added to `grads` when `accumulate`, written over them otherwise.
+/// `pack` is scratch (a variable-length batch gathers `X` and `H_prev` into it).
+pub(crate) fn weights(
+    cx: Ctx<'_>,
+    sched: &Schedule,
+    ws: Regions<'_>,
+    x: &[f32],
+    grads: &mut Weights,
+    accumulate: bool,
+    pack: &mut Vec<f32>,
+) {
     let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
-    let tn = s.t * s.n;
+    let tn = sched.total();
     let beta = if accumulate { 1.0 } else { 0.0 };
-    let dg: &[f32] = ws.dgates;
-    let h_prev: &[f32] = &ws.h[..tn * h_sz];
+    if tn == 0 {
+        // Every sequence is empty: the gradients are zero.
+        if !accumulate {
+            grads.buffers_mut().into_iter().for_each(|b| b.fill(0.0));
+        }
+        return;
+    }
+    let dg: &[f32] = &ws.dgates[..tn * gh_w];
+    let (x, h_prev): (&[f32], &[f32]) = match sched.varlen() {
+        None => (x, &ws.h[..tn * h_sz]),
+        Some(v) => {
+            grow(pack, tn * (i_sz + h_sz));
+            let (xp, hp) = pack[..tn * (i_sz + h_sz)].split_at_mut(tn * i_sz);
+            v.gather(x, i_sz, xp);
+            for t in 0..sched.t() {
+                let (m, r) = (sched.rows(t), Bufs::state_row(true, sched, t));
+                hp[sched.off(t) * h_sz..][..m * h_sz].copy_from_slice(&ws.h[r * h_sz..][..m * h_sz]);
+            }
+            (xp, hp)
+        }
+    };
     let [dw_ih, dw_hh, db_ih, db_hh] = grads.buffers_mut();
     sgemm(gh_w, i_sz, tn, Mat::t(dg, gh_w), Mat::n(x, i_sz), beta, dw_ih, i_sz);
     column_sums(dg, tn, gh_w, db_ih, accumulate);
@@ -165,7 +237,7 @@ pub(crate) fn weights(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, x: &[f32], grad
                 w_rz,
                 h_sz,
             );
-            let rh: &[f32] = ws.aux;
+            let rh: &[f32] = &ws.aux[..tn * h_sz];
             sgemm(
                 h_sz,
                 h_sz,
@@ -181,7 +253,7 @@ pub(crate) fn weights(cx: Ctx<'_>, s: SeqShape, ws: Regions<'_>, x: &[f32], grad
         Cell::Lstm | Cell::Rnn(_) | Cell::Gru(GruVariant::LinearBeforeReset) => {
             // The recurrent side's gradients: the gate gradients, except the LBR-GRU's own.
             let dq: &[f32] = if cx.desc.cell() == Cell::Gru(GruVariant::LinearBeforeReset) {
-                ws.dgh
+                &ws.dgh[..tn * gh_w]
             } else {
                 dg
             };

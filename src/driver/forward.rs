@@ -2,7 +2,7 @@
 //! state kept in the workspace).
 
 use super::prepared::Prepared;
-use super::ring_pair;
+use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::fused::{self, FwdStep, StepSlices};
 use crate::desc::{Cell, GruVariant, LayerDesc, SeqShape};
@@ -18,16 +18,44 @@ pub(crate) struct Ctx<'a> {
     pub p: &'a Prepared,
 }
 
-/// Where the loop keeps its state. `h`, `c` and `aux` are rings of `[N, H]` slots; with
-/// `T + 1` slots (`T` for `aux`) nothing is overwritten, which is what training needs.
+/// Where the loop keeps its states: `[rows, H]` buffers whose rows [`Bufs::state_row`] places.
+///
+/// Inference (`packed == false`): rings of two `[N, H]` slots for `h` and `c`, one for `aux`.
+/// Training (`packed == true`): `h_0` (`[N, H]`) then every step's new state in the packed
+/// layout of the [`Schedule`] (`[N + Σ n_t, H]`; `[T+1, N, H]` for a uniform batch), and `aux`
+/// packed `[Σ n_t, H]`: nothing is overwritten, which is what backward needs.
 pub(crate) struct Bufs<'a> {
-    /// `[T, N, G*H]`: the input projection, then each step's gate activations.
+    /// `[Σ n_t, G*H]`: the input projection, then each step's gate activations.
     pub gates: &'a mut [f32],
     pub h: &'a mut [f32],
-    pub h_slots: usize,
     pub c: &'a mut [f32],
     pub aux: &'a mut [f32],
-    pub aux_slots: usize,
+    pub packed: bool,
+    /// Room for the packed input of a variable-length batch (grown as needed).
+    pub xpack: &'a mut Vec<f32>,
+}
+
+impl Bufs<'_> {
+    /// The first row of state `h_t` (and `c_t`) in `h` (and `c`).
+    pub(crate) fn state_row(packed: bool, sched: &Schedule, t: usize) -> usize {
+        match (packed, t) {
+            (true, 0) => 0,
+            (true, _) => sched.n() + sched.off(t - 1),
+            (false, _) => (t % 2) * sched.n(),
+        }
+    }
+}
+
+/// `(rows p..p+len, rows q..q+len)` of `buf` (`[_, w]`), shared and mutable; the ranges must
+/// not overlap.
+pub(crate) fn two_rows(buf: &mut [f32], w: usize, p: usize, q: usize, len: usize) -> (&[f32], &mut [f32]) {
+    if p < q {
+        let (lo, hi) = buf.split_at_mut(q * w);
+        (&lo[p * w..][..len * w], &mut hi[..len * w])
+    } else {
+        let (lo, hi) = buf.split_at_mut(p * w);
+        (&hi[..len * w], &mut lo[q * w..][..len * w])
+    }
 }
 
 /// Caller-facing inputs and outputs of one forward call (shapes already checked).
@@ -40,25 +68,42 @@ pub(crate) struct Io<'a> {
     pub c_n: Option<&'a mut [f32]>,
 }
 
-/// Runs the layer over the sequence.
-pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
-    let (h_sz, gh_w) = (cx.desc.hidden_size(), cx.desc.gate_rows());
-    let (t_len, n) = (s.t, s.n);
+/// Runs the layer over the sequence; sequences of a variable-length batch stop at their own
+/// lengths (`Y` is zero past them, their final states are those at their last step).
+pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
+    let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
+    let (t_len, n) = (sched.t(), sched.n());
     let nh = n * h_sz;
-    let step_g = n * gh_w;
+    let lstm = cx.desc.cell() == Cell::Lstm;
+    let vl = sched.varlen();
+    let row = |t: usize| Bufs::state_row(b.packed, sched, t);
 
     // One team of threads for the whole loop: a cheap hand-off per step, no fork-join.
     Team::run(|team| {
-        project(cx, team, t_len * n, io.x, b.gates);
-
-        match io.h0 {
-            Some(h0) => b.h[..nh].copy_from_slice(h0),
-            None => b.h[..nh].fill(0.0),
+        let total = sched.total();
+        let x: &[f32] = match vl {
+            None => io.x,
+            Some(v) => {
+                if b.xpack.len() < total * i_sz {
+                    b.xpack.resize(total * i_sz, 0.0);
+                }
+                v.gather(io.x, i_sz, &mut b.xpack[..total * i_sz]);
+                &b.xpack[..total * i_sz]
+            }
+        };
+        if total > 0 {
+            project(cx, team, total, x, &mut b.gates[..total * gh_w]);
         }
-        if cx.desc.cell() == Cell::Lstm {
-            match io.c0 {
-                Some(c0) => b.c[..nh].copy_from_slice(c0),
-                None => b.c[..nh].fill(0.0),
+
+        for (buf, init, on) in [(&mut *b.h, io.h0, true), (&mut *b.c, io.c0, lstm)] {
+            if !on {
+                continue;
+            }
+            let s0 = &mut buf[..nh];
+            match (init, vl) {
+                (Some(v0), None) => s0.copy_from_slice(v0),
+                (Some(v0), Some(v)) => v.sort_rows(v0, h_sz, s0),
+                (None, _) => s0.fill(0.0),
             }
         }
         // With no h0 the first recurrent product is zero and skipped.
@@ -66,19 +111,30 @@ pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
 
         let nb = cx.p.fwd.blocks();
         for t in 0..t_len {
-            let gates = &mut b.gates[t * step_g..][..step_g];
-            let (h_prev, h_next) = ring_pair(b.h, nh, b.h_slots, t);
+            let m = sched.rows(t);
+            if m == 0 {
+                // Every sequence has ended (lengths may be 0).
+                io.y[t * nh..][..nh].fill(0.0);
+                continue;
+            }
+            let gates = &mut b.gates[sched.off(t) * gh_w..][..m * gh_w];
+            let (p, q) = (row(t), row(t + 1));
+            let (h_prev, h_next) = two_rows(b.h, h_sz, p, q, m);
             let rec = !(t == 0 && h0_zero);
-            let (c_prev, c_next): (&[f32], &mut [f32]) = match cx.desc.cell() {
-                Cell::Lstm => ring_pair(b.c, nh, b.h_slots, t),
-                _ => (&[], &mut []),
+            let (c_prev, c_next): (&[f32], &mut [f32]) = if lstm {
+                two_rows(b.c, h_sz, p, q, m)
+            } else {
+                (&[], &mut [])
             };
             let aux: &mut [f32] = match cx.desc.cell() {
-                Cell::Gru(_) => &mut b.aux[(t % b.aux_slots) * nh..][..nh],
+                Cell::Gru(_) => {
+                    let r0 = if b.packed { sched.off(t) } else { 0 };
+                    &mut b.aux[r0 * h_sz..][..m * h_sz]
+                }
                 _ => &mut [],
             };
             let slices = StepSlices {
-                n,
+                n: m,
                 h: h_sz,
                 gates_per_unit: cx.desc.gates(),
                 h_prev,
@@ -93,7 +149,7 @@ pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
             // SAFETY: the slices are borrowed for this whole step and used only through `st`;
             // `team.on_blocks` gives each thread a disjoint block range and joins before returning.
             let st = unsafe { FwdStep::new(slices) };
-            let macs = n * h_sz * gh_w;
+            let macs = m * h_sz * gh_w;
             match cx.desc.cell() {
                 Cell::Lstm => team.on_blocks(nb, macs, |r| fused::lstm(&st, &cx.p.fwd, r)),
                 Cell::Rnn(act) => team.on_blocks(nb, macs, |r| fused::rnn(&st, &cx.p.fwd, act, r)),
@@ -105,15 +161,25 @@ pub(crate) fn run(cx: Ctx<'_>, s: SeqShape, io: Io<'_>, b: Bufs<'_>) {
                     team.on_blocks(nb, macs, |r| fused::gru_n(&st, &cx.p.fwd_n, r));
                 }
             }
-            io.y[t * nh..][..nh].copy_from_slice(&b.h[((t + 1) % b.h_slots) * nh..][..nh]);
+            let h_new = &b.h[q * h_sz..][..m * h_sz];
+            let y_t = &mut io.y[t * nh..][..nh];
+            match vl {
+                None => y_t.copy_from_slice(h_new),
+                Some(v) => v.scatter_step(t, h_new, h_sz, y_t),
+            }
         }
 
-        let last = t_len % b.h_slots;
-        if let Some(h_n) = io.h_n {
-            h_n.copy_from_slice(&b.h[last * nh..][..nh]);
-        }
-        if let Some(c_n) = io.c_n {
-            c_n.copy_from_slice(&b.c[last * nh..][..nh]);
+        for (buf, out) in [(&*b.h, io.h_n), (&*b.c, io.c_n)] {
+            let Some(out) = out else { continue };
+            match vl {
+                None => out.copy_from_slice(&buf[row(t_len) * h_sz..][..nh]),
+                Some(v) => {
+                    for (j, &bi) in v.perm().iter().enumerate() {
+                        let r = row(sched.len_of(j)) + j;
+                        out[bi * h_sz..][..h_sz].copy_from_slice(&buf[r * h_sz..][..h_sz]);
+                    }
+                }
+            }
         }
     });
 }
@@ -126,6 +192,7 @@ pub(crate) struct Scratch {
     h: Vec<f32>,
     c: Vec<f32>,
     aux: Vec<f32>,
+    xpack: Vec<f32>,
 }
 
 impl Scratch {
@@ -149,10 +216,10 @@ impl Scratch {
         Bufs {
             gates: &mut self.gates[..lens[0]],
             h: &mut self.h[..lens[1]],
-            h_slots: 2,
             c: &mut self.c[..lens[2]],
             aux: &mut self.aux[..lens[3]],
-            aux_slots: 1,
+            packed: false,
+            xpack: &mut self.xpack,
         }
     }
 }

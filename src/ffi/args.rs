@@ -46,7 +46,15 @@ impl SeqBufs {
     pub(crate) unsafe fn borrow<'a>(self) -> Result<(SeqInput<'a>, SeqOutput<'a>), FfiError> {
         // SAFETY: the contract, passed on.
         let ([x], [h0, c0], [y], [h_n, c_n]) = unsafe { borrow(self.req_in, self.opt_in, self.req_out, self.opt_out) }?;
-        Ok((SeqInput { x, h0, c0 }, SeqOutput { y, h_n, c_n }))
+        Ok((
+            SeqInput {
+                x,
+                h0,
+                c0,
+                lengths: None,
+            },
+            SeqOutput { y, h_n, c_n },
+        ))
     }
 }
 

@@ -19,7 +19,7 @@ mod real;
 mod stack;
 
 pub use real::{relu, sigmoid, Real};
-pub use stack::{stack_backward, stack_forward, StackGrads, StackTrace};
+pub use stack::{stack_backward, stack_forward, stack_forward_lengths, StackGrads, StackTrace};
 
 use crate::desc::{LayerDesc, SeqShape};
 use crate::error::{check_len, Error, Result};
@@ -91,6 +91,8 @@ pub struct Trace<R> {
     pub h: Vec<Vec<R>>,
     /// `c_t` for `t = 0..=T` (LSTM only; empty otherwise).
     pub c: Vec<Vec<R>>,
+    /// The sequence lengths it ran with (`None`: all `T`).
+    pub lengths: Option<Vec<usize>>,
 }
 
 /// Gradients from [`backward`].
@@ -132,8 +134,23 @@ pub fn forward<R: Real>(
     h0: Option<&[R]>,
     c0: Option<&[R]>,
 ) -> Result<Trace<R>> {
+    forward_lengths(p, shape, None, x, h0, c0)
+}
+
+/// [`forward`] over a variable-length batch: sequence `b` runs steps `t < lengths[b]`; past
+/// its length its state is carried unchanged and its output is zero.
+pub fn forward_lengths<R: Real>(
+    p: &Params<R>,
+    shape: SeqShape,
+    lengths: Option<&[usize]>,
+    x: &[R],
+    h0: Option<&[R]>,
+    c0: Option<&[R]>,
+) -> Result<Trace<R>> {
     let d = &p.desc;
     shape.validate(d)?;
+    crate::driver::schedule::check_lengths(shape.t, shape.n, lengths)?;
+    let active = |t: usize, b: usize| lengths.map_or(true, |l| t < l[b]);
     let (t_len, n, i_sz, h_sz) = (shape.t, shape.n, d.input_size(), d.hidden_size());
     check_len("x", t_len * n * i_sz, x.len())?;
     check_states(d, n, h0, c0, ("h0", "c0"))?;
@@ -151,6 +168,13 @@ pub fn forward<R: Real>(
             let xb = &x[(t * n + b) * i_sz..][..i_sz];
             let hb = &h[t][b * h_sz..][..h_sz];
             let rows = b * h_sz..(b + 1) * h_sz;
+            if !active(t, b) {
+                h_next[rows.clone()].copy_from_slice(hb);
+                if lstm {
+                    c_next[rows.clone()].copy_from_slice(&c[t][rows]);
+                }
+                continue;
+            }
             if lstm {
                 let cb = &c[t][rows.clone()];
                 cells::lstm_step(p, xb, hb, cb, &mut h_next[rows.clone()], &mut c_next[rows]);
@@ -158,7 +182,10 @@ pub fn forward<R: Real>(
                 cells::step(p, xb, hb, &mut h_next[rows]);
             }
         }
-        y.extend_from_slice(&h_next);
+        for b in 0..n {
+            let on = active(t, b);
+            y.extend(h_next[b * h_sz..][..h_sz].iter().map(|&v| if on { v } else { R::ZERO }));
+        }
         h.push(h_next);
         if lstm {
             c.push(c_next);
@@ -171,6 +198,7 @@ pub fn forward<R: Real>(
         c_n: lstm.then(|| c[t_len].clone()),
         h,
         c,
+        lengths: lengths.map(<[usize]>::to_vec),
     })
 }
 
@@ -199,11 +227,18 @@ pub fn backward<R: Real>(
     };
     let mut dh = dh_n.map_or_else(|| vec![R::ZERO; n * h_sz], <[R]>::to_vec);
     let mut dc = dc_n.map_or_else(|| vec![R::ZERO; n * h_sz], <[R]>::to_vec);
+    let lengths = tr.lengths.as_deref();
     for t in (0..t_len).rev() {
         let mut dh_prev = vec![R::ZERO; n * h_sz];
         let mut dc_prev = vec![R::ZERO; n * h_sz];
         for b in 0..n {
             let rows = b * h_sz..(b + 1) * h_sz;
+            if lengths.is_some_and(|l| t >= l[b]) {
+                // Past the end: the state was carried, so is its gradient; dY is ignored.
+                dh_prev[rows.clone()].copy_from_slice(&dh[rows.clone()]);
+                dc_prev[rows.clone()].copy_from_slice(&dc[rows]);
+                continue;
+            }
             let xb = &x[(t * n + b) * i_sz..][..i_sz];
             let mut dh_b: Vec<R> = dh[rows.clone()].to_vec();
             for (a, &e) in dh_b.iter_mut().zip(&dy[(t * n + b) * h_sz..][..h_sz]) {

@@ -2,8 +2,8 @@
 //! (reverse directions on the time-reversed sequence, concatenated or summed outputs,
 //! batch-major data transposed), over the single-layer reference.
 
-use super::{backward, forward, Params, Real, Trace};
-use crate::api::seq::{get_cols, put_cols, reverse_time, swap_major};
+use super::{backward, forward_lengths, Params, Real, Trace};
+use crate::api::seq::{get_cols, put_cols, reverse_seqs, swap_major};
 use crate::desc::SeqShape;
 use crate::error::{check_len, Result};
 use crate::{Direction, StackDesc};
@@ -44,7 +44,23 @@ pub fn stack_forward<R: Real>(
     h0: Option<&[R]>,
     c0: Option<&[R]>,
 ) -> Result<StackTrace<R>> {
+    stack_forward_lengths(d, p, s, None, x, h0, c0)
+}
+
+/// [`stack_forward`] over a variable-length batch (see [`super::forward_lengths`]): a reverse
+/// direction reads each sequence backwards from its own last step.
+pub fn stack_forward_lengths<R: Real>(
+    d: &StackDesc,
+    p: &[Params<R>],
+    s: SeqShape,
+    lengths: Option<&[usize]>,
+    x: &[R],
+    h0: Option<&[R]>,
+    c0: Option<&[R]>,
+) -> Result<StackTrace<R>> {
     check_len("params", d.layer_count(), p.len())?;
+    crate::driver::schedule::check_lengths(s.t, s.n, lengths)?;
+    check_len("x", s.t * s.n * d.input_size(), x.len())?;
     let (dirs, h, n, w) = (d.direction().count(), d.hidden_size(), s.n, d.output_size());
     let st = n * h;
     let mut cur = if d.is_batch_first() {
@@ -59,10 +75,15 @@ pub fn stack_forward<R: Real>(
         for dd in 0..dirs {
             let k = l * dirs + dd;
             let rev = d.direction().reversed(dd);
-            let xin = if rev { reverse_time(&cur, n * in_w) } else { cur.clone() };
-            let tr = forward(
+            let xin = if rev {
+                reverse_seqs(&cur, s.t, n, in_w, lengths, R::ZERO)
+            } else {
+                cur.clone()
+            };
+            let tr = forward_lengths(
                 &p[k],
                 s,
+                lengths,
                 &xin,
                 h0.map(|v| &v[k * st..][..st]),
                 c0.map(|v| &v[k * st..][..st]),
@@ -71,7 +92,11 @@ pub fn stack_forward<R: Real>(
             if let Some(c) = &tr.c_n {
                 c_n.extend_from_slice(c);
             }
-            ys.push(if rev { reverse_time(&tr.y, st) } else { tr.y.clone() });
+            ys.push(if rev {
+                reverse_seqs(&tr.y, s.t, n, h, lengths, R::ZERO)
+            } else {
+                tr.y.clone()
+            });
             layers.push((xin, tr));
         }
         cur = match d.direction() {
@@ -103,6 +128,7 @@ pub fn stack_backward<R: Real>(
     dc_n: Option<&[R]>,
 ) -> Result<StackGrads<R>> {
     let s = tr.layers[0].1.shape;
+    let lengths = tr.layers[0].1.lengths.as_deref();
     let (dirs, h, n, w) = (d.direction().count(), d.hidden_size(), s.n, d.output_size());
     let st = n * h;
     let mut dcur = if d.is_batch_first() {
@@ -130,7 +156,11 @@ pub fn stack_backward<R: Real>(
                 Direction::Bidirectional => get_cols(&dcur, w, dd * h, h),
                 _ => dcur.clone(),
             };
-            let dyk = if rev { reverse_time(&dyk, st) } else { dyk };
+            let dyk = if rev {
+                reverse_seqs(&dyk, s.t, n, h, lengths, R::ZERO)
+            } else {
+                dyk
+            };
             let (xin, trk) = &tr.layers[k];
             let g = backward(
                 &p[k],
@@ -140,7 +170,11 @@ pub fn stack_backward<R: Real>(
                 dh_n.map(|v| &v[k * st..][..st]),
                 dc_n.map(|v| &v[k * st..][..st]),
             )?;
-            let gdx = if rev { reverse_time(&g.dx, n * in_w) } else { g.dx };
+            let gdx = if rev {
+                reverse_seqs(&g.dx, s.t, n, in_w, lengths, R::ZERO)
+            } else {
+                g.dx
+            };
             for (a, b) in dx.iter_mut().zip(&gdx) {
                 *a += *b;
             }
