@@ -62,18 +62,66 @@ impl Cell {
 /// for `f32` data.
 pub(crate) const MAX_ELEMS: usize = (isize::MAX as usize) / 8;
 
-/// Describes one recurrent layer in one direction: the cell, `I` and `H`.
+/// A positive finite clipping threshold (compared and hashed by its bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Threshold(u32);
+
+impl Threshold {
+    fn new(v: f32, what: &'static str) -> Result<Self> {
+        if v.is_finite() && v > 0.0 {
+            Ok(Self(v.to_bits()))
+        } else {
+            Err(Error::InvalidValue {
+                what,
+                why: "must be positive and finite",
+            })
+        }
+    }
+    fn get(self) -> f32 {
+        f32::from_bits(self.0)
+    }
+}
+
+/// The LSTM options beyond the plain cell; all off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct LstmOptions {
+    /// `P`, or 0 for no projection.
+    proj_size: usize,
+    peepholes: bool,
+    clip: Option<Threshold>,
+    cell_clip: Option<Threshold>,
+    input_forget: bool,
+}
+
+/// Describes one recurrent layer in one direction: the cell, `I` and `H`, and for an LSTM
+/// the options of PyTorch, ONNX, cuDNN and oneDNN:
+///
+/// - projection ([`LayerDesc::with_proj_size`], PyTorch `proj_size`): `h' = W_hr (o ⊙ tanh(c'))`,
+///   so `h` and the outputs are `P` wide and `W_hh` is `[4H, P]`;
+/// - peepholes ([`LayerDesc::with_peepholes`], ONNX `P`, oneDNN): `i` and `f` also see
+///   `p_i ⊙ c`, `p_f ⊙ c` (the previous cell state), `o` sees `p_o ⊙ c'` (the new one);
+/// - gate clipping ([`LayerDesc::with_clip`], ONNX `clip`): every gate's pre-activation
+///   (peephole term included) is clamped to `[-clip, clip]` before its nonlinearity;
+/// - cell clipping ([`LayerDesc::with_cell_clip`], cuDNN `cudnnRNNSetClip`): `c'` is clamped to
+///   `[-cell_clip, cell_clip]`;
+/// - coupled input and forget gates ([`LayerDesc::with_input_forget`], ONNX `input_forget`):
+///   `f = 1 - i` (the `f` rows of the weights are then unused and get zero gradients).
+///
+/// Gradients are zero where a clamp is active.
 ///
 /// ```
 /// use fusedrnn::{Cell, GruVariant, LayerDesc};
 /// let d = LayerDesc::new(Cell::Gru(GruVariant::LinearBeforeReset), 10, 20).unwrap();
 /// assert_eq!(d.gate_rows(), 60);
+/// let p = LayerDesc::new(Cell::Lstm, 10, 20).unwrap().with_proj_size(8).unwrap();
+/// assert_eq!((p.hidden_size(), p.output_size()), (20, 8));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LayerDesc {
     cell: Cell,
     input_size: usize,
     hidden_size: usize,
+    lstm: LstmOptions,
 }
 
 impl LayerDesc {
@@ -96,7 +144,95 @@ impl LayerDesc {
             cell,
             input_size,
             hidden_size,
+            lstm: LstmOptions::default(),
         })
+    }
+
+    fn lstm_only(mut self, what: &'static str, f: impl FnOnce(&mut LstmOptions)) -> Result<Self> {
+        if self.cell != Cell::Lstm {
+            return Err(Error::InvalidValue {
+                what,
+                why: "an LSTM option; this layer is not an LSTM",
+            });
+        }
+        f(&mut self.lstm);
+        Ok(self)
+    }
+
+    /// With a projection of the hidden state to `P = proj_size` features (LSTM only; `P >= 1`).
+    pub fn with_proj_size(self, proj_size: usize) -> Result<Self> {
+        if proj_size == 0 {
+            return Err(Error::ZeroSize { what: "proj_size" });
+        }
+        for (what, dims) in [
+            ("W_hh", [4, self.hidden_size, proj_size]),
+            ("W_hr", [1, proj_size, self.hidden_size]),
+        ] {
+            if product(&dims, what)? > MAX_ELEMS {
+                return Err(Error::Overflow { what });
+            }
+        }
+        self.lstm_only("proj_size", |o| o.proj_size = proj_size)
+    }
+    /// With peephole connections (LSTM only).
+    pub fn with_peepholes(self) -> Result<Self> {
+        self.lstm_only("peepholes", |o| o.peepholes = true)
+    }
+    /// With the gate pre-activations clamped to `[-clip, clip]` (LSTM only; `clip > 0`, finite).
+    pub fn with_clip(self, clip: f32) -> Result<Self> {
+        let c = Threshold::new(clip, "clip")?;
+        self.lstm_only("clip", |o| o.clip = Some(c))
+    }
+    /// With the cell state clamped to `[-cell_clip, cell_clip]` (LSTM only; positive, finite).
+    pub fn with_cell_clip(self, cell_clip: f32) -> Result<Self> {
+        let c = Threshold::new(cell_clip, "cell_clip")?;
+        self.lstm_only("cell_clip", |o| o.cell_clip = Some(c))
+    }
+    /// With the forget gate coupled to the input gate, `f = 1 - i` (LSTM only).
+    pub fn with_input_forget(self) -> Result<Self> {
+        self.lstm_only("input_forget", |o| o.input_forget = true)
+    }
+
+    /// `P`, when the LSTM projects its hidden state.
+    pub const fn proj_size(&self) -> Option<usize> {
+        if self.lstm.proj_size == 0 {
+            None
+        } else {
+            Some(self.lstm.proj_size)
+        }
+    }
+    /// The width of `h` and of the outputs: `P` with a projection, else `H`.
+    pub const fn output_size(&self) -> usize {
+        if self.lstm.proj_size == 0 {
+            self.hidden_size
+        } else {
+            self.lstm.proj_size
+        }
+    }
+    /// Whether the LSTM has peephole connections.
+    pub const fn peepholes(&self) -> bool {
+        self.lstm.peepholes
+    }
+    /// The gate pre-activation clip, if any.
+    pub fn clip(&self) -> Option<f32> {
+        self.lstm.clip.map(Threshold::get)
+    }
+    /// The cell-state clip, if any.
+    pub fn cell_clip(&self) -> Option<f32> {
+        self.lstm.cell_clip.map(Threshold::get)
+    }
+    /// Whether `f = 1 - i`.
+    pub const fn input_forget(&self) -> bool {
+        self.lstm.input_forget
+    }
+    /// Whether any LSTM option is on (the layer then runs the general LSTM step).
+    pub(crate) fn has_lstm_options(&self) -> bool {
+        self.lstm != LstmOptions::default()
+    }
+    /// The same layer without its options but with `H`, `I` (for stacks' inner layers).
+    pub(crate) fn with_input(mut self, input_size: usize) -> Self {
+        self.input_size = input_size;
+        self
     }
 
     /// The cell.
@@ -144,7 +280,7 @@ impl SeqShape {
         if self.n == 0 {
             return Err(Error::ZeroSize { what: "N" });
         }
-        let widest = desc.input_size().max(desc.gate_rows()).max(desc.hidden_size());
+        let widest = desc.input_size().max(desc.gate_rows()).max(desc.output_size());
         let t1 = self.t.checked_add(1).ok_or(Error::Overflow { what: "T" })?;
         if product(&[t1, self.n, widest], "T*N*width")? > MAX_ELEMS {
             return Err(Error::Overflow { what: "T*N*width" });

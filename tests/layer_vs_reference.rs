@@ -34,7 +34,52 @@ struct Case {
     with_dh_n: bool,
     /// Per-entry lengths in `0..=T` (a variable-length batch), or `None`.
     lengths: Option<Vec<usize>>,
+    /// LSTM options: projection size (0: none), peepholes, input_forget, gate clip, cell clip.
+    lstm: Option<LstmOpts>,
     seed: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LstmOpts {
+    proj: usize,
+    peep: bool,
+    input_forget: bool,
+    clip: Option<f32>,
+    cell_clip: Option<f32>,
+}
+
+fn lstm_opts_strategy() -> impl Strategy<Value = Option<LstmOpts>> {
+    prop::option::of(
+        (0usize..40, any::<[bool; 4]>(), 0.5f32..3.0).prop_map(|(proj, [peep, fgt, c1, c2], thr)| LstmOpts {
+            proj,
+            peep,
+            input_forget: fgt,
+            clip: c1.then_some(thr),
+            cell_clip: c2.then_some(thr * 0.5),
+        }),
+    )
+}
+
+fn layer_desc(c: &Case) -> LayerDesc {
+    let mut d = LayerDesc::new(c.cell, c.i, c.h).unwrap();
+    if let (Some(o), true) = (c.lstm, c.cell.has_cell_state()) {
+        if o.proj > 0 {
+            d = d.with_proj_size(o.proj).unwrap();
+        }
+        if o.peep {
+            d = d.with_peepholes().unwrap();
+        }
+        if o.input_forget {
+            d = d.with_input_forget().unwrap();
+        }
+        if let Some(t) = o.clip {
+            d = d.with_clip(t).unwrap();
+        }
+        if let Some(t) = o.cell_clip {
+            d = d.with_cell_clip(t).unwrap();
+        }
+    }
+    d
 }
 
 fn case_strategy() -> impl Strategy<Value = Case> {
@@ -47,8 +92,9 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         any::<[bool; 3]>(),
         any::<u64>(),
         (any::<bool>(), prop::collection::vec(0usize..12, 8)),
+        lstm_opts_strategy(),
     )
-        .prop_map(|(cell, t, n, i, h, [a, b, c], seed, (varlen, raw))| Case {
+        .prop_map(|(cell, t, n, i, h, [a, b, c], seed, (varlen, raw), lstm)| Case {
             cell,
             t,
             n,
@@ -58,6 +104,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
             with_c0: b,
             with_dh_n: c,
             lengths: varlen.then(|| raw[..n].iter().map(|&l| l % (t + 1)).collect()),
+            lstm,
             seed,
         })
 }
@@ -66,10 +113,16 @@ fn check(name: &str, c: &Case, got: &[f32], want: &[f64]) {
     report(name, c, rel_err(got, want, FLOOR));
 }
 
-/// Checks the four parameter gradients against one common scale.
-fn check_params(c: &Case, got: [&[f32]; 4], want: [&[f64]; 4]) {
+/// Checks every parameter gradient (`dW_ih, dW_hh, db_ih, db_hh`, then `dW_hr` and the
+/// peepholes' when present) against one common scale.
+fn check_params(c: &Case, got: &[&[f32]], want: &[&[f64]]) {
+    assert_eq!(got.len(), want.len());
     let scale = want.iter().flat_map(|w| w.iter()).fold(0f64, |m, v| m.max(v.abs()));
-    for (k, name) in ["dW_ih", "dW_hh", "db_ih", "db_hh"].iter().enumerate() {
+    for (k, name) in ["dW_ih", "dW_hh", "db_ih", "db_hh", "dW_hr", "dpeep"]
+        .iter()
+        .take(got.len())
+        .enumerate()
+    {
         report(name, c, rel_err_scaled(got[k], want[k], FLOOR, scale));
     }
 }
@@ -82,15 +135,17 @@ fn report(name: &str, c: &Case, e: f64) {
 }
 
 fn run_case(c: &Case) {
-    let desc = LayerDesc::new(c.cell, c.i, c.h).unwrap();
+    let desc = layer_desc(c);
     let s = SeqShape::new(c.t, c.n);
     let lstm = c.cell.has_cell_state();
     let weights = Weights::init_uniform(&desc, c.seed);
     let layer = Layer::new(weights.clone());
-    let (nh, tnh, tni) = (c.n * c.h, c.t * c.n * c.h, c.t * c.n * c.i);
+    // `h` states and outputs are `P` wide with a projection; `c` states `H`.
+    let o = desc.output_size();
+    let (nh, nc, tnh, tni) = (c.n * o, c.n * c.h, c.t * c.n * o, c.t * c.n * c.i);
     let x = uniform(tni, 1.0, c.seed ^ 11);
     let h0 = uniform(nh, 0.5, c.seed ^ 12);
-    let c0 = uniform(nh, 0.5, c.seed ^ 13);
+    let c0 = uniform(nc, 0.5, c.seed ^ 13);
     let h0 = c.with_h0.then_some(&h0[..]);
     let c0 = (lstm && c.with_c0).then_some(&c0[..]);
 
@@ -107,7 +162,7 @@ fn run_case(c: &Case) {
     input.lengths = lengths;
     let mut y = vec![f32::NAN; tnh];
     let mut h_n = vec![f32::NAN; nh];
-    let mut c_n = vec![f32::NAN; nh];
+    let mut c_n = vec![f32::NAN; nc];
     let mut ws = TrainWorkspace::new();
     let mut out = SeqOutput::new(&mut y).h_n(&mut h_n);
     if lstm {
@@ -123,7 +178,7 @@ fn run_case(c: &Case) {
     // Inference forward runs the same kernels: bitwise equal.
     let mut y_inf = vec![f32::NAN; tnh];
     let mut h_inf = vec![f32::NAN; nh];
-    let mut c_inf = vec![f32::NAN; nh];
+    let mut c_inf = vec![f32::NAN; nc];
     let mut out = SeqOutput::new(&mut y_inf).h_n(&mut h_inf);
     if lstm {
         out = out.c_n(&mut c_inf);
@@ -147,7 +202,7 @@ fn run_case(c: &Case) {
     // Backward.
     let dy = uniform(tnh, 1.0, c.seed ^ 14);
     let dh_n = uniform(nh, 1.0, c.seed ^ 15);
-    let dc_n = uniform(nh, 1.0, c.seed ^ 16);
+    let dc_n = uniform(nc, 1.0, c.seed ^ 16);
     let dh_n = c.with_dh_n.then_some(&dh_n[..]);
     let dc_n = (lstm && c.with_dh_n).then_some(&dc_n[..]);
     let g = reference::backward(
@@ -165,13 +220,13 @@ fn run_case(c: &Case) {
     go.dc_n = dc_n;
     let mut dx = vec![f32::NAN; tni];
     let mut dh0 = vec![f32::NAN; nh];
-    let mut dc0 = vec![f32::NAN; nh];
+    let mut dc0 = vec![f32::NAN; nc];
     let mut gi = GradInput::none().dx(&mut dx).dh0(&mut dh0);
     if lstm {
         gi = gi.dc0(&mut dc0);
     }
     let mut grads = Weights::zeros(&desc);
-    for b in grads.buffers_mut() {
+    for b in grads.all_buffers_mut() {
         b.fill(f32::NAN);
     }
     layer
@@ -182,7 +237,7 @@ fn run_case(c: &Case) {
     if lstm {
         check("dc0", c, &dc0, g.dc0.as_ref().unwrap());
     }
-    check_params(c, grads.buffers(), g.params.buffers());
+    check_params(c, &grads.all_buffers(), &g.params.all_buffers());
 
     // Accumulate mode adds to what is there: run backward-weights again on top.
     let before = grads.clone();
@@ -190,12 +245,13 @@ fn run_case(c: &Case) {
         .backward_weights(&mut ws, &x, &mut grads, GradMode::Accumulate)
         .unwrap();
     let want2: Vec<Vec<f64>> = before
-        .buffers()
+        .all_buffers()
         .iter()
-        .zip(g.params.buffers())
+        .zip(g.params.all_buffers())
         .map(|(old, want)| want.iter().zip(old.iter()).map(|(w, &o)| w + o as f64).collect())
         .collect();
-    check_params(c, grads.buffers(), [&want2[0], &want2[1], &want2[2], &want2[3]]);
+    let want2: Vec<&[f64]> = want2.iter().map(|v| &v[..]).collect();
+    check_params(c, &grads.all_buffers(), &want2);
 }
 
 proptest! {
@@ -235,6 +291,13 @@ fn edge_sizes_every_cell() {
                     with_c0: flags,
                     with_dh_n: flags,
                     lengths: flags.then(|| (0..n).map(|b| (b + 1) % (t + 1)).collect()),
+                    lstm: flags.then_some(LstmOpts {
+                        proj: h.div_ceil(2),
+                        peep: true,
+                        input_forget: false,
+                        clip: Some(1.5),
+                        cell_clip: Some(1.0),
+                    }),
                     seed: (t * 1000 + h) as u64,
                 });
             }

@@ -21,6 +21,65 @@ fn loss(
     dot(&tr.y, &w.0) + dot(&tr.h_n, &w.1) + tr.c_n.as_ref().map_or(0.0, |c| dot(c, &w.2))
 }
 
+fn run(desc: LayerDesc, t: usize, n: usize, seed: u64) {
+    let cell = desc.cell();
+    let (i, h, o) = (desc.input_size(), desc.hidden_size(), desc.output_size());
+    let s = SeqShape::new(t, n);
+    let mut w32 = Weights::init_uniform(&desc, seed);
+    // Larger weights than the default init make the nonlinearities work harder.
+    for b in w32.all_buffers_mut() {
+        for v in b.iter_mut() {
+            *v *= 2.0;
+        }
+    }
+    let mut p = Params::<f64>::from_weights(&w32);
+    let mut x = widen(&uniform(t * n * i, 1.0, seed ^ 1));
+    let mut h0 = widen(&uniform(n * o, 0.8, seed ^ 2));
+    let lstm = cell.has_cell_state();
+    let mut c0 = widen(&uniform(n * h, 0.8, seed ^ 3));
+    let wts = (
+        widen(&uniform(t * n * o, 1.0, seed ^ 4)),
+        widen(&uniform(n * o, 1.0, seed ^ 5)),
+        widen(&uniform(n * h, 1.0, seed ^ 6)),
+    );
+
+    let tr = reference::forward(&p, s, &x, Some(&h0), lstm.then_some(&c0[..])).unwrap();
+    let g = reference::backward(&p, &x, &tr, &wts.0, Some(&wts.1), lstm.then_some(&wts.2[..])).unwrap();
+
+    let eps = 1e-6;
+    let check = |name: &str, idx: usize, an: f64, fd: f64| {
+        let tol = 1e-6 * (1.0 + an.abs());
+        assert!(
+            (an - fd).abs() <= tol,
+            "{desc:?} {name}[{idx}]: analytic {an} vs numeric {fd}"
+        );
+    };
+    macro_rules! fd_over {
+        ($name:expr, $buf:expr, $an:expr) => {
+            for k in 0..$buf.len() {
+                let orig = $buf[k];
+                $buf[k] = orig + eps;
+                let lp = loss(&p, s, &x, &h0, lstm.then_some(&c0[..]), &wts);
+                $buf[k] = orig - eps;
+                let lm = loss(&p, s, &x, &h0, lstm.then_some(&c0[..]), &wts);
+                $buf[k] = orig;
+                check($name, k, $an[k], (lp - lm) / (2.0 * eps));
+            }
+        };
+    }
+    fd_over!("x", x, g.dx);
+    fd_over!("h0", h0, g.dh0);
+    if lstm {
+        fd_over!("c0", c0, g.dc0.as_ref().unwrap());
+    }
+    fd_over!("W_ih", p.w_ih, g.params.w_ih);
+    fd_over!("W_hh", p.w_hh, g.params.w_hh);
+    fd_over!("b_ih", p.b_ih, g.params.b_ih);
+    fd_over!("b_hh", p.b_hh, g.params.b_hh);
+    fd_over!("W_hr", p.w_hr, g.params.w_hr);
+    fd_over!("peepholes", p.peep, g.params.peep);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, rng_seed: proptest::test_runner::RngSeed::Fixed(7), ..ProptestConfig::default() })]
 
@@ -28,45 +87,21 @@ proptest! {
     fn reference_backward_matches_finite_differences(
         cell in cell_strategy(), t in 1usize..5, n in 1usize..3, i in 1usize..5, h in 1usize..6, seed in any::<u64>(),
     ) {
-        let desc = LayerDesc::new(cell, i, h).unwrap();
-        let s = SeqShape::new(t, n);
-        let mut w32 = Weights::init_uniform(&desc, seed);
-        // Larger weights than the default init make the nonlinearities work harder.
-        for b in w32.buffers_mut() { for v in b.iter_mut() { *v *= 2.0; } }
-        let mut p = Params::<f64>::from_weights(&w32);
-        let mut x = widen(&uniform(t * n * i, 1.0, seed ^ 1));
-        let mut h0 = widen(&uniform(n * h, 0.8, seed ^ 2));
-        let lstm = cell.has_cell_state();
-        let mut c0 = widen(&uniform(n * h, 0.8, seed ^ 3));
-        let wts = (widen(&uniform(t * n * h, 1.0, seed ^ 4)), widen(&uniform(n * h, 1.0, seed ^ 5)), widen(&uniform(n * h, 1.0, seed ^ 6)));
+        run(LayerDesc::new(cell, i, h).unwrap(), t, n, seed);
+    }
 
-        let tr = reference::forward(&p, s, &x, Some(&h0), lstm.then_some(&c0[..])).unwrap();
-        let g = reference::backward(&p, &x, &tr, &wts.0, Some(&wts.1), lstm.then_some(&wts.2[..])).unwrap();
-
-        let eps = 1e-6;
-        let check = |name: &str, idx: usize, an: f64, fd: f64| {
-            let tol = 1e-6 * (1.0 + an.abs());
-            assert!((an - fd).abs() <= tol, "{cell:?} {name}[{idx}]: analytic {an} vs numeric {fd}");
-        };
-        macro_rules! fd_over {
-            ($name:expr, $buf:expr, $an:expr) => {
-                for k in 0..$buf.len() {
-                    let orig = $buf[k];
-                    $buf[k] = orig + eps;
-                    let lp = loss(&p, s, &x, &h0, lstm.then_some(&c0[..]), &wts);
-                    $buf[k] = orig - eps;
-                    let lm = loss(&p, s, &x, &h0, lstm.then_some(&c0[..]), &wts);
-                    $buf[k] = orig;
-                    check($name, k, $an[k], (lp - lm) / (2.0 * eps));
-                }
-            };
-        }
-        fd_over!("x", x, g.dx);
-        fd_over!("h0", h0, g.dh0);
-        if lstm { fd_over!("c0", c0, g.dc0.as_ref().unwrap()); }
-        fd_over!("W_ih", p.w_ih, g.params.w_ih);
-        fd_over!("W_hh", p.w_hh, g.params.w_hh);
-        fd_over!("b_ih", p.b_ih, g.params.b_ih);
-        fd_over!("b_hh", p.b_hh, g.params.b_hh);
+    /// LSTM options: projection, peepholes, gate and cell clipping, coupled input/forget.
+    #[test]
+    fn lstm_options_backward_matches_finite_differences(
+        t in 1usize..5, n in 1usize..3, i in 1usize..5, h in 1usize..6, seed in any::<u64>(),
+        proj in 0usize..6, [peep, fgt, clip, cclip] in any::<[bool; 4]>(), thr in 0.3f32..2.0,
+    ) {
+        let mut d = LayerDesc::new(fusedrnn::Cell::Lstm, i, h).unwrap();
+        if proj > 0 { d = d.with_proj_size(proj).unwrap(); }
+        if peep { d = d.with_peepholes().unwrap(); }
+        if fgt { d = d.with_input_forget().unwrap(); }
+        if clip { d = d.with_clip(thr).unwrap(); }
+        if cclip { d = d.with_cell_clip(thr * 0.7).unwrap(); }
+        run(d, t, n, seed);
     }
 }

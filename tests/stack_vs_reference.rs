@@ -45,25 +45,36 @@ fn run(
     h: usize,
     states: bool,
     lengths: Option<&[usize]>,
+    proj_peep: Option<(usize, bool)>,
     seed: u64,
 ) {
     let ctx = format!(
-        "{cell:?} L={layers} {dir:?} bf={batch_first} T={t} N={n} I={i} H={h} states={states} lengths={lengths:?} seed={seed}"
+        "{cell:?} L={layers} {dir:?} bf={batch_first} T={t} N={n} I={i} H={h} states={states} lengths={lengths:?} proj/peep={proj_peep:?} seed={seed}"
     );
-    let desc = StackDesc::new(cell, i, h, layers, dir)
-        .unwrap()
-        .batch_first(batch_first);
+    let mut l0 = LayerDesc::new(cell, i, h).unwrap();
+    if let (Some((p, peep)), Cell::Lstm) = (proj_peep, cell) {
+        l0 = l0.with_proj_size(p).unwrap().with_clip(2.0).unwrap();
+        if peep {
+            l0 = l0.with_peepholes().unwrap().with_cell_clip(1.5).unwrap();
+        }
+    }
+    let desc = StackDesc::from_layer(l0, layers, dir).unwrap().batch_first(batch_first);
     let stack = Stack::init_uniform(desc, seed);
     let params: Vec<Params<f64>> = stack
         .layers()
         .iter()
         .map(|l| Params::from_weights(l.weights()))
         .collect();
-    let (w, lstm, st) = (desc.output_size(), cell.has_cell_state(), desc.layer_count() * n * h);
+    let (w, lstm, st) = (
+        desc.output_size(),
+        cell.has_cell_state(),
+        desc.layer_count() * n * desc.state_size(),
+    );
+    let sc = desc.layer_count() * n * h;
     let s = SeqShape::new(t, n);
     let x = uniform(t * n * i, 1.0, seed ^ 1);
     let h0 = uniform(st, 0.5, seed ^ 2);
-    let c0 = uniform(st, 0.5, seed ^ 3);
+    let c0 = uniform(sc, 0.5, seed ^ 3);
     let (h0, c0) = (states.then_some(&h0[..]), (states && lstm).then_some(&c0[..]));
     let tr = reference::stack_forward_lengths(
         &desc,
@@ -80,7 +91,7 @@ fn run(
     input.h0 = h0;
     input.c0 = c0;
     input.lengths = lengths;
-    let (mut y, mut hn, mut cn) = (vec![f32::NAN; t * n * w], vec![f32::NAN; st], vec![f32::NAN; st]);
+    let (mut y, mut hn, mut cn) = (vec![f32::NAN; t * n * w], vec![f32::NAN; st], vec![f32::NAN; sc]);
     let mut ws = StackWorkspace::new();
     let mut out = SeqOutput::new(&mut y).h_n(&mut hn);
     if lstm {
@@ -101,7 +112,7 @@ fn run(
 
     let dy = uniform(y.len(), 1.0, seed ^ 4);
     let dhn = uniform(st, 1.0, seed ^ 5);
-    let dcn = uniform(st, 1.0, seed ^ 6);
+    let dcn = uniform(sc, 1.0, seed ^ 6);
     let (dhn, dcn) = (states.then_some(&dhn[..]), (states && lstm).then_some(&dcn[..]));
     let g = reference::stack_backward(
         &desc,
@@ -115,14 +126,14 @@ fn run(
     let mut go = GradOutput::new(&dy);
     go.dh_n = dhn;
     go.dc_n = dcn;
-    let (mut dx, mut dh0, mut dc0) = (vec![f32::NAN; x.len()], vec![f32::NAN; st], vec![f32::NAN; st]);
+    let (mut dx, mut dh0, mut dc0) = (vec![f32::NAN; x.len()], vec![f32::NAN; st], vec![f32::NAN; sc]);
     let mut gi = GradInput::none().dx(&mut dx).dh0(&mut dh0);
     if lstm {
         gi = gi.dc0(&mut dc0);
     }
     let mut grads: Vec<Weights> = stack.layers().iter().map(|l| Weights::zeros(l.desc())).collect();
     for gw in grads.iter_mut() {
-        for b in gw.buffers_mut() {
+        for b in gw.all_buffers_mut() {
             b.fill(f32::NAN);
         }
     }
@@ -136,13 +147,14 @@ fn run(
     }
     for (k, (got, want)) in grads.iter().zip(&g.params).enumerate() {
         let scale = want
-            .buffers()
+            .all_buffers()
             .iter()
             .flat_map(|b| b.iter())
             .fold(0f64, |m, v| m.max(v.abs()));
-        for (name, (a, b)) in ["dW_ih", "dW_hh", "db_ih", "db_hh"]
+        assert_eq!(got.all_buffers().len(), want.all_buffers().len());
+        for (name, (a, b)) in ["dW_ih", "dW_hh", "db_ih", "db_hh", "dW_hr", "dpeep"]
             .iter()
-            .zip(got.buffers().iter().zip(want.buffers()))
+            .zip(got.all_buffers().iter().zip(want.all_buffers()))
         {
             ok(&format!("{name}[{k}]"), rel_err_scaled(a, b, FLOOR, scale), &ctx);
         }
@@ -162,10 +174,11 @@ proptest! {
         cell in cell_strategy(), layers in 1usize..4, dir in dir_strategy(), batch_first in any::<bool>(),
         t in 1usize..8, n in 1usize..5, i in 1usize..20, h in 1usize..20, states in any::<bool>(), seed in any::<u64>(),
         varlen in any::<bool>(), raw_lens in prop::collection::vec(0usize..8, 4),
+        proj_peep in prop::option::of((1usize..12, any::<bool>())),
     ) {
         // Drawn per-entry lengths in 1..=T (PyTorch's rule); `0` is covered by the layer test.
         let lens: Vec<usize> = raw_lens[..n].iter().map(|&l| 1 + l % t).collect();
-        run(cell, layers, dir, batch_first, t, n, i, h, states, varlen.then_some(&lens[..]), seed);
+        run(cell, layers, dir, batch_first, t, n, i, h, states, varlen.then_some(&lens[..]), proj_peep, seed);
     }
 }
 

@@ -154,7 +154,8 @@ pub enum GradMode {
     Accumulate,
 }
 
-/// Checks a `[N, H]` state buffer, and that `c`-states are only given to an LSTM.
+/// Checks a state buffer (`h`: `[N, P or H]`, `c`: `[N, H]`), and that `c`-states are only
+/// given to an LSTM.
 pub(crate) fn check_state(
     desc: &LayerDesc,
     s: &SeqShape,
@@ -165,6 +166,7 @@ pub(crate) fn check_state(
     match len {
         None => Ok(()),
         Some(_) if cell_state && !desc.cell().has_cell_state() => Err(Error::Unexpected { what }),
-        Some(l) => check_len(what, s.n * desc.hidden_size(), l),
+        Some(l) if cell_state => check_len(what, s.n * desc.hidden_size(), l),
+        Some(l) => check_len(what, s.n * desc.output_size(), l),
     }
 }

@@ -111,7 +111,7 @@ impl Layer {
         s.validate(d)?;
         let sched = Schedule::new(s.t, s.n, inp.lengths)?;
         check_len("x", s.t * s.n * d.input_size(), inp.x.len())?;
-        check_len("y", s.t * s.n * d.hidden_size(), out.y.len())?;
+        check_len("y", s.t * s.n * d.output_size(), out.y.len())?;
         check_state(d, s, "h0", inp.h0.map(<[f32]>::len), false)?;
         check_state(d, s, "c0", inp.c0.map(<[f32]>::len), true)?;
         check_state(d, s, "h_n", out.h_n.as_deref().map(<[f32]>::len), false)?;
@@ -157,6 +157,7 @@ impl Layer {
             h: r.h,
             c: r.c,
             aux: r.aux,
+            m: r.m,
             packed: true,
             xpack: &mut ws.pack,
         };
@@ -207,7 +208,7 @@ impl Layer {
     ) -> Result<()> {
         let (s, layout) = self.check_ws(ws)?;
         let d = self.desc();
-        check_len("dy", s.t * s.n * d.hidden_size(), grad_out.dy.len())?;
+        check_len("dy", s.t * s.n * d.output_size(), grad_out.dy.len())?;
         check_state(d, &s, "dh_n", grad_out.dh_n.map(<[f32]>::len), false)?;
         check_state(d, &s, "dc_n", grad_out.dc_n.map(<[f32]>::len), true)?;
         if let Some(dx) = grad_in.dx.as_deref() {
@@ -312,6 +313,10 @@ impl WeightsMut<'_> {
     /// `W_ih, W_hh, b_ih, b_hh`, mutable (see [`Weights`] for layouts).
     pub fn buffers_mut(&mut self) -> [&mut [f32]; 4] {
         self.layer.weights.buffers_mut()
+    }
+    /// Every buffer, `W_ih, W_hh, b_ih, b_hh` then `W_hr` and the peepholes when present.
+    pub fn all_buffers_mut(&mut self) -> Vec<&mut [f32]> {
+        self.layer.weights.all_buffers_mut()
     }
 }
 

@@ -107,14 +107,17 @@ impl Stack {
         check_lengths(s.t, s.n, lengths)?;
         check_len("x", s.t * s.n * d.input_size(), x)?;
         check_len("y", s.t * s.n * d.output_size(), y)?;
-        let st = d.layer_count() * s.n * d.hidden_size();
+        let (sh, sc) = (
+            d.layer_count() * s.n * d.state_size(),
+            d.layer_count() * s.n * d.hidden_size(),
+        );
         let lstm = d.cell().has_cell_state();
         for (k, (what, len)) in ["h0", "c0", "h_n", "c_n"].into_iter().zip(states).enumerate() {
             if let Some(len) = len {
                 if k % 2 == 1 && !lstm {
                     return Err(Error::Unexpected { what });
                 }
-                check_len(what, st, len)?;
+                check_len(what, if k % 2 == 1 { sc } else { sh }, len)?;
             }
         }
         Ok(())
@@ -151,8 +154,10 @@ impl Stack {
         ];
         self.check(&s, input.lengths, input.x.len(), output.y.len(), lens)?;
         let d = self.desc;
-        let (dirs, h, n) = (d.direction().count(), d.hidden_size(), s.n);
-        let st = n * h;
+        // `h`: the width of each direction's output and `h` states (`P` with a projection);
+        // cell states are `H` wide (`sc` per layer-direction).
+        let (dirs, h, n) = (d.direction().count(), d.state_size(), s.n);
+        let (st, sc) = (n * h, n * d.hidden_size());
         let lstm = d.cell().has_cell_state();
         if let Some(ws) = ws.as_deref_mut() {
             ws.shape = None;
@@ -161,7 +166,7 @@ impl Stack {
         }
         let (mut h_n, mut c_n) = (
             vec![0.0; d.layer_count() * st],
-            vec![0.0; if lstm { d.layer_count() * st } else { 0 }],
+            vec![0.0; if lstm { d.layer_count() * sc } else { 0 }],
         );
         let mut cur = if d.is_batch_first() {
             swap_major(input.x, n, s.t, d.input_size())
@@ -188,7 +193,7 @@ impl Stack {
                 let mut inp = SeqInput::new(&xin);
                 inp.lengths = input.lengths;
                 inp.h0 = input.h0.map(|v| &v[k * st..][..st]);
-                inp.c0 = input.c0.map(|v| &v[k * st..][..st]);
+                inp.c0 = input.c0.map(|v| &v[k * sc..][..sc]);
                 let mut y = vec![0.0; s.t * st];
                 let mut out = SeqOutput::new(&mut y).h_n(hn);
                 if lstm {
@@ -209,14 +214,14 @@ impl Stack {
             };
             let (hn_l, cn_l) = (
                 &mut h_n[k0 * st..(k0 + dirs) * st],
-                &mut c_n[if lstm { k0 * st..(k0 + dirs) * st } else { 0..0 }],
+                &mut c_n[if lstm { k0 * sc..(k0 + dirs) * sc } else { 0..0 }],
             );
             let ys: Vec<Vec<f32>> = if dirs == 1 {
                 let tw = ws.as_deref_mut().map(|w| (&mut w.per[k0], &mut w.inputs[k0]));
                 vec![one(k0, hn_l, cn_l, tw)?]
             } else {
                 let (h0s, h1s) = hn_l.split_at_mut(st);
-                let (c0s, c1s) = cn_l.split_at_mut(if lstm { st } else { 0 });
+                let (c0s, c1s) = cn_l.split_at_mut(if lstm { sc } else { 0 });
                 let (tw0, tw1) = match ws.as_deref_mut() {
                     Some(w) => {
                         let (p0, p1) = w.per[k0..k0 + 2].split_at_mut(1);
@@ -273,8 +278,9 @@ impl Stack {
             reason: "not filled by Stack::forward_train",
         })?;
         let d = self.desc;
-        let (dirs, h, n) = (d.direction().count(), d.hidden_size(), s.n);
+        let (dirs, h, n) = (d.direction().count(), d.state_size(), s.n);
         let (st, out_w, lstm) = (n * h, d.output_size(), d.cell().has_cell_state());
+        let sc = n * d.hidden_size();
         check_len("dy", s.t * n * out_w, grad_out.dy.len())?;
         check_len("grads (layers x directions)", d.layer_count(), grads.len())?;
         for (k, g) in grads.iter().enumerate() {
@@ -285,7 +291,7 @@ impl Stack {
                 });
             }
         }
-        let all = d.layer_count() * st;
+        let (all, all_c) = (d.layer_count() * st, d.layer_count() * sc);
         for (what, len) in [
             ("dh_n", grad_out.dh_n.map(<[f32]>::len)),
             ("dh0", grad_in.dh0.as_deref().map(<[f32]>::len)),
@@ -300,7 +306,7 @@ impl Stack {
         ] {
             match len {
                 Some(_) if !lstm => return Err(Error::Unexpected { what }),
-                Some(len) => check_len(what, all, len)?,
+                Some(len) => check_len(what, all_c, len)?,
                 None => {}
             }
         }
@@ -309,7 +315,7 @@ impl Stack {
         }
         let lengths = ws.lengths.as_deref();
         let mut dh0 = vec![0.0; all];
-        let mut dc0 = vec![0.0; if lstm { all } else { 0 }];
+        let mut dc0 = vec![0.0; if lstm { all_c } else { 0 }];
         let mut dcur = if d.is_batch_first() {
             swap_major(grad_out.dy, n, s.t, out_w)
         } else {
@@ -338,7 +344,7 @@ impl Stack {
                 };
                 let mut go = GradOutput::new(&dy);
                 go.dh_n = grad_out.dh_n.map(|v| &v[k * st..][..st]);
-                go.dc_n = grad_out.dc_n.map(|v| &v[k * st..][..st]);
+                go.dc_n = grad_out.dc_n.map(|v| &v[k * sc..][..sc]);
                 let mut dx = vec![0.0; s.t * n * in_w];
                 let mut gi = GradInput::none().dx(&mut dx).dh0(dh0k);
                 if lstm {
@@ -353,7 +359,7 @@ impl Stack {
             };
             let (dh0_l, dc0_l) = (
                 &mut dh0[k0 * st..(k0 + dirs) * st],
-                &mut dc0[if lstm { k0 * st..(k0 + dirs) * st } else { 0..0 }],
+                &mut dc0[if lstm { k0 * sc..(k0 + dirs) * sc } else { 0..0 }],
             );
             let dxs: Vec<Vec<f32>> = if dirs == 1 {
                 vec![one(k0, &mut ws.per[k0], &mut grads[k0], dh0_l, dc0_l)?]
@@ -361,7 +367,7 @@ impl Stack {
                 let (p0, p1) = ws.per[k0..k0 + 2].split_at_mut(1);
                 let (g0, g1) = grads[k0..k0 + 2].split_at_mut(1);
                 let (h0s, h1s) = dh0_l.split_at_mut(st);
-                let (c0s, c1s) = dc0_l.split_at_mut(if lstm { st } else { 0 });
+                let (c0s, c1s) = dc0_l.split_at_mut(if lstm { sc } else { 0 });
                 let (a, b) = rayon::join(
                     || one(k0, &mut p0[0], &mut g0[0], h0s, c0s),
                     || one(k0 + 1, &mut p1[0], &mut g1[0], h1s, c1s),

@@ -46,9 +46,8 @@ impl Direction {
 /// (`l * D + d`, the reverse direction second).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StackDesc {
-    cell: Cell,
-    input_size: usize,
-    hidden_size: usize,
+    /// Layer 0 (every layer-direction has its cell, `H` and options; `l > 0` reads `W`).
+    layer: LayerDesc,
     num_layers: usize,
     direction: Direction,
     batch_first: bool,
@@ -63,13 +62,25 @@ impl StackDesc {
         num_layers: usize,
         direction: Direction,
     ) -> Result<Self> {
+        Self::from_layer(LayerDesc::new(cell, input_size, hidden_size)?, num_layers, direction)
+    }
+
+    /// `num_layers` layers like `layer` (its cell, sizes and LSTM options; layers `l > 0` read
+    /// the previous layer's output), time-major data.
+    ///
+    /// ```
+    /// use fusedrnn::{Cell, Direction, LayerDesc, StackDesc};
+    /// let l0 = LayerDesc::new(Cell::Lstm, 10, 32).unwrap().with_proj_size(16).unwrap();
+    /// let d = StackDesc::from_layer(l0, 2, Direction::Bidirectional).unwrap();
+    /// assert_eq!(d.output_size(), 32); // 2 directions x P
+    /// assert_eq!(d.layer_desc(1).unwrap().input_size(), 32);
+    /// ```
+    pub fn from_layer(layer: LayerDesc, num_layers: usize, direction: Direction) -> Result<Self> {
         if num_layers == 0 {
             return Err(Error::ZeroSize { what: "num_layers" });
         }
         let d = Self {
-            cell,
-            input_size,
-            hidden_size,
+            layer,
             num_layers,
             direction,
             batch_first: false,
@@ -89,15 +100,15 @@ impl StackDesc {
 
     /// The cell.
     pub fn cell(&self) -> Cell {
-        self.cell
+        self.layer.cell()
     }
     /// `I`.
     pub fn input_size(&self) -> usize {
-        self.input_size
+        self.layer.input_size()
     }
     /// `H`.
     pub fn hidden_size(&self) -> usize {
-        self.hidden_size
+        self.layer.hidden_size()
     }
     /// `L`.
     pub fn num_layers(&self) -> usize {
@@ -115,14 +126,25 @@ impl StackDesc {
     pub fn layer_count(&self) -> usize {
         self.num_layers * self.direction.count()
     }
-    /// Width of the stack's output per step: `D*H` (concatenated) or `H`.
+    /// Width of the stack's output per step: `D*H` (concatenated) or `H` (`P` for `H` with
+    /// an LSTM projection).
     pub fn output_size(&self) -> usize {
-        self.direction.output_width(self.hidden_size)
+        self.direction.output_width(self.layer.output_size())
+    }
+
+    /// The width of the hidden states `h_0`, `h_n` of each layer-direction: `P` with an LSTM
+    /// projection, else `H` (cell states are always `H` wide).
+    pub fn state_size(&self) -> usize {
+        self.layer.output_size()
     }
 
     /// The descriptor of layer `l` (each of its directions).
     pub fn layer_desc(&self, l: usize) -> Result<LayerDesc> {
-        let i = if l == 0 { self.input_size } else { self.output_size() };
-        LayerDesc::new(self.cell, i, self.hidden_size)
+        if l == 0 {
+            return Ok(self.layer);
+        }
+        // Validates the sizes of the inner layers' `W_ih` (`[G*H, W]`).
+        LayerDesc::new(self.layer.cell(), self.output_size(), self.layer.hidden_size())?;
+        Ok(self.layer.with_input(self.output_size()))
     }
 }

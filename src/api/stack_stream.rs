@@ -64,7 +64,7 @@ impl StackStream {
             })
             .collect::<Result<Vec<_>>>()?;
         let mid_len = if desc.num_layers() > 1 {
-            crate::error::product(&[max_steps, n, desc.hidden_size()], "stream buffer")?
+            crate::error::product(&[max_steps, n, desc.state_size()], "stream buffer")?
         } else {
             0
         };
@@ -88,12 +88,12 @@ impl StackStream {
 
     /// Copies the states of every layer out: `h` `[L, N, H]`, and `c` for an LSTM.
     pub fn state(&self, h: &mut [f32], c: Option<&mut [f32]>) -> Result<()> {
-        let st = self.n * self.desc.hidden_size();
-        let all = self.layers.len() * st;
-        check_len("h", all, h.len())?;
+        let (st, sc) = (self.n * self.desc.state_size(), self.n * self.desc.hidden_size());
+        let l_n = self.layers.len();
+        check_len("h", l_n * st, h.len())?;
         let lstm = self.desc.cell().has_cell_state();
         match (&c, lstm) {
-            (Some(c), true) => check_len("c", all, c.len())?,
+            (Some(c), true) => check_len("c", l_n * sc, c.len())?,
             (Some(_), false) => return Err(Error::Unexpected { what: "c" }),
             (None, _) => {}
         }
@@ -102,7 +102,7 @@ impl StackStream {
         }
         if let Some(c) = c {
             for (l, s) in self.layers.iter().enumerate() {
-                c[l * st..][..st].copy_from_slice(s.c().expect("LSTM"));
+                c[l * sc..][..sc].copy_from_slice(s.c().expect("LSTM"));
             }
         }
         Ok(())
@@ -110,17 +110,17 @@ impl StackStream {
 
     /// Sets the states of every layer: `h` `[L, N, H]`, and `c` `[L, N, H]` for an LSTM.
     pub fn set_state(&mut self, h: &[f32], c: Option<&[f32]>) -> Result<()> {
-        let st = self.n * self.desc.hidden_size();
-        let all = self.layers.len() * st;
-        check_len("h", all, h.len())?;
+        let (st, sc) = (self.n * self.desc.state_size(), self.n * self.desc.hidden_size());
+        let l_n = self.layers.len();
+        check_len("h", l_n * st, h.len())?;
         match (c, self.desc.cell().has_cell_state()) {
-            (Some(c), true) => check_len("c", all, c.len())?,
+            (Some(c), true) => check_len("c", l_n * sc, c.len())?,
             (Some(_), false) => return Err(Error::Unexpected { what: "c" }),
             (None, true) => return Err(Error::Missing { what: "c" }),
             (None, false) => {}
         }
         for (l, s) in self.layers.iter_mut().enumerate() {
-            s.set_state(&h[l * st..][..st], c.map(|c| &c[l * st..][..st]))?;
+            s.set_state(&h[l * st..][..st], c.map(|c| &c[l * sc..][..sc]))?;
         }
         Ok(())
     }
@@ -149,7 +149,7 @@ impl StackStream {
             });
         }
         let t = x.len() / row;
-        let mid = crate::error::product(&[t, self.n, self.desc.hidden_size()], "y")?;
+        let mid = crate::error::product(&[t, self.n, self.desc.state_size()], "y")?;
         check_len("y", mid, y.len())?;
         let top = self.layers.len() - 1;
         if top > 0 {

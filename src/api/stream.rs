@@ -44,14 +44,16 @@ impl Stream {
     pub fn new(layer: &Layer, n: usize) -> Result<Self> {
         let desc = *layer.desc();
         SeqShape::new(1, n).validate(&desc)?;
-        let nh = n * desc.hidden_size();
+        // `h` is `P` wide with an LSTM projection; `c` is `H` wide.
+        let (nh, nc) = (n * desc.output_size(), n * desc.hidden_size());
+        let nc = if desc.cell().has_cell_state() { nc } else { 0 };
         Ok(Self {
             desc,
             n,
             h: vec![0.0; nh],
-            c: vec![0.0; if desc.cell().has_cell_state() { nh } else { 0 }],
+            c: vec![0.0; nc],
             h_prev: vec![0.0; nh],
-            c_prev: vec![0.0; if desc.cell().has_cell_state() { nh } else { 0 }],
+            c_prev: vec![0.0; nc],
             started: false,
             scratch: Scratch::default(),
         })

@@ -7,6 +7,7 @@
 pub(crate) mod fused;
 pub(crate) mod gru;
 pub(crate) mod lstm;
+pub(crate) mod lstm_ext;
 pub(crate) mod rnn;
 
 use crate::simd::Vf32;

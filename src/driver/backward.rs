@@ -4,6 +4,7 @@
 
 use super::forward::{Bufs, Ctx};
 use super::layout::Regions;
+use super::lstm_ext::{self, ExtBack};
 use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::{gru, lstm, rnn};
@@ -30,10 +31,13 @@ pub(crate) struct DataIo<'a> {
 pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_>, pack: &mut Vec<f32>) {
     let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
     let (t_len, n) = (sched.t(), sched.n());
-    let nh = n * h_sz;
+    // `h` and its gradients are `hw` wide (`P` with a projection), the cell state `H`.
+    let hw = cx.desc.output_size();
+    let (nh, nc) = (n * hw, n * h_sz);
     let vl = sched.varlen();
     let row = |t: usize| Bufs::state_row(true, sched, t);
     let lstm = cx.desc.cell() == Cell::Lstm;
+    let ext = cx.desc.has_lstm_options();
 
     // dh_rec ring: slot (t+1)%2 holds the recurrent gradient flowing into h_{t+1}, i.e. the
     // one this step consumes; the step writes the gradient for h_t into the other slot. A
@@ -45,12 +49,12 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
             Some(v) => {
                 for (j, &bi) in v.perm().iter().enumerate() {
                     let slot = sched.len_of(j) % 2;
-                    dh_ring[slot * nh + j * h_sz..][..h_sz].copy_from_slice(&d[bi * h_sz..][..h_sz]);
+                    dh_ring[slot * nh + j * hw..][..hw].copy_from_slice(&d[bi * hw..][..hw]);
                 }
             }
         }
     }
-    let mut dc = vec![0.0f32; if lstm { nh } else { 0 }];
+    let mut dc = vec![0.0f32; if lstm { nc } else { 0 }];
     match (io.dc_n, vl) {
         (Some(d), None) => dc.copy_from_slice(d),
         (Some(d), Some(v)) => v.sort_rows(d, h_sz, &mut dc),
@@ -61,6 +65,8 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
         _ => Vec::new(),
     };
     let mut dy_step = vec![0.0f32; if vl.is_some() { nh } else { 0 }];
+    let mut dm = vec![0.0f32; if ext { nc } else { 0 }];
+    let (ws_dh, ws_dgates) = (ws.dh, ws.dgates);
     let need_dh0 = io.dh0.is_some();
 
     // One team of threads for the whole loop (see `Team`).
@@ -71,21 +77,40 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
                 continue;
             }
             let (dh_prev, dh_rec) = split_prev_rec(&mut dh_ring, nh, t);
-            let (dh_prev, dh_rec) = (&mut dh_prev[..m * h_sz], &dh_rec[..m * h_sz]);
+            let (dh_prev, dh_rec) = (&mut dh_prev[..m * hw], &dh_rec[..m * hw]);
             let dy: &[f32] = match vl {
                 None => &io.dy[t * nh..][..nh],
                 Some(v) => {
-                    v.gather_step(t, &io.dy[t * nh..][..nh], h_sz, &mut dy_step);
-                    &dy_step[..m * h_sz]
+                    v.gather_step(t, &io.dy[t * nh..][..nh], hw, &mut dy_step);
+                    &dy_step[..m * hw]
                 }
             };
             let o = sched.off(t);
             let acts = &ws.gates[o * gh_w..][..m * gh_w];
-            let dg = &mut ws.dgates[o * gh_w..][..m * gh_w];
-            let h_prev = &ws.h[row(t) * h_sz..][..m * h_sz];
+            let dg = &mut ws_dgates[o * gh_w..][..m * gh_w];
+            let h_prev = &ws.h[row(t) * hw..][..m * hw];
             // The recurrent product for step 0 only feeds dh_0.
             let want_rec = t > 0 || need_dh0;
             match cx.desc.cell() {
+                Cell::Lstm if ext => {
+                    let dh_keep = cx.desc.proj_size().map(|p| &mut ws_dh[o * p..][..m * p]);
+                    let step = ExtBack {
+                        m,
+                        dy,
+                        dh_rec,
+                        pre: acts,
+                        c_prev: &ws.c[row(t) * h_sz..][..m * h_sz],
+                        c_next: &ws.c[row(t + 1) * h_sz..][..m * h_sz],
+                        dc: &mut dc[..m * h_sz],
+                        dg: &mut *dg,
+                        dh_keep,
+                        dm: &mut dm[..m * h_sz],
+                    };
+                    lstm_ext::backward_step(cx, team, step);
+                    if want_rec {
+                        rec_product(team, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
+                    }
+                }
                 Cell::Lstm => {
                     let c_prev = &ws.c[row(t) * h_sz..][..m * h_sz];
                     let c_next = &ws.c[row(t + 1) * h_sz..][..m * h_sz];
@@ -123,16 +148,16 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
         }
     });
 
-    for (src, out) in [(&dh_ring[..nh], io.dh0), (&dc[..], io.dc0)] {
+    for (src, out, w) in [(&dh_ring[..nh], io.dh0, hw), (&dc[..], io.dc0, h_sz)] {
         match (out, vl) {
             (Some(o), None) => o.copy_from_slice(src),
-            (Some(o), Some(v)) => v.unsort_rows(src, h_sz, o),
+            (Some(o), Some(v)) => v.unsort_rows(src, w, o),
             (None, _) => {}
         }
     }
     if let Some(dx) = io.dx {
         let tn = sched.total();
-        let dg = Mat::n(&ws.dgates[..tn * gh_w], gh_w);
+        let dg = Mat::n(&ws_dgates[..tn * gh_w], gh_w);
         let w = Mat::n(cx.w.w_ih(), i_sz);
         match vl {
             // Every sequence is empty.
@@ -157,7 +182,16 @@ fn grow(v: &mut Vec<f32>, len: usize) {
 /// `c = beta * c + a · B` for one step (`a` `[n, K]` with leading dimension `lda`, `c`
 /// `[n, H]`), split over threads by 16-unit column blocks.
 #[allow(clippy::too_many_arguments)]
-fn rec_product(team: &Team<'_>, n: usize, a: &[f32], lda: usize, b: &Packed, beta: f32, c: &mut [f32], h: usize) {
+pub(crate) fn rec_product(
+    team: &Team<'_>,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    b: &Packed,
+    beta: f32,
+    c: &mut [f32],
+    h: usize,
+) {
     assert!(c.len() >= n * h);
     // SAFETY: `c` is exclusively borrowed for this call; `team.on_blocks` hands each thread a
     // disjoint range of column blocks and joins before returning.
@@ -198,8 +232,12 @@ pub(crate) fn weights(
     pack: &mut Vec<f32>,
 ) {
     let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
+    let hw = cx.desc.output_size();
     let tn = sched.total();
     let beta = if accumulate { 1.0 } else { 0.0 };
+    if cx.desc.has_lstm_options() {
+        lstm_ext::weights(cx, sched, &ws, grads, accumulate);
+    }
     if tn == 0 {
         // Every sequence is empty: the gradients are zero.
         if !accumulate {
@@ -209,14 +247,14 @@ pub(crate) fn weights(
     }
     let dg: &[f32] = &ws.dgates[..tn * gh_w];
     let (x, h_prev): (&[f32], &[f32]) = match sched.varlen() {
-        None => (x, &ws.h[..tn * h_sz]),
+        None => (x, &ws.h[..tn * hw]),
         Some(v) => {
-            grow(pack, tn * (i_sz + h_sz));
-            let (xp, hp) = pack[..tn * (i_sz + h_sz)].split_at_mut(tn * i_sz);
+            grow(pack, tn * (i_sz + hw));
+            let (xp, hp) = pack[..tn * (i_sz + hw)].split_at_mut(tn * i_sz);
             v.gather(x, i_sz, xp);
             for t in 0..sched.t() {
                 let (m, r) = (sched.rows(t), Bufs::state_row(true, sched, t));
-                hp[sched.off(t) * h_sz..][..m * h_sz].copy_from_slice(&ws.h[r * h_sz..][..m * h_sz]);
+                hp[sched.off(t) * hw..][..m * hw].copy_from_slice(&ws.h[r * hw..][..m * hw]);
             }
             (xp, hp)
         }
@@ -257,16 +295,7 @@ pub(crate) fn weights(
             } else {
                 dg
             };
-            sgemm(
-                gh_w,
-                h_sz,
-                tn,
-                Mat::t(dq, gh_w),
-                Mat::n(h_prev, h_sz),
-                beta,
-                dw_hh,
-                h_sz,
-            );
+            sgemm(gh_w, hw, tn, Mat::t(dq, gh_w), Mat::n(h_prev, hw), beta, dw_hh, hw);
             column_sums(dq, tn, gh_w, db_hh, accumulate);
         }
     }

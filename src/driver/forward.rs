@@ -1,6 +1,7 @@
 //! Forward time loop, shared by inference (ring buffers of two states) and training (every
 //! state kept in the workspace).
 
+use super::lstm_ext::{self, ExtStep};
 use super::prepared::Prepared;
 use super::schedule::Schedule;
 use super::team::Team;
@@ -30,6 +31,8 @@ pub(crate) struct Bufs<'a> {
     pub h: &'a mut [f32],
     pub c: &'a mut [f32],
     pub aux: &'a mut [f32],
+    /// LSTM projection: `o ⊙ tanh(c')` (packed `[Σ n_t, H]` in training, `[N, H]` else).
+    pub m: &'a mut [f32],
     pub packed: bool,
     /// Room for the packed input of a variable-length batch (grown as needed).
     pub xpack: &'a mut Vec<f32>,
@@ -73,8 +76,10 @@ pub(crate) struct Io<'a> {
 pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
     let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
     let (t_len, n) = (sched.t(), sched.n());
-    let nh = n * h_sz;
+    // `h` is `hw` wide (`P` with a projection), the cell state `H`.
+    let hw = cx.desc.output_size();
     let lstm = cx.desc.cell() == Cell::Lstm;
+    let ext = cx.desc.has_lstm_options();
     let vl = sched.varlen();
     let row = |t: usize| Bufs::state_row(b.packed, sched, t);
 
@@ -95,14 +100,14 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
             project(cx, team, total, x, &mut b.gates[..total * gh_w]);
         }
 
-        for (buf, init, on) in [(&mut *b.h, io.h0, true), (&mut *b.c, io.c0, lstm)] {
+        for (buf, init, on, w) in [(&mut *b.h, io.h0, true, hw), (&mut *b.c, io.c0, lstm, h_sz)] {
             if !on {
                 continue;
             }
-            let s0 = &mut buf[..nh];
+            let s0 = &mut buf[..n * w];
             match (init, vl) {
                 (Some(v0), None) => s0.copy_from_slice(v0),
-                (Some(v0), Some(v)) => v.sort_rows(v0, h_sz, s0),
+                (Some(v0), Some(v)) => v.sort_rows(v0, w, s0),
                 (None, _) => s0.fill(0.0),
             }
         }
@@ -114,69 +119,86 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
             let m = sched.rows(t);
             if m == 0 {
                 // Every sequence has ended (lengths may be 0).
-                io.y[t * nh..][..nh].fill(0.0);
+                io.y[t * n * hw..][..n * hw].fill(0.0);
                 continue;
             }
             let gates = &mut b.gates[sched.off(t) * gh_w..][..m * gh_w];
             let (p, q) = (row(t), row(t + 1));
-            let (h_prev, h_next) = two_rows(b.h, h_sz, p, q, m);
+            let (h_prev, h_next) = two_rows(b.h, hw, p, q, m);
             let rec = !(t == 0 && h0_zero);
             let (c_prev, c_next): (&[f32], &mut [f32]) = if lstm {
                 two_rows(b.c, h_sz, p, q, m)
             } else {
                 (&[], &mut [])
             };
-            let aux: &mut [f32] = match cx.desc.cell() {
-                Cell::Gru(_) => {
-                    let r0 = if b.packed { sched.off(t) } else { 0 };
-                    &mut b.aux[r0 * h_sz..][..m * h_sz]
-                }
-                _ => &mut [],
-            };
-            let slices = StepSlices {
-                n: m,
-                h: h_sz,
-                gates_per_unit: cx.desc.gates(),
-                h_prev,
-                rec,
-                gates,
-                c_prev,
-                c_next,
-                h_next,
-                aux,
-                b_hn: &cx.p.b_hn,
-            };
-            // SAFETY: the slices are borrowed for this whole step and used only through `st`;
-            // `team.on_blocks` gives each thread a disjoint block range and joins before returning.
-            let st = unsafe { FwdStep::new(slices) };
-            let macs = m * h_sz * gh_w;
-            match cx.desc.cell() {
-                Cell::Lstm => team.on_blocks(nb, macs, |r| fused::lstm(&st, &cx.p.fwd, r)),
-                Cell::Rnn(act) => team.on_blocks(nb, macs, |r| fused::rnn(&st, &cx.p.fwd, act, r)),
-                Cell::Gru(GruVariant::LinearBeforeReset) => {
-                    team.on_blocks(nb, macs, |r| fused::gru_lbr(&st, &cx.p.fwd, r))
-                }
-                Cell::Gru(GruVariant::ResetBeforeLinear) => {
-                    team.on_blocks(nb, macs, |r| fused::gru_rz(&st, &cx.p.fwd, r));
-                    team.on_blocks(nb, macs, |r| fused::gru_n(&st, &cx.p.fwd_n, r));
+            // Rows of this step in the per-step `[·, H]` buffers (`aux`, `m`).
+            let r0 = if b.packed { sched.off(t) } else { 0 };
+            if ext {
+                let mbuf = match cx.desc.proj_size() {
+                    Some(_) => Some(&mut b.m[r0 * h_sz..][..m * h_sz]),
+                    None => None,
+                };
+                let step = ExtStep {
+                    m,
+                    h_prev: rec.then_some(h_prev),
+                    gates,
+                    c_prev,
+                    c_next,
+                    mbuf,
+                    h_next,
+                };
+                lstm_ext::forward_step(cx, team, step);
+            } else {
+                let aux: &mut [f32] = match cx.desc.cell() {
+                    Cell::Gru(_) => &mut b.aux[r0 * h_sz..][..m * h_sz],
+                    _ => &mut [],
+                };
+                let slices = StepSlices {
+                    n: m,
+                    h: h_sz,
+                    gates_per_unit: cx.desc.gates(),
+                    h_prev,
+                    rec,
+                    gates,
+                    c_prev,
+                    c_next,
+                    h_next,
+                    aux,
+                    b_hn: &cx.p.b_hn,
+                };
+                // SAFETY: the slices are borrowed for this whole step and used only through `st`;
+                // `team.on_blocks` gives each thread a disjoint block range and joins before
+                // returning.
+                let st = unsafe { FwdStep::new(slices) };
+                let macs = m * h_sz * gh_w;
+                match cx.desc.cell() {
+                    Cell::Lstm => team.on_blocks(nb, macs, |r| fused::lstm(&st, &cx.p.fwd, r)),
+                    Cell::Rnn(act) => team.on_blocks(nb, macs, |r| fused::rnn(&st, &cx.p.fwd, act, r)),
+                    Cell::Gru(GruVariant::LinearBeforeReset) => {
+                        team.on_blocks(nb, macs, |r| fused::gru_lbr(&st, &cx.p.fwd, r))
+                    }
+                    Cell::Gru(GruVariant::ResetBeforeLinear) => {
+                        team.on_blocks(nb, macs, |r| fused::gru_rz(&st, &cx.p.fwd, r));
+                        team.on_blocks(nb, macs, |r| fused::gru_n(&st, &cx.p.fwd_n, r));
+                    }
                 }
             }
-            let h_new = &b.h[q * h_sz..][..m * h_sz];
-            let y_t = &mut io.y[t * nh..][..nh];
+            let h_new = &b.h[q * hw..][..m * hw];
+            let y_t = &mut io.y[t * n * hw..][..n * hw];
             match vl {
                 None => y_t.copy_from_slice(h_new),
-                Some(v) => v.scatter_step(t, h_new, h_sz, y_t),
+                Some(v) => v.scatter_step(t, h_new, hw, y_t),
             }
         }
 
-        for (buf, out) in [(&*b.h, io.h_n), (&*b.c, io.c_n)] {
+        for (buf, out, w) in [(&*b.h, io.h_n, hw), (&*b.c, io.c_n, h_sz)] {
             let Some(out) = out else { continue };
             match vl {
-                None => out.copy_from_slice(&buf[row(t_len) * h_sz..][..nh]),
+                None => out.copy_from_slice(&buf[row(t_len) * w..][..n * w]),
                 Some(v) => {
                     for (j, &bi) in v.perm().iter().enumerate() {
                         let r = row(sched.len_of(j)) + j;
-                        out[bi * h_sz..][..h_sz].copy_from_slice(&buf[r * h_sz..][..h_sz]);
+                        out[bi * w..][..w].copy_from_slice(&buf[r * w..][..w]);
                     }
                 }
             }
@@ -192,6 +214,7 @@ pub(crate) struct Scratch {
     h: Vec<f32>,
     c: Vec<f32>,
     aux: Vec<f32>,
+    m: Vec<f32>,
     xpack: Vec<f32>,
 }
 
@@ -201,11 +224,12 @@ impl Scratch {
         let nh = s.n * d.hidden_size();
         let lens = [
             s.t * s.n * d.gate_rows(),
-            2 * nh,
+            2 * s.n * d.output_size(),
             if d.cell() == Cell::Lstm { 2 * nh } else { 0 },
             if matches!(d.cell(), Cell::Gru(_)) { nh } else { 0 },
+            if d.proj_size().is_some() { nh } else { 0 },
         ];
-        for (v, len) in [&mut self.gates, &mut self.h, &mut self.c, &mut self.aux]
+        for (v, len) in [&mut self.gates, &mut self.h, &mut self.c, &mut self.aux, &mut self.m]
             .into_iter()
             .zip(lens)
         {
@@ -218,6 +242,7 @@ impl Scratch {
             h: &mut self.h[..lens[1]],
             c: &mut self.c[..lens[2]],
             aux: &mut self.aux[..lens[3]],
+            m: &mut self.m[..lens[4]],
             packed: false,
             xpack: &mut self.xpack,
         }

@@ -18,6 +18,10 @@ pub(crate) struct Layout {
     pub dgates: usize,
     /// `[T, N, G*H]` recurrent-side gradients (linear-before-reset GRU only).
     pub dgh: usize,
+    /// LSTM projection: `[T, N, H]` `m = o ⊙ tanh(c')`, the projection's input; else 0.
+    pub m: usize,
+    /// LSTM projection: `[T, N, P]` the gradient of every `h_t` (for `dW_hr`); else 0.
+    pub dh: usize,
 }
 
 /// The regions of one workspace buffer.
@@ -28,6 +32,8 @@ pub(crate) struct Regions<'a> {
     pub aux: &'a mut [f32],
     pub dgates: &'a mut [f32],
     pub dgh: &'a mut [f32],
+    pub m: &'a mut [f32],
+    pub dh: &'a mut [f32],
 }
 
 impl Layout {
@@ -36,7 +42,12 @@ impl Layout {
         let tn = product(&[s.t, s.n], "T*N")?;
         let gates = product(&[tn, d.gate_rows()], "workspace")?;
         let states = product(&[s.t + 1, s.n, d.hidden_size()], "workspace")?;
+        let h_states = product(&[s.t + 1, s.n, d.output_size()], "workspace")?;
         let seq_h = product(&[tn, d.hidden_size()], "workspace")?;
+        let (m, dh) = match d.proj_size() {
+            Some(p) => (seq_h, product(&[tn, p], "workspace")?),
+            None => (0, 0),
+        };
         let (c, aux, dgh) = match d.cell() {
             Cell::Lstm => (states, 0, 0),
             Cell::Gru(GruVariant::LinearBeforeReset) => (0, seq_h, gates),
@@ -45,20 +56,31 @@ impl Layout {
         };
         Ok(Self {
             gates,
-            h: states,
+            h: h_states,
             c,
             aux,
             dgates: gates,
             dgh,
+            m,
+            dh,
         })
     }
 
     /// Total elements (checked: [`Layout::new`] bounds every region by `MAX_ELEMS`).
     pub(crate) fn total(&self) -> Result<usize> {
-        [self.gates, self.h, self.c, self.aux, self.dgates, self.dgh]
-            .iter()
-            .try_fold(0usize, |a, &b| a.checked_add(b))
-            .ok_or(crate::Error::Overflow { what: "workspace" })
+        [
+            self.gates,
+            self.h,
+            self.c,
+            self.aux,
+            self.dgates,
+            self.dgh,
+            self.m,
+            self.dh,
+        ]
+        .iter()
+        .try_fold(0usize, |a, &b| a.checked_add(b))
+        .ok_or(crate::Error::Overflow { what: "workspace" })
     }
 
     /// Cuts `buf` (at least [`Layout::total`] long) into the regions.
@@ -68,7 +90,9 @@ impl Layout {
         let (c, rest) = rest.split_at_mut(self.c);
         let (aux, rest) = rest.split_at_mut(self.aux);
         let (dgates, rest) = rest.split_at_mut(self.dgates);
-        let (dgh, _) = rest.split_at_mut(self.dgh);
+        let (dgh, rest) = rest.split_at_mut(self.dgh);
+        let (m, rest) = rest.split_at_mut(self.m);
+        let (dh, _) = rest.split_at_mut(self.dh);
         Regions {
             gates,
             h,
@@ -76,6 +100,8 @@ impl Layout {
             aux,
             dgates,
             dgh,
+            m,
+            dh,
         }
     }
 }

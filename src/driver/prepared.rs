@@ -24,12 +24,16 @@ pub(crate) struct Prepared {
     pub bwd: Packed,
     /// Reset-before-linear GRU: `W_hn` packed for `d(r ⊙ h) = dn · W_hn`; empty otherwise.
     pub bwd_n: Packed,
+    /// LSTM projection: `W_hrᵀ` packed for `h = m · W_hrᵀ`; empty otherwise.
+    pub hr_fwd: Packed,
+    /// LSTM projection: `W_hr` packed for `dm = dh · W_hr`; empty otherwise.
+    pub hr_bwd: Packed,
 }
 
 impl Prepared {
     pub(crate) fn new(w: &Weights) -> Self {
         let d = w.desc();
-        let (h, g) = (d.hidden_size(), d.gates());
+        let (h, g, hw) = (d.hidden_size(), d.gates(), d.output_size());
         let mut bias_x: Vec<f32> = w.b_ih().iter().zip(w.b_hh()).map(|(a, b)| a + b).collect();
         let mut b_hn = Vec::new();
         let (fwd, fwd_n, bwd, bwd_n) = match d.cell() {
@@ -48,12 +52,23 @@ impl Prepared {
                 Packed::plain(w.w_hh(), h, h),
                 Packed::default(),
             ),
+            // The general LSTM: a plain recurrent product, then its own gate pass.
+            Cell::Lstm if d.has_lstm_options() => (
+                Packed::wide_rows(w.w_hh(), g * h, hw),
+                Packed::default(),
+                Packed::plain(w.w_hh(), g * h, hw),
+                Packed::default(),
+            ),
             _ => (
                 Packed::gate_rows(w.w_hh(), g, h, h),
                 Packed::default(),
                 Packed::plain(w.w_hh(), g * h, h),
                 Packed::default(),
             ),
+        };
+        let (hr_fwd, hr_bwd) = match d.proj_size() {
+            Some(p) => (Packed::wide_rows(w.w_hr(), p, h), Packed::plain(w.w_hr(), p, h)),
+            None => (Packed::default(), Packed::default()),
         };
         if d.cell() == Cell::Gru(GruVariant::LinearBeforeReset) {
             bias_x[2 * h..].copy_from_slice(&w.b_ih()[2 * h..]);
@@ -70,6 +85,8 @@ impl Prepared {
             fwd_n,
             bwd,
             bwd_n,
+            hr_fwd,
+            hr_bwd,
         }
     }
 }

@@ -42,26 +42,101 @@ fn sig_grad<R: Real>(s: R) -> R {
     s * (R::ONE - s)
 }
 
-/// LSTM gate activations `(i, f, g, o)` for input `x` and previous `h`.
-fn lstm_gates<R: Real>(p: &Params<R>, x: &[R], h: &[R]) -> [Vec<R>; 4] {
-    let hs = h.len();
+/// Everything one LSTM step computes for one batch entry (`H` units each).
+struct LstmParts<R> {
+    /// Pre-activations of `i, f, g, o` as their nonlinearities see them before clipping
+    /// (peephole terms included).
+    pre: [Vec<R>; 4],
+    /// Activations `i, f, g, o` (`f = 1 - i` with `input_forget`).
+    act: [Vec<R>; 4],
+    /// `f c + i g` before cell clipping.
+    c_raw: Vec<R>,
+    /// The new cell state.
+    c_new: Vec<R>,
+    /// `o ⊙ tanh(c')`, what the projection (if any) multiplies.
+    m: Vec<R>,
+}
+
+/// `clamp(v, -t, t)` when `t` is set.
+fn clamp<R: Real>(v: R, t: Option<f32>) -> R {
+    match t {
+        Some(t) => {
+            let t = R::from_f64(t as f64);
+            if v > t {
+                t
+            } else if v < -t {
+                -t
+            } else {
+                v
+            }
+        }
+        None => v,
+    }
+}
+
+/// 1 where the clamp to `t` passes `v` through (`|v| <= t`), else 0.
+fn passes<R: Real>(v: R, t: Option<f32>) -> R {
+    match t {
+        Some(t) if v > R::from_f64(t as f64) || v < -R::from_f64(t as f64) => R::ZERO,
+        _ => R::ONE,
+    }
+}
+
+/// The LSTM step with its options (peepholes, gate clip, cell clip, `input_forget`; the
+/// projection is applied by the caller to `m`).
+#[allow(clippy::needless_range_loop)] // `j` indexes the four gate blocks and the states alike
+fn lstm_parts<R: Real>(p: &Params<R>, x: &[R], h: &[R], c: &[R]) -> LstmParts<R> {
+    let d = &p.desc;
+    let hs = d.hidden_size();
     let ax = affine(&p.w_ih, &p.b_ih, x, 0, 4 * hs);
     let ah = affine(&p.w_hh, &p.b_hh, h, 0, 4 * hs);
     let a = |gate: usize, j: usize| ax[gate * hs + j] + ah[gate * hs + j];
-    [
-        (0..hs).map(|j| sigmoid(a(0, j))).collect(),
-        (0..hs).map(|j| sigmoid(a(1, j))).collect(),
-        (0..hs).map(|j| a(2, j).tanh()).collect(),
-        (0..hs).map(|j| sigmoid(a(3, j))).collect(),
-    ]
+    let peep = |k: usize, j: usize, s: R| if d.peepholes() { p.peep[k * hs + j] * s } else { R::ZERO };
+    let clip = d.clip();
+    let mut q = LstmParts {
+        pre: std::array::from_fn(|_| vec![R::ZERO; hs]),
+        act: std::array::from_fn(|_| vec![R::ZERO; hs]),
+        c_raw: vec![R::ZERO; hs],
+        c_new: vec![R::ZERO; hs],
+        m: vec![R::ZERO; hs],
+    };
+    for j in 0..hs {
+        let pi = a(0, j) + peep(0, j, c[j]);
+        let pf = a(1, j) + peep(1, j, c[j]);
+        let pg = a(2, j);
+        let i = sigmoid(clamp(pi, clip));
+        let f = if d.input_forget() {
+            R::ONE - i
+        } else {
+            sigmoid(clamp(pf, clip))
+        };
+        let g = clamp(pg, clip).tanh();
+        let c_raw = f * c[j] + i * g;
+        let c_new = clamp(c_raw, d.cell_clip());
+        let po = a(3, j) + peep(2, j, c_new);
+        let o = sigmoid(clamp(po, clip));
+        for (k, (pv, av)) in [(pi, i), (pf, f), (pg, g), (po, o)].into_iter().enumerate() {
+            q.pre[k][j] = pv;
+            q.act[k][j] = av;
+        }
+        q.c_raw[j] = c_raw;
+        q.c_new[j] = c_new;
+        q.m[j] = o * c_new.tanh();
+    }
+    q
 }
 
-/// LSTM: `c' = f c + i g`, `h' = o tanh(c')`.
+/// LSTM: `c' = f c + i g`, `h' = o tanh(c')` (times `W_hr` with a projection), with the
+/// options of [`crate::LayerDesc`].
 pub(super) fn lstm_step<R: Real>(p: &Params<R>, x: &[R], h: &[R], c: &[R], h_out: &mut [R], c_out: &mut [R]) {
-    let [i, f, g, o] = lstm_gates(p, x, h);
-    for j in 0..h.len() {
-        c_out[j] = f[j] * c[j] + i[j] * g[j];
-        h_out[j] = o[j] * c_out[j].tanh();
+    let q = lstm_parts(p, x, h, c);
+    c_out.copy_from_slice(&q.c_new);
+    match p.desc.proj_size() {
+        Some(ps) => {
+            let zero = vec![R::ZERO; ps];
+            h_out.copy_from_slice(&affine(&p.w_hr, &zero, &q.m, 0, ps));
+        }
+        None => h_out.copy_from_slice(&q.m),
     }
 }
 
@@ -80,19 +155,53 @@ pub(super) fn lstm_step_back<R: Real>(
     dh_prev: &mut [R],
     dc_prev: &mut [R],
 ) {
-    let hs = h.len();
-    let [i, f, g, o] = lstm_gates(p, x, h);
+    let d = &p.desc;
+    let hs = d.hidden_size();
+    let q = lstm_parts(p, x, h, c);
+    let [i, f, g, o] = &q.act;
+    let clip = d.clip();
+    // d/dm: through the projection when there is one.
+    let mut dm = vec![R::ZERO; hs];
+    match d.proj_size() {
+        Some(ps) => {
+            let mut dzero = vec![R::ZERO; ps];
+            affine_back(&p.w_hr, &mut grads.w_hr, &mut dzero, &q.m, &mut dm, dh, 0);
+        }
+        None => dm.copy_from_slice(dh),
+    }
     let mut da = vec![R::ZERO; 4 * hs];
     for j in 0..hs {
-        let c_new = f[j] * c[j] + i[j] * g[j];
-        let tc = c_new.tanh();
-        let d_o = dh[j] * tc;
-        let dcc = dc[j] + dh[j] * o[j] * one_minus_sq(tc);
-        da[j] = dcc * g[j] * sig_grad(i[j]);
-        da[hs + j] = dcc * c[j] * sig_grad(f[j]);
-        da[2 * hs + j] = dcc * i[j] * one_minus_sq(g[j]);
-        da[3 * hs + j] = d_o * sig_grad(o[j]);
-        dc_prev[j] = dcc * f[j];
+        let tc = q.c_new[j].tanh();
+        let dpo = dm[j] * tc * sig_grad(o[j]) * passes(q.pre[3][j], clip);
+        let mut dcn = dc[j] + dm[j] * o[j] * one_minus_sq(tc);
+        if d.peepholes() {
+            dcn += p.peep[2 * hs + j] * dpo;
+            grads.peep[2 * hs + j] += dpo * q.c_new[j];
+        }
+        let dcr = dcn * passes(q.c_raw[j], d.cell_clip());
+        let mut di = dcr * g[j];
+        let df = dcr * c[j];
+        let dg = dcr * i[j];
+        let dpf = if d.input_forget() {
+            // f = 1 - i.
+            di = di - df;
+            R::ZERO
+        } else {
+            df * sig_grad(f[j]) * passes(q.pre[1][j], clip)
+        };
+        let dpi = di * sig_grad(i[j]) * passes(q.pre[0][j], clip);
+        let dpg = dg * one_minus_sq(g[j]) * passes(q.pre[2][j], clip);
+        let mut dcp = dcr * f[j];
+        if d.peepholes() {
+            dcp += p.peep[j] * dpi + p.peep[hs + j] * dpf;
+            grads.peep[j] += dpi * c[j];
+            grads.peep[hs + j] += dpf * c[j];
+        }
+        dc_prev[j] = dcp;
+        da[j] = dpi;
+        da[hs + j] = dpf;
+        da[2 * hs + j] = dpg;
+        da[3 * hs + j] = dpo;
     }
     affine_back(&p.w_ih, &mut grads.w_ih, &mut grads.b_ih, x, dx, &da, 0);
     affine_back(&p.w_hh, &mut grads.w_hh, &mut grads.b_hh, h, dh_prev, &da, 0);

@@ -38,6 +38,10 @@ pub struct Params<R> {
     pub b_ih: Vec<R>,
     /// `[G*H]`.
     pub b_hh: Vec<R>,
+    /// `[P, H]` (LSTM projection), else empty.
+    pub w_hr: Vec<R>,
+    /// `[3H]`: `p_i, p_f, p_o` (LSTM peepholes), else empty.
+    pub peep: Vec<R>,
 }
 
 impl<R: Real> Params<R> {
@@ -47,9 +51,11 @@ impl<R: Real> Params<R> {
         Self {
             desc: *desc,
             w_ih: vec![R::ZERO; gh * desc.input_size()],
-            w_hh: vec![R::ZERO; gh * desc.hidden_size()],
+            w_hh: vec![R::ZERO; gh * desc.output_size()],
             b_ih: vec![R::ZERO; gh],
             b_hh: vec![R::ZERO; gh],
+            w_hr: vec![R::ZERO; desc.proj_size().map_or(0, |p| p * desc.hidden_size())],
+            peep: vec![R::ZERO; if desc.peepholes() { 3 * desc.hidden_size() } else { 0 }],
         }
     }
 
@@ -62,12 +68,21 @@ impl<R: Real> Params<R> {
             w_hh: conv(w.w_hh()),
             b_ih: conv(w.b_ih()),
             b_hh: conv(w.b_hh()),
+            w_hr: conv(w.w_hr()),
+            peep: conv(w.peepholes()),
         }
     }
 
     /// The four buffers, `W_ih, W_hh, b_ih, b_hh`.
     pub fn buffers(&self) -> [&[R]; 4] {
         [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
+    }
+
+    /// Every buffer, as [`Weights::all_buffers`] orders them.
+    pub fn all_buffers(&self) -> Vec<&[R]> {
+        let mut v: Vec<&[R]> = self.buffers().to_vec();
+        v.extend([&self.w_hr[..], &self.peep[..]].into_iter().filter(|b| !b.is_empty()));
+        v
     }
 
     /// The four buffers, mutable.
@@ -115,18 +130,18 @@ fn check_states<R>(
     c: Option<&[R]>,
     names: (&'static str, &'static str),
 ) -> Result<()> {
-    let nh = n * desc.hidden_size();
     if let Some(h) = h {
-        check_len(names.0, nh, h.len())?;
+        check_len(names.0, n * desc.output_size(), h.len())?;
     }
     match (c, desc.cell().has_cell_state()) {
-        (Some(c), true) => check_len(names.1, nh, c.len()),
+        (Some(c), true) => check_len(names.1, n * desc.hidden_size(), c.len()),
         (Some(_), false) => Err(Error::Unexpected { what: names.1 }),
         (None, _) => Ok(()),
     }
 }
 
-/// Runs the layer over `x` (`[T, N, I]`) from `h0`, `c0` (`[N, H]`, zeros when `None`).
+/// Runs the layer over `x` (`[T, N, I]`) from `h0` (`[N, P or H]`), `c0` (`[N, H]`), zeros
+/// when `None`.
 pub fn forward<R: Real>(
     p: &Params<R>,
     shape: SeqShape,
@@ -151,40 +166,42 @@ pub fn forward_lengths<R: Real>(
     shape.validate(d)?;
     crate::driver::schedule::check_lengths(shape.t, shape.n, lengths)?;
     let active = |t: usize, b: usize| lengths.map_or(true, |l| t < l[b]);
-    let (t_len, n, i_sz, h_sz) = (shape.t, shape.n, d.input_size(), d.hidden_size());
+    let (t_len, n, i_sz) = (shape.t, shape.n, d.input_size());
+    // `h` is `P` wide with a projection (`o_sz`), the cell state `H` (`c_sz`).
+    let (o_sz, c_sz) = (d.output_size(), d.hidden_size());
     check_len("x", t_len * n * i_sz, x.len())?;
     check_states(d, n, h0, c0, ("h0", "c0"))?;
     let lstm = d.cell().has_cell_state();
-    let mut h = vec![h0.map_or_else(|| vec![R::ZERO; n * h_sz], <[R]>::to_vec)];
+    let mut h = vec![h0.map_or_else(|| vec![R::ZERO; n * o_sz], <[R]>::to_vec)];
     let mut c = Vec::new();
     if lstm {
-        c.push(c0.map_or_else(|| vec![R::ZERO; n * h_sz], <[R]>::to_vec));
+        c.push(c0.map_or_else(|| vec![R::ZERO; n * c_sz], <[R]>::to_vec));
     }
-    let mut y = Vec::with_capacity(t_len * n * h_sz);
+    let mut y = Vec::with_capacity(t_len * n * o_sz);
     for t in 0..t_len {
-        let mut h_next = vec![R::ZERO; n * h_sz];
-        let mut c_next = vec![R::ZERO; if lstm { n * h_sz } else { 0 }];
+        let mut h_next = vec![R::ZERO; n * o_sz];
+        let mut c_next = vec![R::ZERO; if lstm { n * c_sz } else { 0 }];
         for b in 0..n {
             let xb = &x[(t * n + b) * i_sz..][..i_sz];
-            let hb = &h[t][b * h_sz..][..h_sz];
-            let rows = b * h_sz..(b + 1) * h_sz;
+            let hb = &h[t][b * o_sz..][..o_sz];
+            let (hr, cr) = (b * o_sz..(b + 1) * o_sz, b * c_sz..(b + 1) * c_sz);
             if !active(t, b) {
-                h_next[rows.clone()].copy_from_slice(hb);
+                h_next[hr].copy_from_slice(hb);
                 if lstm {
-                    c_next[rows.clone()].copy_from_slice(&c[t][rows]);
+                    c_next[cr.clone()].copy_from_slice(&c[t][cr]);
                 }
                 continue;
             }
             if lstm {
-                let cb = &c[t][rows.clone()];
-                cells::lstm_step(p, xb, hb, cb, &mut h_next[rows.clone()], &mut c_next[rows]);
+                let cb = &c[t][cr.clone()];
+                cells::lstm_step(p, xb, hb, cb, &mut h_next[hr], &mut c_next[cr]);
             } else {
-                cells::step(p, xb, hb, &mut h_next[rows]);
+                cells::step(p, xb, hb, &mut h_next[hr]);
             }
         }
         for b in 0..n {
             let on = active(t, b);
-            y.extend(h_next[b * h_sz..][..h_sz].iter().map(|&v| if on { v } else { R::ZERO }));
+            y.extend(h_next[b * o_sz..][..o_sz].iter().map(|&v| if on { v } else { R::ZERO }));
         }
         h.push(h_next);
         if lstm {
@@ -203,7 +220,7 @@ pub fn forward_lengths<R: Real>(
 }
 
 /// Backpropagation through time: the gradients of a loss whose gradients with respect to
-/// `Y`, `h_T` and `c_T` are `dy` (`[T, N, H]`), `dh_n` and `dc_n` (`[N, H]`, zeros when `None`).
+/// `Y`, `h_T` and `c_T` are `dy` (`[T, N, P or H]`), `dh_n` and `dc_n` (zeros when `None`).
 pub fn backward<R: Real>(
     p: &Params<R>,
     x: &[R],
@@ -214,9 +231,9 @@ pub fn backward<R: Real>(
 ) -> Result<Grads<R>> {
     let d = &p.desc;
     let SeqShape { t: t_len, n } = tr.shape;
-    let (i_sz, h_sz) = (d.input_size(), d.hidden_size());
+    let (i_sz, o_sz, c_sz) = (d.input_size(), d.output_size(), d.hidden_size());
     check_len("x", t_len * n * i_sz, x.len())?;
-    check_len("dy", t_len * n * h_sz, dy.len())?;
+    check_len("dy", t_len * n * o_sz, dy.len())?;
     check_states(d, n, dh_n, dc_n, ("dh_n", "dc_n"))?;
     let lstm = d.cell().has_cell_state();
     let mut g = Grads {
@@ -225,42 +242,44 @@ pub fn backward<R: Real>(
         dc0: None,
         params: Params::zeros(d),
     };
-    let mut dh = dh_n.map_or_else(|| vec![R::ZERO; n * h_sz], <[R]>::to_vec);
-    let mut dc = dc_n.map_or_else(|| vec![R::ZERO; n * h_sz], <[R]>::to_vec);
+    let mut dh = dh_n.map_or_else(|| vec![R::ZERO; n * o_sz], <[R]>::to_vec);
+    let mut dc = dc_n.map_or_else(|| vec![R::ZERO; n * c_sz], <[R]>::to_vec);
     let lengths = tr.lengths.as_deref();
     for t in (0..t_len).rev() {
-        let mut dh_prev = vec![R::ZERO; n * h_sz];
-        let mut dc_prev = vec![R::ZERO; n * h_sz];
+        let mut dh_prev = vec![R::ZERO; n * o_sz];
+        let mut dc_prev = vec![R::ZERO; n * c_sz];
         for b in 0..n {
-            let rows = b * h_sz..(b + 1) * h_sz;
+            let (hr, cr) = (b * o_sz..(b + 1) * o_sz, b * c_sz..(b + 1) * c_sz);
             if lengths.is_some_and(|l| t >= l[b]) {
                 // Past the end: the state was carried, so is its gradient; dY is ignored.
-                dh_prev[rows.clone()].copy_from_slice(&dh[rows.clone()]);
-                dc_prev[rows.clone()].copy_from_slice(&dc[rows]);
+                dh_prev[hr.clone()].copy_from_slice(&dh[hr]);
+                if lstm {
+                    dc_prev[cr.clone()].copy_from_slice(&dc[cr]);
+                }
                 continue;
             }
             let xb = &x[(t * n + b) * i_sz..][..i_sz];
-            let mut dh_b: Vec<R> = dh[rows.clone()].to_vec();
-            for (a, &e) in dh_b.iter_mut().zip(&dy[(t * n + b) * h_sz..][..h_sz]) {
+            let mut dh_b: Vec<R> = dh[hr.clone()].to_vec();
+            for (a, &e) in dh_b.iter_mut().zip(&dy[(t * n + b) * o_sz..][..o_sz]) {
                 *a += e;
             }
             let dxb = &mut g.dx[(t * n + b) * i_sz..][..i_sz];
-            let hb = &tr.h[t][rows.clone()];
+            let hb = &tr.h[t][hr.clone()];
             if lstm {
                 cells::lstm_step_back(
                     p,
                     xb,
                     hb,
-                    &tr.c[t][rows.clone()],
+                    &tr.c[t][cr.clone()],
                     &dh_b,
-                    &dc[rows.clone()],
+                    &dc[cr.clone()],
                     &mut g.params,
                     dxb,
-                    &mut dh_prev[rows.clone()],
-                    &mut dc_prev[rows],
+                    &mut dh_prev[hr],
+                    &mut dc_prev[cr],
                 );
             } else {
-                cells::step_back(p, xb, hb, &dh_b, &mut g.params, dxb, &mut dh_prev[rows]);
+                cells::step_back(p, xb, hb, &dh_b, &mut g.params, dxb, &mut dh_prev[hr]);
             }
         }
         dh = dh_prev;

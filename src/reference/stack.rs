@@ -61,8 +61,8 @@ pub fn stack_forward_lengths<R: Real>(
     check_len("params", d.layer_count(), p.len())?;
     crate::driver::schedule::check_lengths(s.t, s.n, lengths)?;
     check_len("x", s.t * s.n * d.input_size(), x.len())?;
-    let (dirs, h, n, w) = (d.direction().count(), d.hidden_size(), s.n, d.output_size());
-    let st = n * h;
+    let (dirs, h, n, w) = (d.direction().count(), d.state_size(), s.n, d.output_size());
+    let (st, sc) = (n * h, n * d.hidden_size());
     let mut cur = if d.is_batch_first() {
         swap_major(x, n, s.t, d.input_size())
     } else {
@@ -86,7 +86,7 @@ pub fn stack_forward_lengths<R: Real>(
                 lengths,
                 &xin,
                 h0.map(|v| &v[k * st..][..st]),
-                c0.map(|v| &v[k * st..][..st]),
+                c0.map(|v| &v[k * sc..][..sc]),
             )?;
             h_n.extend_from_slice(&tr.h_n);
             if let Some(c) = &tr.c_n {
@@ -129,8 +129,8 @@ pub fn stack_backward<R: Real>(
 ) -> Result<StackGrads<R>> {
     let s = tr.layers[0].1.shape;
     let lengths = tr.layers[0].1.lengths.as_deref();
-    let (dirs, h, n, w) = (d.direction().count(), d.hidden_size(), s.n, d.output_size());
-    let st = n * h;
+    let (dirs, h, n, w) = (d.direction().count(), d.state_size(), s.n, d.output_size());
+    let (st, sc) = (n * h, n * d.hidden_size());
     let mut dcur = if d.is_batch_first() {
         swap_major(dy, n, s.t, w)
     } else {
@@ -140,7 +140,7 @@ pub fn stack_backward<R: Real>(
     let mut dc0 = vec![
         R::ZERO;
         if d.cell().has_cell_state() {
-            d.layer_count() * st
+            d.layer_count() * sc
         } else {
             0
         }
@@ -168,7 +168,7 @@ pub fn stack_backward<R: Real>(
                 trk,
                 &dyk,
                 dh_n.map(|v| &v[k * st..][..st]),
-                dc_n.map(|v| &v[k * st..][..st]),
+                dc_n.map(|v| &v[k * sc..][..sc]),
             )?;
             let gdx = if rev {
                 reverse_seqs(&g.dx, s.t, n, in_w, lengths, R::ZERO)
@@ -180,7 +180,7 @@ pub fn stack_backward<R: Real>(
             }
             dh0[k * st..][..st].copy_from_slice(&g.dh0);
             if let Some(c) = &g.dc0 {
-                dc0[k * st..][..st].copy_from_slice(c);
+                dc0[k * sc..][..sc].copy_from_slice(c);
             }
             params[k] = Some(g.params);
         }

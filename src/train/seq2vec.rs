@@ -144,9 +144,9 @@ impl Seq2Vec {
     /// the parameters in the order of [`Seq2Vec::grad_buffers_mut`].
     pub fn apply(&mut self, opt: &mut Adam) {
         let (mut guards, grads) = self.stack.weights_and_grads_mut();
-        let mut params: Vec<&mut [f32]> = guards.iter_mut().flat_map(|g| g.buffers_mut()).collect();
+        let mut params: Vec<&mut [f32]> = guards.iter_mut().flat_map(|g| g.all_buffers_mut()).collect();
         params.extend(self.head.buffers_mut());
-        let mut g: Vec<&[f32]> = grads.iter().flat_map(|g| g.buffers()).collect();
+        let mut g: Vec<&[f32]> = grads.iter().flat_map(|g| g.all_buffers()).collect();
         g.extend(self.head_grad.buffers());
         opt.step(&mut params, &g);
     }
@@ -219,7 +219,7 @@ mod tests {
                 let mut p = Seq2Vec::new(cell, 2, &[6, 5], 3, 9).unwrap();
                 {
                     let mut guards = p.stack.weights_mut();
-                    let mut bufs: Vec<&mut [f32]> = guards.iter_mut().flat_map(|g| g.buffers_mut()).collect();
+                    let mut bufs: Vec<&mut [f32]> = guards.iter_mut().flat_map(|g| g.all_buffers_mut()).collect();
                     bufs.extend(p.head.buffers_mut());
                     for (b, d) in bufs.iter_mut().zip(&dir) {
                         for (v, &dv) in b.iter_mut().zip(d) {

@@ -102,12 +102,12 @@ impl LayerStack {
     /// The gradient buffers of every layer, bottom first, each as `dW_ih, dW_hh, db_ih, db_hh`
     /// (for clipping).
     pub fn grad_buffers_mut(&mut self) -> Vec<&mut [f32]> {
-        self.grads.iter_mut().flat_map(|g| g.buffers_mut()).collect()
+        self.grads.iter_mut().flat_map(|g| g.all_buffers_mut()).collect()
     }
 
     /// The gradient buffers, in the order of [`LayerStack::grad_buffers_mut`].
     pub fn grad_buffers(&self) -> Vec<&[f32]> {
-        self.grads.iter().flat_map(|g| g.buffers()).collect()
+        self.grads.iter().flat_map(|g| g.all_buffers()).collect()
     }
 
     /// Write access to every layer's weights at once (for an optimizer step), bottom first;
