@@ -29,8 +29,8 @@ use fusedrnn::convert::onnx::{self, OnnxTensors};
 use fusedrnn::convert::pytorch;
 use fusedrnn::rng::SplitMix64;
 use fusedrnn::{
-    Activation, Cell, Error, GradInput, GradMode, GradOutput, GruVariant, Layer, LayerDesc, SeqInput, SeqOutput,
-    SeqShape, TrainWorkspace, Weights,
+    Activation, Cell, Direction, Error, GradInput, GradMode, GradOutput, GruVariant, Layer, LayerDesc, SeqInput,
+    SeqOutput, SeqShape, Stack, StackDesc, StackWorkspace, TrainWorkspace, Weights,
 };
 use proptest::prelude::*;
 use safetensors::tensor::TensorView;
@@ -564,18 +564,84 @@ fn pytorch_more_layers_or_directions_than_asked_are_refused() {
     );
 }
 
+/// A 2-layer bidirectional LSTM with `proj_size = 4`: the weights load by name (`W_hr` from
+/// `weight_hr_l{k}`), and the stack's outputs and every gradient match PyTorch's.
 #[test]
-fn pytorch_lstm_projection_is_refused_by_name() {
+fn pytorch_lstm_projection_stack_matches_pytorch_with_gradients() {
+    const P: usize = 4;
+    let w = pytorch::load_state_dict(&data_path("pt_lstm_proj_grad.safetensors"), Cell::Lstm, 2, true).unwrap();
+    assert_eq!(w.len(), 4);
+    assert_eq!(w[0].desc().proj_size(), Some(P));
+    assert_eq!(w[2].desc().input_size(), 2 * P);
+    let io = Fixture::load("pt_lstm_proj_grad_io.safetensors");
+    let desc = StackDesc::from_layer(*w[0].desc(), 2, Direction::Bidirectional).unwrap();
+    let stack = Stack::new(desc, w.clone()).unwrap();
+    let shape = SeqShape::new(T, N);
+    let x = io.get("x");
+    let mut y = vec![f32::NAN; T * N * 2 * P];
+    let (mut h_n, mut c_n) = (vec![f32::NAN; 4 * N * P], vec![f32::NAN; 4 * N * H]);
+    let mut ws = StackWorkspace::new();
+    stack
+        .forward_train(
+            shape,
+            SeqInput::new(x).h0(io.get("h0")).c0(io.get("c0")),
+            SeqOutput::new(&mut y).h_n(&mut h_n).c_n(&mut c_n),
+            &mut ws,
+        )
+        .unwrap();
+    check("pytorch lstm_proj y", &y, io.get("y"));
+    check("pytorch lstm_proj h_n", &h_n, io.get("h_n"));
+    check("pytorch lstm_proj c_n", &c_n, io.get("c_n"));
+    let (mut dx, mut dh0, mut dc0) = (
+        vec![f32::NAN; T * N * I],
+        vec![f32::NAN; 4 * N * P],
+        vec![f32::NAN; 4 * N * H],
+    );
+    let mut grads: Vec<Weights> = w.iter().map(|l| Weights::zeros(l.desc())).collect();
+    stack
+        .backward(
+            &mut ws,
+            GradOutput::new(io.get("g")),
+            GradInput::none().dx(&mut dx).dh0(&mut dh0).dc0(&mut dc0),
+            &mut grads,
+            GradMode::Overwrite,
+        )
+        .unwrap();
+    check("pytorch lstm_proj dx", &dx, io.get("dx"));
+    check("pytorch lstm_proj dh0", &dh0, io.get("dh0"));
+    check("pytorch lstm_proj dc0", &dc0, io.get("dc0"));
+    for (k, g) in grads.iter().enumerate() {
+        let sfx = format!("l{}{}", k / 2, if k % 2 == 1 { "_reverse" } else { "" });
+        let stems = ["weight_ih_", "weight_hh_", "bias_ih_", "bias_hh_", "weight_hr_"];
+        for (stem, got) in stems.iter().zip(g.all_buffers()) {
+            let name = format!("d_{stem}{sfx}");
+            check(&format!("pytorch lstm_proj {name}"), got, io.get(&name));
+        }
+    }
+    // And it saves back to the same tensors.
+    let saved = pytorch::save_state_dict_bytes(&w, true).unwrap();
+    assert_eq!(pytorch::load_state_dict_bytes(&saved, Cell::Lstm, 2, true).unwrap(), w);
+}
+
+#[test]
+fn pytorch_projection_on_a_gru_or_half_missing_is_refused_by_name() {
+    let bytes = edited("gru_2l", |e| {
+        e.push(f32_entry("weight_hr_l0", &[3, 7]));
+    });
+    let (name, why) = param_error(pytorch::load_state_dict_bytes(
+        &bytes,
+        Cell::Gru(GruVariant::LinearBeforeReset),
+        2,
+        false,
+    ));
+    assert_eq!(name, "weight_hr_l0");
+    assert_eq!(why, "a projection (proj_size > 0) exists only for nn.LSTM");
+    // weight_hr_l0 [3, 7] does not fit weight_hh_l0 [28, 7] (a projection makes it [4H, P]).
     let bytes = edited("lstm_grad", |e| {
         e.push(f32_entry("weight_hr_l0", &[3, 7]));
     });
-    let (name, why) = param_error(pytorch::load_state_dict_bytes(&bytes, Cell::Lstm, 1, false));
-    assert_eq!(name, "weight_hr_l0");
-    assert_eq!(why, "LSTM projections (proj_size > 0) are not supported yet");
-    assert_eq!(
-        Error::Param { name, why }.to_string(),
-        "parameter weight_hr_l0: LSTM projections (proj_size > 0) are not supported yet"
-    );
+    let (name, _) = param_error(pytorch::load_state_dict_bytes(&bytes, Cell::Lstm, 1, false));
+    assert_eq!(name, "weight_hh_l0");
 }
 
 #[test]
@@ -656,9 +722,12 @@ fn pytorch_save_refuses_what_pytorch_cannot_hold() {
 /// Runs every direction of the fixture `onnx_{name}` and compares with `Y`, `Y_h`, `Y_c`
 /// (`[T, dirs, N, H]`, `[dirs, N, H]`).
 fn onnx_case(name: &str, cell: Cell, reverse_only: bool) {
+    onnx_case_desc(name, LayerDesc::new(cell, I, H).unwrap(), reverse_only);
+}
+
+fn onnx_case_desc(name: &str, desc: LayerDesc, reverse_only: bool) {
     let f = Fixture::load(&format!("onnx_{name}.safetensors"));
     let dirs = f.shape("W")[0];
-    let desc = LayerDesc::new(cell, I, H).unwrap();
     let mut t = OnnxTensors::new(f.get("W"), f.get("R")).b(f.get("B"));
     if let Some(p) = f.opt("P") {
         t = t.p(p);
@@ -695,6 +764,35 @@ fn onnx_gru_linear_before_reset_0_matches_reference_evaluator() {
 #[test]
 fn onnx_gru_linear_before_reset_1_matches_reference_evaluator() {
     onnx_case("gru_lbr1", Cell::Gru(onnx::gru_variant(1).unwrap()), false);
+}
+
+/// Non-zero peepholes (ONNX `P` in `i, o, f` order).
+#[test]
+fn onnx_lstm_peepholes_match_reference_evaluator() {
+    let desc = LayerDesc::new(Cell::Lstm, I, H).unwrap().with_peepholes().unwrap();
+    onnx_case_desc("lstm_peep", desc, false);
+    // And the layer's P converts back to the fixture's.
+    let f = Fixture::load("onnx_lstm_peep.safetensors");
+    let t = OnnxTensors::new(f.get("W"), f.get("R")).b(f.get("B")).p(f.get("P"));
+    let back = onnx::to_onnx(&onnx::from_onnx(&desc, 1, t).unwrap()).unwrap();
+    assert_eq!(back.p, f.get("P"));
+}
+
+/// Peepholes with the attributes `clip = 0.6` and `input_forget = 1`, against onnxruntime
+/// (the reference evaluator ignores both attributes).
+#[test]
+fn onnx_lstm_clip_and_input_forget_match_onnxruntime() {
+    let desc = LayerDesc::new(Cell::Lstm, I, H)
+        .unwrap()
+        .with_peepholes()
+        .unwrap()
+        .with_clip(0.6)
+        .unwrap()
+        .with_input_forget()
+        .unwrap();
+    onnx_case_desc("lstm_peep_clip_if", desc, false);
+    let l = onnx::to_onnx(&[Weights::init_uniform(&desc, 1)]).unwrap();
+    assert_eq!((l.clip(), l.input_forget()), (Some(0.6), 1));
 }
 
 #[test]

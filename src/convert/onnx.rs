@@ -5,7 +5,7 @@
 //! | `W` | `[dirs, G*H, I]` | `W_ih` of each direction, gate blocks reordered |
 //! | `R` | `[dirs, G*H, H]` | `W_hh` |
 //! | `B` | `[dirs, 2*G*H]` = `[Wb, Rb]` (optional, zeros) | `b_ih` = `Wb`, `b_hh` = `Rb` |
-//! | `P` | `[dirs, 3*H]` (LSTM, optional) | peepholes: only all-zero accepted |
+//! | `P` | `[dirs, 3*H]` (LSTM, optional, zeros) | peepholes `p_i, p_o, p_f` → [`Weights::peepholes`] (`p_i, p_f, p_o`) |
 //!
 //! ONNX's gate orders are LSTM `i, o, f, c` and GRU `z, r, h` (PyTorch's: `i, f, g, o` and
 //! `r, z, n`); the converters move whole gate blocks. `dirs` is 2 for
@@ -17,9 +17,11 @@
 //! `RNN` with `activations = ["Relu"]` is `Cell::Rnn(Activation::Relu)`, the default `Tanh`
 //! is `Activation::Tanh`.
 //!
-//! Not supported yet: non-zero peepholes `P`; non-default activations of LSTM and GRU;
-//! `clip`; LSTM `input_forget = 1`. This module converts tensors only: the operator's
-//! attributes are the caller's to read and check.
+//! The attributes `clip` and `input_forget` of an LSTM are options of the [`LayerDesc`]
+//! ([`LayerDesc::with_clip`], [`LayerDesc::with_input_forget`]; a non-zero `P` needs
+//! [`LayerDesc::with_peepholes`]); [`OnnxLayer`] reports them back. ONNX has no projection.
+//! Not supported: non-default activations of LSTM and GRU. This module converts tensors only:
+//! the operator's attributes are the caller's to read and check.
 
 use crate::desc::{Activation, Cell, GruVariant, LayerDesc};
 use crate::error::{check_len, Error, Result};
@@ -94,10 +96,13 @@ impl<'a> OnnxTensors<'a> {
 ///
 /// Errors: `num_directions` not 1 or 2 ([`Error::InvalidValue`]); a tensor of the wrong length
 /// ([`Error::LengthMismatch`] naming `"W"`, `"R"`, `"B"` or `"P"`); `P` given to a GRU or RNN
-/// ([`Error::Unexpected`]); `P` with a non-zero (or NaN) element ([`Error::InvalidValue`]:
-/// peepholes are not supported yet).
+/// ([`Error::Unexpected`]); `P` with a non-zero (or NaN) element for a layer without
+/// peepholes ([`Error::InvalidValue`]); a `desc` with a projection ([`Error::InvalidValue`]).
 pub fn from_onnx(desc: &LayerDesc, num_directions: usize, t: OnnxTensors<'_>) -> Result<Vec<Weights>> {
     let dirs = check_dirs(num_directions)?;
+    if desc.proj_size().is_some() {
+        return Err(no_projection());
+    }
     let (i, h, gh) = (desc.input_size(), desc.hidden_size(), desc.gate_rows());
     check_len("W", dirs * gh * i, t.w.len())?;
     check_len("R", dirs * gh * h, t.r.len())?;
@@ -109,10 +114,10 @@ pub fn from_onnx(desc: &LayerDesc, num_directions: usize, t: OnnxTensors<'_>) ->
             return Err(Error::Unexpected { what: "P" });
         }
         check_len("P", dirs * 3 * h, p.len())?;
-        if p.iter().any(|&v| v != 0.0) {
+        if !desc.peepholes() && p.iter().any(|&v| v != 0.0) {
             return Err(Error::InvalidValue {
                 what: "P",
-                why: "LSTM peephole weights are not supported yet (only an all-zero P)",
+                why: "non-zero peepholes need a LayerDesc with_peepholes()",
             });
         }
     }
@@ -128,9 +133,24 @@ pub fn from_onnx(desc: &LayerDesc, num_directions: usize, t: OnnxTensors<'_>) ->
                 }
                 None => (vec![0.0; gh], vec![0.0; gh]),
             };
-            Weights::new(desc, w_ih, w_hh, b_ih, b_hh)
+            // ONNX P is p_i, p_o, p_f; ours p_i, p_f, p_o.
+            let peep = desc.peepholes().then(|| match t.p {
+                Some(p) => {
+                    let p = &p[d * 3 * h..][..3 * h];
+                    [&p[..h], &p[2 * h..], &p[h..2 * h]].concat()
+                }
+                None => vec![0.0; 3 * h],
+            });
+            Weights::new_lstm(desc, w_ih, w_hh, b_ih, b_hh, None, peep)
         })
         .collect()
+}
+
+fn no_projection() -> Error {
+    Error::InvalidValue {
+        what: "desc",
+        why: "ONNX's LSTM has no projection",
+    }
 }
 
 fn check_dirs(num_directions: usize) -> Result<usize> {
@@ -143,7 +163,7 @@ fn check_dirs(num_directions: usize) -> Result<usize> {
     }
 }
 
-/// The tensors of one ONNX operator, owned, as [`to_onnx`] makes them (no `P`).
+/// The tensors of one ONNX operator, owned, as [`to_onnx`] makes them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OnnxLayer {
     /// Cell and sizes of each direction.
@@ -156,6 +176,8 @@ pub struct OnnxLayer {
     pub r: Vec<f32>,
     /// `B`, `[dirs, 2*G*H]`.
     pub b: Vec<f32>,
+    /// `P`, `[dirs, 3*H]` (`p_i, p_o, p_f`) for an LSTM with peepholes, else empty.
+    pub p: Vec<f32>,
 }
 
 impl OnnxLayer {
@@ -184,6 +206,14 @@ impl OnnxLayer {
             _ => None,
         }
     }
+    /// The `clip` attribute (LSTM), if set.
+    pub fn clip(&self) -> Option<f32> {
+        self.desc.clip()
+    }
+    /// The `input_forget` attribute (LSTM): 1 or 0.
+    pub fn input_forget(&self) -> i64 {
+        i64::from(self.desc.input_forget())
+    }
     /// Shape of `W`.
     pub fn w_shape(&self) -> [usize; 3] {
         [self.num_directions, self.desc.gate_rows(), self.desc.input_size()]
@@ -198,7 +228,12 @@ impl OnnxLayer {
     }
     /// Borrowed as the input of [`from_onnx`].
     pub fn tensors(&self) -> OnnxTensors<'_> {
-        OnnxTensors::new(&self.w, &self.r).b(&self.b)
+        let t = OnnxTensors::new(&self.w, &self.r).b(&self.b);
+        if self.p.is_empty() {
+            t
+        } else {
+            t.p(&self.p)
+        }
     }
 }
 
@@ -206,7 +241,8 @@ impl OnnxLayer {
 /// `[reverse]` (for `direction = "reverse"`) or `[forward, reverse]` (`"bidirectional"`).
 ///
 /// Errors ([`Error::InvalidValue`] on `"weights"`): not 1 or 2 entries, or two with different
-/// descriptors.
+/// descriptors, or an LSTM projection (ONNX has none); cell clipping (cuDNN's) has no ONNX
+/// attribute either and is refused.
 pub fn to_onnx(weights: &[Weights]) -> Result<OnnxLayer> {
     let dirs = check_dirs(weights.len()).map_err(|_| Error::InvalidValue {
         what: "weights",
@@ -219,6 +255,15 @@ pub fn to_onnx(weights: &[Weights]) -> Result<OnnxLayer> {
             why: "both directions must have the same cell and sizes",
         });
     }
+    if desc.proj_size().is_some() {
+        return Err(no_projection());
+    }
+    if desc.cell_clip().is_some() {
+        return Err(Error::InvalidValue {
+            what: "weights",
+            why: "ONNX's LSTM has no cell-state clipping",
+        });
+    }
     let (i, h, gh) = (desc.input_size(), desc.hidden_size(), desc.gate_rows());
     let ord = order(desc.cell());
     let mut out = OnnxLayer {
@@ -227,12 +272,19 @@ pub fn to_onnx(weights: &[Weights]) -> Result<OnnxLayer> {
         w: Vec::with_capacity(dirs * gh * i),
         r: Vec::with_capacity(dirs * gh * h),
         b: Vec::with_capacity(dirs * 2 * gh),
+        p: Vec::new(),
     };
     for w in weights {
         out.w.extend(ord.pytorch_to_foreign(w.w_ih(), h * i));
         out.r.extend(ord.pytorch_to_foreign(w.w_hh(), h * h));
         out.b.extend(ord.pytorch_to_foreign(w.b_ih(), h));
         out.b.extend(ord.pytorch_to_foreign(w.b_hh(), h));
+        if desc.peepholes() {
+            let p = w.peepholes();
+            out.p.extend_from_slice(&p[..h]);
+            out.p.extend_from_slice(&p[2 * h..]);
+            out.p.extend_from_slice(&p[h..2 * h]);
+        }
     }
     Ok(out)
 }

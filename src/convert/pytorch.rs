@@ -22,8 +22,8 @@
 //! # Ok::<(), fusedrnn::Error>(())
 //! ```
 //!
-//! Not supported yet: LSTM projections (`proj_size > 0`, the `weight_hr_l{k}` parameters);
-//! loading one is refused with an error naming that parameter.
+//! LSTM projections (`proj_size > 0`) are read from `weight_hr_l{k}` (`[P, H]`); `P` comes
+//! from its shape, and `weight_hh_l{k}` is then `[4H, P]`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -37,7 +37,7 @@ use crate::weights::Weights;
 
 /// The stems of the parameters of one layer-direction, in [`Weights::buffers`] order.
 const STEMS: [&str; 4] = ["weight_ih_l", "weight_hh_l", "bias_ih_l", "bias_hh_l"];
-/// LSTM projection weights: recognised, not supported.
+/// LSTM projection weights `[P, H]`.
 const PROJ_STEM: &str = "weight_hr_l";
 const REVERSE: &str = "_reverse";
 
@@ -108,7 +108,8 @@ pub fn load_state_dict_bytes(bytes: &[u8], cell: Cell, num_layers: usize, bidire
 /// - a parameter is not `f32`, or its shape is not the expected one (the message gives both);
 /// - a recurrent parameter for a layer `>= num_layers`, or a `_reverse` one when not
 ///   `bidirectional` (the model has more layers or directions than asked for);
-/// - `weight_hr_l{k}` (LSTM projection, `proj_size > 0`): not supported yet;
+/// - `weight_hr_l{k}` (LSTM projection) on a cell other than the LSTM, or on some
+///   layer-directions and not others;
 /// - `num_layers == 0` ([`Error::ZeroSize`]) or `Cell::Gru(ResetBeforeLinear)`
 ///   ([`Error::InvalidValue`]: PyTorch's GRU is linear-before-reset).
 pub fn load_state_dict_bytes_prefixed(
@@ -133,11 +134,8 @@ pub fn load_state_dict_bytes_prefixed(
         let Some((stem, layer, reverse)) = parse_name(&full[prefix.len()..]) else {
             continue;
         };
-        if stem == PROJ_STEM {
-            return Err(param_err(
-                full,
-                "LSTM projections (proj_size > 0) are not supported yet",
-            ));
+        if stem == PROJ_STEM && cell != Cell::Lstm {
+            return Err(param_err(full, "a projection (proj_size > 0) exists only for nn.LSTM"));
         }
         if layer >= num_layers || (reverse && !bidirectional) {
             return Err(param_err(
@@ -164,17 +162,32 @@ pub fn load_state_dict_bytes_prefixed(
         })
     };
 
-    // H from weight_hh_l0 [G*H, H], I from weight_ih_l0 [G*H, I].
+    // H from weight_hh_l0 [G*H, H] ([4H, P] with a projection, P from weight_hr_l0 [P, H]),
+    // I from weight_ih_l0 [G*H, I].
     let hh0 = require(STEMS[1], 0, 0)?;
-    let h = match hh0.shape[..] {
-        [rows, cols] if cols > 0 && rows == g * cols => cols,
-        _ => {
+    let hr0 = get(PROJ_STEM, 0, 0)?;
+    let (h, proj) = match (&hr0, &hh0.shape[..]) {
+        (None, &[rows, cols]) if cols > 0 && rows == g * cols => (cols, None),
+        (Some(hr), &[rows, cols]) if cols > 0 && rows > 0 && rows % g == 0 && hr.shape == [cols, rows / g] => {
+            (rows / g, Some(cols))
+        }
+        (None, _) => {
             return Err(param_err(
                 hh0.name,
                 format!("expected shape [{g}*H, H] for {cell:?}, got {:?}", hh0.shape),
             ))
         }
+        (Some(hr), _) => {
+            return Err(param_err(
+                hh0.name,
+                format!(
+                    "expected shape [4*H, P] with {} of shape [P, H], got {:?} and {:?}",
+                    hr.name, hh0.shape, hr.shape
+                ),
+            ))
+        }
     };
+    let hw = proj.unwrap_or(h);
     let ih0 = require(STEMS[0], 0, 0)?;
     let i = match ih0.shape[..] {
         [rows, cols] if cols > 0 && rows == g * h => cols,
@@ -188,11 +201,30 @@ pub fn load_state_dict_bytes_prefixed(
 
     let mut out = Vec::new();
     for layer in 0..num_layers {
-        let input = if layer == 0 { i } else { dirs * h };
-        let desc = LayerDesc::new(cell, input, h)?;
+        let input = if layer == 0 { i } else { dirs * hw };
+        let mut desc = LayerDesc::new(cell, input, h)?;
+        if let Some(p) = proj {
+            desc = desc.with_proj_size(p)?;
+        }
         for dir in 0..dirs {
             let w_ih = require(STEMS[0], layer, dir)?.expect_shape(&[g * h, input])?;
-            let w_hh = require(STEMS[1], layer, dir)?.expect_shape(&[g * h, h])?;
+            let w_hh = require(STEMS[1], layer, dir)?.expect_shape(&[g * h, hw])?;
+            let w_hr = match (proj, get(PROJ_STEM, layer, dir)?) {
+                (Some(p), Some(t)) => Some(t.expect_shape(&[p, h])?),
+                (Some(_), None) => {
+                    return Err(param_err(
+                        format!("{prefix}{}", param_name(PROJ_STEM, layer, dir)),
+                        "missing from the state_dict (weight_hr_l0 is present)",
+                    ))
+                }
+                (None, Some(t)) => {
+                    return Err(param_err(
+                        t.name,
+                        "not expected: weight_hr_l0 is absent (proj_size = 0)",
+                    ))
+                }
+                (None, None) => None,
+            };
             let lone_bias = |missing: &str, present: Tensor| {
                 param_err(
                     format!("{prefix}{}", param_name(missing, layer, dir)),
@@ -205,7 +237,7 @@ pub fn load_state_dict_bytes_prefixed(
                 (Some(bi), None) => return Err(lone_bias(STEMS[3], bi)),
                 (None, Some(bh)) => return Err(lone_bias(STEMS[2], bh)),
             };
-            out.push(Weights::new(&desc, w_ih, w_hh, b_ih, b_hh)?);
+            out.push(Weights::new_lstm(&desc, w_ih, w_hh, b_ih, b_hh, w_hr, None)?);
         }
     }
     Ok(out)
@@ -281,17 +313,23 @@ pub fn save_state_dict_bytes(weights: &[Weights], bidirectional: bool) -> Result
             why: "a bidirectional module needs an even number of layer-directions",
         });
     }
-    let h = first.hidden_size();
+    let (h, hw) = (first.hidden_size(), first.output_size());
     for (k, w) in weights.iter().enumerate() {
         let d = w.desc();
-        if d.cell() != first.cell() || d.hidden_size() != h {
+        if d.cell() != first.cell() || d.hidden_size() != h || d.proj_size() != first.proj_size() {
             return Err(Error::InvalidValue {
                 what: "weights",
-                why: "every layer must have the same cell and hidden size",
+                why: "every layer must have the same cell, hidden size and projection",
+            });
+        }
+        if d.peepholes() || d.clip().is_some() || d.cell_clip().is_some() || d.input_forget() {
+            return Err(Error::InvalidValue {
+                what: "weights",
+                why: "nn.LSTM has no peepholes, clipping or input_forget",
             });
         }
         let layer = k / dirs;
-        let input = if layer == 0 { first.input_size() } else { dirs * h };
+        let input = if layer == 0 { first.input_size() } else { dirs * hw };
         if d.input_size() != input {
             return Err(Error::InvalidValue {
                 what: "weights",
@@ -304,10 +342,14 @@ pub fn save_state_dict_bytes(weights: &[Weights], bidirectional: bool) -> Result
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(4 * weights.len());
     for (k, w) in weights.iter().enumerate() {
         let (layer, dir) = (k / dirs, k % dirs);
-        let shapes = [vec![gh, w.desc().input_size()], vec![gh, h], vec![gh], vec![gh]];
+        let shapes = [vec![gh, w.desc().input_size()], vec![gh, hw], vec![gh], vec![gh]];
         for ((stem, shape), buf) in STEMS.iter().zip(shapes).zip(w.buffers()) {
             let bytes = buf.iter().flat_map(|v| v.to_le_bytes()).collect();
             tensors.push((param_name(stem, layer, dir), shape, bytes));
+        }
+        if let Some(p) = w.desc().proj_size() {
+            let bytes = w.w_hr().iter().flat_map(|v| v.to_le_bytes()).collect();
+            tensors.push((param_name(PROJ_STEM, layer, dir), vec![p, h], bytes));
         }
     }
     let views = tensors

@@ -16,10 +16,13 @@ script also prints how far the framework's own float32 run is from them, for sca
 Files (all safetensors, all tensors row-major float32):
 - pt_<name>.safetensors: `safetensors.torch.save_file(model.state_dict())` of the float32 model;
 - pt_<name>_io.safetensors: x [T, N, I] and PyTorch's y [T, N, D*H], h_n [L*D, N, H] (and c_n);
-  the gradient case also h0, c0, the upstream gradient g (loss = sum(y * g)) and
-  d_<parameter name>, dx, dh0, dc0;
+  the gradient cases also h0, c0, the upstream gradient g (loss = sum(y * g)) and
+  d_<parameter name>, dx, dh0, dc0 (lstm_proj_grad: 2 layers, bidirectional, proj_size 4, so
+  y is [T, N, 2P] and h states [L*D, N, P]);
 - onnx_<name>.safetensors: the operator's inputs W, R, B (P, initial_h), X and the reference
-  evaluator's Y [T, dirs, N, H], Y_h (and Y_c) [dirs, N, H].
+  evaluator's Y [T, dirs, N, H], Y_h (and Y_c) [dirs, N, H]; lstm_peep_clip_if (peepholes,
+  clip = 0.6, input_forget = 1) takes them from onnxruntime in float32 instead, since the
+  reference evaluator ignores clip and input_forget.
 """
 
 import copy
@@ -102,6 +105,44 @@ def pytorch_lstm_grad():
     print(f"pt_{name}: PyTorch float32 vs float64 max |dx| = {(x32.grad.double() - x64.grad).abs().max().item():.2e}")
 
 
+def pytorch_lstm_proj_grad():
+    """A 2-layer bidirectional LSTM with a projection (proj_size = P): outputs and every
+    gradient, with initial states h0 [L*D, N, P], c0 [L*D, N, H]."""
+    name = "lstm_proj_grad"
+    P = 4
+    torch.manual_seed(11)
+    model = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True, proj_size=P).float()
+    x = (torch.rand(T, N, I) * 3.0 - 1.5).float()
+    h0 = (torch.rand(4, N, P) - 0.5).float()
+    c0 = (torch.rand(4, N, H) - 0.5).float()
+    g = (torch.rand(T, N, 2 * P) * 2.0 - 1.0).float()
+    save_pt({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(OUT, f"pt_{name}.safetensors"))
+
+    m64 = copy.deepcopy(model).double()
+    x64 = x.double().requires_grad_(True)
+    h064 = h0.double().requires_grad_(True)
+    c064 = c0.double().requires_grad_(True)
+    y64, (hn64, cn64) = m64(x64, (h064, c064))
+    (y64 * g.double()).sum().backward()
+    io = {
+        "x": f32(x),
+        "h0": f32(h0),
+        "c0": f32(c0),
+        "g": f32(g),
+        "y": f32(y64.detach()),
+        "h_n": f32(hn64.detach()),
+        "c_n": f32(cn64.detach()),
+        "dx": f32(x64.grad),
+        "dh0": f32(h064.grad),
+        "dc0": f32(c064.grad),
+    }
+    for k, p in m64.named_parameters():
+        io[f"d_{k}"] = f32(p.grad)
+    save_np(io, os.path.join(OUT, f"pt_{name}_io.safetensors"))
+    y32, _ = model(x, (h0, c0))
+    print(f"pt_{name}: PyTorch float32 vs float64 max |dy| = {(y32.double() - y64).abs().max().item():.2e}")
+
+
 def onnx_model(op, attrs, inputs, outputs, elem):
     """One-node graph: every input (empty name = absent) is a graph input."""
     node = helper.make_node(op, [n for n, _ in inputs], [n for n, _ in outputs], **attrs)
@@ -116,7 +157,10 @@ def onnx_model(op, attrs, inputs, outputs, elem):
     return model
 
 
-def onnx_case(name, op, attrs, dirs, gates, with_p=False, with_h0=False):
+def onnx_case(name, op, attrs, dirs, gates, with_p=False, with_h0=False, p_scale=0.0, expect="reference"):
+    """expect = "reference": Y, Y_h, Y_c from the ONNX reference evaluator in float64;
+    "onnxruntime": from onnxruntime in float32 (the reference evaluator ignores the LSTM
+    attributes clip and input_forget, onnxruntime implements them)."""
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     bound = 1.0 / np.sqrt(H)
     u = lambda *shape, s=bound: f32(rng.uniform(-s, s, size=shape))  # noqa: E731
@@ -135,7 +179,7 @@ def onnx_case(name, op, attrs, dirs, gates, with_p=False, with_h0=False):
     if with_p:
         inputs.append(("", None))  # initial_h
         inputs.append(("", None))  # initial_c
-        tensors["P"] = f32(np.zeros((dirs, 3 * H)))
+        tensors["P"] = u(dirs, 3 * H, s=p_scale) if p_scale > 0 else f32(np.zeros((dirs, 3 * H)))
         inputs.append(("P", tensors["P"]))
     outputs = [("Y", (T, dirs, N, H)), ("Y_h", (dirs, N, H))]
     if op == "LSTM":
@@ -146,9 +190,17 @@ def onnx_case(name, op, attrs, dirs, gates, with_p=False, with_h0=False):
     m64 = onnx_model(op, attrs, inputs, outputs, TensorProto.DOUBLE)
     onnx.checker.check_model(m64)
     ref = ReferenceEvaluator(m64).run(None, {k: v.astype(np.float64) for k, v in feeds.items()})
+    if expect == "onnxruntime":
+        import onnxruntime as ort
+
+        m32 = onnx_model(op, attrs, inputs, outputs, TensorProto.FLOAT)
+        sess = ort.InferenceSession(m32.SerializeToString(), providers=["CPUExecutionProvider"])
+        ref = [r.astype(np.float64) for r in sess.run(None, feeds)]
     for (n, _), v in zip(outputs, ref):
         tensors[n] = f32(v)
     save_np(tensors, os.path.join(OUT, f"onnx_{name}.safetensors"))
+    if expect == "onnxruntime":
+        return
 
     # onnxruntime in float32, for scale (and as a second opinion on the reference).
     try:
@@ -169,11 +221,23 @@ def main():
     pytorch_forward("rnn_relu", lambda: torch.nn.RNN(I, H, nonlinearity="relu"))
     pytorch_forward("rnn_tanh_nobias", lambda: torch.nn.RNN(I, H, bias=False))
     pytorch_lstm_grad()
+    pytorch_lstm_proj_grad()
 
     onnx_case("lstm_bi", "LSTM", {"direction": "bidirectional"}, 2, 4, with_p=True)
     onnx_case("gru_lbr0", "GRU", {"linear_before_reset": 0}, 1, 3)
     onnx_case("gru_lbr1", "GRU", {"linear_before_reset": 1}, 1, 3, with_h0=True)
     onnx_case("rnn_reverse", "RNN", {"direction": "reverse"}, 1, 1)
+    onnx_case("lstm_peep", "LSTM", {}, 1, 4, with_p=True, p_scale=1.0)
+    onnx_case(
+        "lstm_peep_clip_if",
+        "LSTM",
+        {"clip": 0.6, "input_forget": 1},
+        1,
+        4,
+        with_p=True,
+        p_scale=1.0,
+        expect="onnxruntime",
+    )
 
     for f in sorted(os.listdir(OUT)):
         if f.endswith(".safetensors"):
