@@ -46,10 +46,11 @@ fn run(
     states: bool,
     lengths: Option<&[usize]>,
     proj_peep: Option<(usize, bool)>,
+    dropout: Option<f32>,
     seed: u64,
 ) {
     let ctx = format!(
-        "{cell:?} L={layers} {dir:?} bf={batch_first} T={t} N={n} I={i} H={h} states={states} lengths={lengths:?} proj/peep={proj_peep:?} seed={seed}"
+        "{cell:?} L={layers} {dir:?} bf={batch_first} T={t} N={n} I={i} H={h} states={states} lengths={lengths:?} proj/peep={proj_peep:?} dropout={dropout:?} seed={seed}"
     );
     let mut l0 = LayerDesc::new(cell, i, h).unwrap();
     if let (Some((p, peep)), Cell::Lstm) = (proj_peep, cell) {
@@ -76,17 +77,6 @@ fn run(
     let h0 = uniform(st, 0.5, seed ^ 2);
     let c0 = uniform(sc, 0.5, seed ^ 3);
     let (h0, c0) = (states.then_some(&h0[..]), (states && lstm).then_some(&c0[..]));
-    let tr = reference::stack_forward_lengths(
-        &desc,
-        &params,
-        s,
-        lengths,
-        &widen(&x),
-        h0.map(widen).as_deref(),
-        c0.map(widen).as_deref(),
-    )
-    .unwrap();
-
     let mut input = SeqInput::new(&x);
     input.h0 = h0;
     input.c0 = c0;
@@ -97,18 +87,42 @@ fn run(
     if lstm {
         out = out.c_n(&mut cn);
     }
-    stack.forward_train(s, input, out, &mut ws).unwrap();
+    match dropout {
+        Some(p) => {
+            let mut rng = rng::SplitMix64::new(seed ^ 9);
+            stack
+                .forward_train_dropout(s, input, out, &mut ws, p, &mut rng)
+                .unwrap();
+            assert_eq!(ws.dropout_masks().len(), layers - 1, "{ctx}");
+        }
+        None => stack.forward_train(s, input, out, &mut ws).unwrap(),
+    }
+    // The reference with the same masks.
+    let masks: Vec<Vec<f64>> = ws.dropout_masks().iter().map(|m| widen(m)).collect();
+    let tr = reference::stack_forward_dropout(
+        &desc,
+        &params,
+        s,
+        lengths,
+        &masks,
+        &widen(&x),
+        h0.map(widen).as_deref(),
+        c0.map(widen).as_deref(),
+    )
+    .unwrap();
     ok("y", out_err(&y, &tr.y), &ctx);
     ok("h_n", out_err(&hn, &tr.h_n), &ctx);
     if lstm {
         ok("c_n", out_err(&cn, &tr.c_n), &ctx);
     }
-    let mut y2 = vec![f32::NAN; y.len()];
-    stack.forward(s, input, SeqOutput::new(&mut y2)).unwrap();
-    assert!(
-        y.iter().zip(&y2).all(|(a, b)| a.to_bits() == b.to_bits()),
-        "inference differs from training forward: {ctx}"
-    );
+    if dropout.is_none() || layers == 1 {
+        let mut y2 = vec![f32::NAN; y.len()];
+        stack.forward(s, input, SeqOutput::new(&mut y2)).unwrap();
+        assert!(
+            y.iter().zip(&y2).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "inference differs from training forward: {ctx}"
+        );
+    }
 
     let dy = uniform(y.len(), 1.0, seed ^ 4);
     let dhn = uniform(st, 1.0, seed ^ 5);
@@ -175,10 +189,11 @@ proptest! {
         t in 1usize..8, n in 1usize..5, i in 1usize..20, h in 1usize..20, states in any::<bool>(), seed in any::<u64>(),
         varlen in any::<bool>(), raw_lens in prop::collection::vec(0usize..8, 4),
         proj_peep in prop::option::of((1usize..12, any::<bool>())),
+        dropout in prop::option::of(0.0f32..0.9),
     ) {
         // Drawn per-entry lengths in 1..=T (PyTorch's rule); `0` is covered by the layer test.
         let lens: Vec<usize> = raw_lens[..n].iter().map(|&l| 1 + l % t).collect();
-        run(cell, layers, dir, batch_first, t, n, i, h, states, varlen.then_some(&lens[..]), proj_peep, seed);
+        run(cell, layers, dir, batch_first, t, n, i, h, states, varlen.then_some(&lens[..]), proj_peep, dropout, seed);
     }
 }
 
@@ -220,4 +235,42 @@ fn stack_errors() {
         ),
         Err(Error::Workspace { .. })
     ));
+}
+
+/// Dropout masks are fixed by the caller's seed (and differ between seeds), `p = 0` is no
+/// dropout, and `p` outside `[0, 1)` is refused.
+#[test]
+fn dropout_is_seeded_and_checked() {
+    let desc = StackDesc::new(Cell::Gru(GruVariant::LinearBeforeReset), 3, 5, 3, Direction::Forward).unwrap();
+    let stack = Stack::init_uniform(desc, 4);
+    let s = SeqShape::new(6, 2);
+    let x = uniform(6 * 2 * 3, 1.0, 5);
+    let run = |p: f32, seed: u64| {
+        let mut y = vec![0.0; 6 * 2 * 5];
+        let mut ws = StackWorkspace::new();
+        let r = stack.forward_train_dropout(
+            s,
+            SeqInput::new(&x),
+            SeqOutput::new(&mut y),
+            &mut ws,
+            p,
+            &mut rng::SplitMix64::new(seed),
+        );
+        r.map(|_| (y, ws.dropout_masks().to_vec()))
+    };
+    let (ya, ma) = run(0.5, 1).unwrap();
+    let (yb, mb) = run(0.5, 1).unwrap();
+    let (yc, mc) = run(0.5, 2).unwrap();
+    assert_eq!((&ya, &ma), (&yb, &mb));
+    assert_ne!(ma, mc);
+    assert_ne!(ya, yc);
+    assert_eq!(ma.len(), 2);
+    assert!(ma.iter().flatten().any(|&v| v == 0.0) && ma.iter().flatten().any(|&v| v == 2.0));
+    let (y0, _) = run(0.0, 1).unwrap();
+    let mut y_inf = vec![0.0; y0.len()];
+    stack.forward(s, SeqInput::new(&x), SeqOutput::new(&mut y_inf)).unwrap();
+    assert_eq!(y0, y_inf);
+    for p in [1.0, -0.5, f32::NAN] {
+        assert!(matches!(run(p, 1), Err(Error::InvalidValue { what: "dropout", .. })));
+    }
 }

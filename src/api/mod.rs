@@ -2,6 +2,7 @@
 //! caller-owned slices.
 
 mod args;
+mod dropout;
 mod layer;
 pub(crate) mod seq;
 mod stack;

@@ -1,6 +1,7 @@
 //! [`Stack`]: several layers, one or two directions each, time- or batch-major data.
 
 use super::args::{GradInput, GradMode, GradOutput, SeqInput, SeqOutput};
+use super::dropout::{apply, check_p, mask};
 use super::layer::Layer;
 use super::seq::{get_cols, put_cols, reverse_seqs, swap_major};
 use super::stack_desc::{Direction, StackDesc};
@@ -8,6 +9,7 @@ use super::workspace::TrainWorkspace;
 use crate::desc::SeqShape;
 use crate::driver::schedule::check_lengths;
 use crate::error::{check_len, Error, Result};
+use crate::rng::SplitMix64;
 use crate::weights::Weights;
 
 /// A stack of recurrent layers (PyTorch's `nn.LSTM/GRU/RNN` with `num_layers`,
@@ -41,12 +43,21 @@ pub struct StackWorkspace {
     inputs: Vec<Vec<f32>>,
     shape: Option<SeqShape>,
     lengths: Option<Vec<usize>>,
+    /// Dropout masks on the outputs of layers `0..L-1` (empty without dropout).
+    masks: Vec<Vec<f32>>,
 }
 
 impl StackWorkspace {
     /// An empty workspace; forward-training sizes it.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The inter-layer dropout masks of the last forward-training call: one per layer but the
+    /// last, shaped like that layer's time-major output `[T, N, W]`, each element 0 or
+    /// `1/(1-p)`; empty without dropout.
+    pub fn dropout_masks(&self) -> &[Vec<f32>] {
+        &self.masks
     }
 }
 
@@ -125,7 +136,7 @@ impl Stack {
 
     /// Inference forward.
     pub fn forward(&self, shape: SeqShape, input: SeqInput<'_>, output: SeqOutput<'_>) -> Result<()> {
-        self.run(shape, input, output, None)
+        self.run(shape, input, output, None, None)
     }
 
     /// Training forward: as [`Stack::forward`], keeping in `ws` what backward needs.
@@ -136,7 +147,26 @@ impl Stack {
         output: SeqOutput<'_>,
         ws: &mut StackWorkspace,
     ) -> Result<()> {
-        self.run(shape, input, output, Some(ws))
+        self.run(shape, input, output, Some(ws), None)
+    }
+
+    /// [`Stack::forward_train`] with inter-layer dropout (PyTorch's `dropout`): every element
+    /// of each layer's output but the last layer's is zeroed with probability `p` (in
+    /// `[0, 1)`) and the others scaled by `1/(1-p)` before the next layer reads it. Masks are
+    /// drawn from `rng` in layer order, time-major, so a seed fixes them whatever the thread
+    /// count; they are kept in `ws` for [`Stack::backward`] ([`StackWorkspace::dropout_masks`]).
+    /// Inference ([`Stack::forward`]) never drops.
+    pub fn forward_train_dropout(
+        &self,
+        shape: SeqShape,
+        input: SeqInput<'_>,
+        output: SeqOutput<'_>,
+        ws: &mut StackWorkspace,
+        p: f32,
+        rng: &mut SplitMix64,
+    ) -> Result<()> {
+        check_p(p)?;
+        self.run(shape, input, output, Some(ws), Some((p, rng)))
     }
 
     fn run(
@@ -145,6 +175,7 @@ impl Stack {
         input: SeqInput<'_>,
         output: SeqOutput<'_>,
         mut ws: Option<&mut StackWorkspace>,
+        mut drop: Option<(f32, &mut SplitMix64)>,
     ) -> Result<()> {
         let lens = [
             input.h0.map(<[f32]>::len),
@@ -161,6 +192,7 @@ impl Stack {
         let lstm = d.cell().has_cell_state();
         if let Some(ws) = ws.as_deref_mut() {
             ws.shape = None;
+            ws.masks.clear();
             ws.per.resize_with(d.layer_count(), TrainWorkspace::new);
             ws.inputs.resize_with(d.layer_count(), Vec::new);
         }
@@ -243,6 +275,11 @@ impl Stack {
                 Direction::BidirectionalSum => ys[0].iter().zip(&ys[1]).map(|(a, b)| a + b).collect(),
                 Direction::Forward | Direction::Reverse => ys.into_iter().next().expect("one direction"),
             };
+            if let (Some((p, rng)), Some(ws), true) = (drop.as_mut(), ws.as_deref_mut(), l + 1 < d.num_layers()) {
+                let m = mask(cur.len(), *p, rng);
+                apply(&mut cur, &m);
+                ws.masks.push(m);
+            }
         }
         let y = if d.is_batch_first() {
             swap_major(&cur, s.t, n, out_w)
@@ -322,6 +359,10 @@ impl Stack {
             grad_out.dy.to_vec()
         };
         for l in (0..d.num_layers()).rev() {
+            // Through the dropout on this layer's output.
+            if let Some(m) = ws.masks.get(l) {
+                apply(&mut dcur, m);
+            }
             let k0 = l * dirs;
             let in_w = self.layers[k0].desc().input_size();
             let dy_l = &dcur;

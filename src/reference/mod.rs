@@ -19,7 +19,7 @@ mod real;
 mod stack;
 
 pub use real::{relu, sigmoid, Real};
-pub use stack::{stack_backward, stack_forward, stack_forward_lengths, StackGrads, StackTrace};
+pub use stack::{stack_backward, stack_forward, stack_forward_dropout, stack_forward_lengths, StackGrads, StackTrace};
 
 use crate::desc::{LayerDesc, SeqShape};
 use crate::error::{check_len, Error, Result};

@@ -20,6 +20,8 @@ pub struct StackTrace<R> {
     /// Per layer-direction: its input as fed (time-major, time-reversed for reverse
     /// directions) and its trace.
     pub layers: Vec<(Vec<R>, Trace<R>)>,
+    /// The dropout masks applied to the outputs of layers `0..L-1` (empty without dropout).
+    pub masks: Vec<Vec<R>>,
 }
 
 /// Gradients from [`stack_backward`].
@@ -58,6 +60,29 @@ pub fn stack_forward_lengths<R: Real>(
     h0: Option<&[R]>,
     c0: Option<&[R]>,
 ) -> Result<StackTrace<R>> {
+    stack_forward_dropout(d, p, s, lengths, &[], x, h0, c0)
+}
+
+/// [`stack_forward_lengths`] with inter-layer dropout: the output of layer `l` (time-major
+/// `[T, N, W]`) is multiplied elementwise by `masks[l]` before layer `l + 1` reads it;
+/// `masks` is empty (no dropout) or has one mask per layer but the last.
+#[allow(clippy::too_many_arguments)]
+pub fn stack_forward_dropout<R: Real>(
+    d: &StackDesc,
+    p: &[Params<R>],
+    s: SeqShape,
+    lengths: Option<&[usize]>,
+    masks: &[Vec<R>],
+    x: &[R],
+    h0: Option<&[R]>,
+    c0: Option<&[R]>,
+) -> Result<StackTrace<R>> {
+    if !masks.is_empty() {
+        check_len("masks", d.num_layers() - 1, masks.len())?;
+        for m in masks {
+            check_len("mask", s.t * s.n * d.output_size(), m.len())?;
+        }
+    }
     check_len("params", d.layer_count(), p.len())?;
     crate::driver::schedule::check_lengths(s.t, s.n, lengths)?;
     check_len("x", s.t * s.n * d.input_size(), x.len())?;
@@ -109,13 +134,24 @@ pub fn stack_forward_lengths<R: Real>(
             Direction::BidirectionalSum => ys[0].iter().zip(&ys[1]).map(|(a, b)| *a + *b).collect(),
             _ => ys.remove(0),
         };
+        if let Some(m) = masks.get(l) {
+            for (a, b) in cur.iter_mut().zip(m) {
+                *a = *a * *b;
+            }
+        }
     }
     let y = if d.is_batch_first() {
         swap_major(&cur, s.t, n, w)
     } else {
         cur
     };
-    Ok(StackTrace { y, h_n, c_n, layers })
+    Ok(StackTrace {
+        y,
+        h_n,
+        c_n,
+        layers,
+        masks: masks.to_vec(),
+    })
 }
 
 /// The stack's backward pass from `dY` (shaped like `Y`) and `dh_n`, `dc_n` (`[L*D, N, H]`).
@@ -147,6 +183,11 @@ pub fn stack_backward<R: Real>(
     ];
     let mut params: Vec<Option<Params<R>>> = vec![None; d.layer_count()];
     for l in (0..d.num_layers()).rev() {
+        if let Some(m) = tr.masks.get(l) {
+            for (a, b) in dcur.iter_mut().zip(m) {
+                *a = *a * *b;
+            }
+        }
         let in_w = if l == 0 { d.input_size() } else { w };
         let mut dx = vec![R::ZERO; s.t * n * in_w];
         for dd in 0..dirs {
