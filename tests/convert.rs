@@ -9,7 +9,10 @@
 //!   is run with [`Layer::forward`] (a reverse direction over the time-reversed input, its
 //!   output reversed back; a bidirectional layer's outputs concatenated `[fwd, bwd]` per step
 //!   and fed to the next layer — composed by hand, not through `Stack`).
-//! - **Keras**, which is not installed: the test writes Keras' documented cell equations
+//! - **Keras fixtures** made with Keras 3 (torch backend) by the same script: a layer's
+//!   `kernel`, `recurrent_kernel`, `bias` and its output on a batch-major input, for LSTM,
+//!   GRU with `reset_after` true and false, and SimpleRNN (relu).
+//! - **Keras equations** over drawn sizes: the test writes Keras' documented cell equations
 //!   (Keras' `LSTMCell`, `GRUCell` for both `reset_after`, `SimpleRNNCell`: `x @ kernel`, gate
 //!   columns `i,f,c,o` / `z,r,h`) as a naive f64 forward over Keras-layout arrays, builds those
 //!   arrays from PyTorch-layout weights with its own index formula (gates found by name), and
@@ -1328,4 +1331,60 @@ fn keras_without_bias_and_errors() {
         keras::to_keras(&gru(&lbr, &[0.0; 12]).unwrap()).reset_after(),
         Some(true)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keras fixtures (Keras 3 on its torch backend; see make_fixtures.py).
+
+/// A Keras layer's weights load through `from_keras`, and `Layer::forward` on Keras' own
+/// batch-major input gives Keras' own output; `to_keras` gives back the stored tensors.
+fn keras_fixture(name: &str, cell: Cell) {
+    let f = Fixture::load(&format!("keras_{name}.safetensors"));
+    let desc = LayerDesc::new(cell, I, H).unwrap();
+    let t = KerasTensors {
+        kernel: f.get("kernel"),
+        recurrent_kernel: f.get("recurrent_kernel"),
+        bias: Some(f.get("bias")),
+    };
+    let w = keras::from_keras(&desc, t).unwrap();
+    let back = keras::to_keras(&w);
+    assert_eq!(back.kernel, f.get("kernel"), "{name} kernel");
+    assert_eq!(
+        back.recurrent_kernel,
+        f.get("recurrent_kernel"),
+        "{name} recurrent_kernel"
+    );
+    assert_eq!(back.bias, f.get("bias"), "{name} bias");
+    let stack = Stack::new(
+        StackDesc::new(cell, I, H, 1, Direction::Forward)
+            .unwrap()
+            .batch_first(true),
+        vec![w],
+    )
+    .unwrap();
+    let mut y = vec![f32::NAN; N * T * H];
+    stack
+        .forward(SeqShape::new(T, N), SeqInput::new(f.get("x")), SeqOutput::new(&mut y))
+        .unwrap();
+    check(&format!("keras {name} y"), &y, f.get("y"));
+}
+
+#[test]
+fn keras_lstm_matches_keras() {
+    keras_fixture("lstm", Cell::Lstm);
+}
+
+#[test]
+fn keras_gru_reset_after_matches_keras() {
+    keras_fixture("gru_reset_after", Cell::Gru(GruVariant::LinearBeforeReset));
+}
+
+#[test]
+fn keras_gru_reset_before_matches_keras() {
+    keras_fixture("gru_reset_before", Cell::Gru(GruVariant::ResetBeforeLinear));
+}
+
+#[test]
+fn keras_simple_rnn_relu_matches_keras() {
+    keras_fixture("simple_rnn_relu", Cell::Rnn(Activation::Relu));
 }

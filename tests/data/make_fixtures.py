@@ -6,7 +6,8 @@ Run by hand, not in CI:
 
     /opt/venv/bin/python tests/data/make_fixtures.py
 
-(made with torch 2.15, onnx 1.23, onnxruntime 1.31, numpy 2.4, safetensors 0.8).
+(made with torch 2.15, onnx 1.23, onnxruntime 1.31, numpy 2.4, safetensors 0.8, keras 3.15
+on its torch backend).
 
 Every weight and input is drawn in float32 and stored as float32. The expected outputs are
 computed by the framework in float64 from those same float32 values (exactly representable),
@@ -22,7 +23,9 @@ Files (all safetensors, all tensors row-major float32):
 - onnx_<name>.safetensors: the operator's inputs W, R, B (P, initial_h), X and the reference
   evaluator's Y [T, dirs, N, H], Y_h (and Y_c) [dirs, N, H]; lstm_peep_clip_if (peepholes,
   clip = 0.6, input_forget = 1) takes them from onnxruntime in float32 instead, since the
-  reference evaluator ignores clip and input_forget.
+  reference evaluator ignores clip and input_forget;
+- keras_<name>.safetensors: a Keras layer's kernel, recurrent_kernel, bias (Keras layouts),
+  x [N, T, I] (batch-major, as Keras takes it) and Keras' y [N, T, U].
 """
 
 import copy
@@ -215,6 +218,30 @@ def onnx_case(name, op, attrs, dirs, gates, with_p=False, with_h0=False, p_scale
         print(f"onnx_{name}: onnxruntime check skipped: {e}")
 
 
+def keras_case(name, make):
+    """A Keras 3 layer (torch backend) with random weights: its kernel, recurrent_kernel and
+    bias, a batch-major input x [N, T, I] and Keras' own output y [N, T, U]
+    (return_sequences=True), computed in float64 from the float32 values."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    x = f32(rng.uniform(-1.5, 1.5, size=(N, T, I)))
+    keras.config.set_floatx("float64")
+    layer = make(keras)
+    layer.build((N, T, I))
+    weights = [f32(rng.uniform(-0.5, 0.5, size=w.shape)) for w in layer.get_weights()]
+    layer.set_weights([w.astype(np.float64) for w in weights])
+    y = keras.ops.convert_to_numpy(layer(x.astype(np.float64)))
+    keras.config.set_floatx("float32")
+    kernel, rk, bias = weights
+    save_np(
+        {"kernel": kernel, "recurrent_kernel": rk, "bias": bias, "x": x, "y": f32(y)},
+        os.path.join(OUT, f"keras_{name}.safetensors"),
+    )
+    print(f"keras_{name}: keras {keras.__version__}, bias {bias.shape}")
+
+
 def main():
     pytorch_forward("lstm_2l_bi", lambda: torch.nn.LSTM(I, H, num_layers=2, bidirectional=True))
     pytorch_forward("gru_2l", lambda: torch.nn.GRU(I, H, num_layers=2))
@@ -238,6 +265,11 @@ def main():
         p_scale=1.0,
         expect="onnxruntime",
     )
+
+    keras_case("lstm", lambda k: k.layers.LSTM(H, return_sequences=True))
+    keras_case("gru_reset_after", lambda k: k.layers.GRU(H, return_sequences=True, reset_after=True))
+    keras_case("gru_reset_before", lambda k: k.layers.GRU(H, return_sequences=True, reset_after=False))
+    keras_case("simple_rnn_relu", lambda k: k.layers.SimpleRNN(H, return_sequences=True, activation="relu"))
 
     for f in sorted(os.listdir(OUT)):
         if f.endswith(".safetensors"):
