@@ -567,63 +567,87 @@ fn pytorch_more_layers_or_directions_than_asked_are_refused() {
     );
 }
 
-/// A 2-layer bidirectional LSTM with `proj_size = 4`: the weights load by name (`W_hr` from
-/// `weight_hr_l{k}`), and the stack's outputs and every gradient match PyTorch's.
-#[test]
-fn pytorch_lstm_projection_stack_matches_pytorch_with_gradients() {
-    const P: usize = 4;
-    let w = pytorch::load_state_dict(&data_path("pt_lstm_proj_grad.safetensors"), Cell::Lstm, 2, true).unwrap();
-    assert_eq!(w.len(), 4);
-    assert_eq!(w[0].desc().proj_size(), Some(P));
-    assert_eq!(w[2].desc().input_size(), 2 * P);
-    let io = Fixture::load("pt_lstm_proj_grad_io.safetensors");
+/// A 2-layer bidirectional module from PyTorch (`h` states `hw` wide): the weights load by
+/// name, and a [`Stack`] on them gives PyTorch's outputs and every gradient (initial states
+/// included); saving gives back loadable, equal weights.
+fn pytorch_stack_grad_case(name: &str, cell: Cell, hw: usize) {
+    let w = pytorch::load_state_dict(&data_path(&format!("pt_{name}.safetensors")), cell, 2, true).unwrap();
+    assert_eq!(
+        (w.len(), w[0].desc().output_size(), w[2].desc().input_size()),
+        (4, hw, 2 * hw)
+    );
+    let io = Fixture::load(&format!("pt_{name}_io.safetensors"));
+    let lstm = cell.has_cell_state();
     let desc = StackDesc::from_layer(*w[0].desc(), 2, Direction::Bidirectional).unwrap();
     let stack = Stack::new(desc, w.clone()).unwrap();
     let shape = SeqShape::new(T, N);
     let x = io.get("x");
-    let mut y = vec![f32::NAN; T * N * 2 * P];
-    let (mut h_n, mut c_n) = (vec![f32::NAN; 4 * N * P], vec![f32::NAN; 4 * N * H]);
+    let mut y = vec![f32::NAN; T * N * 2 * hw];
+    let (mut h_n, mut c_n) = (vec![f32::NAN; 4 * N * hw], vec![f32::NAN; 4 * N * H]);
     let mut ws = StackWorkspace::new();
-    stack
-        .forward_train(
-            shape,
-            SeqInput::new(x).h0(io.get("h0")).c0(io.get("c0")),
-            SeqOutput::new(&mut y).h_n(&mut h_n).c_n(&mut c_n),
-            &mut ws,
-        )
-        .unwrap();
-    check("pytorch lstm_proj y", &y, io.get("y"));
-    check("pytorch lstm_proj h_n", &h_n, io.get("h_n"));
-    check("pytorch lstm_proj c_n", &c_n, io.get("c_n"));
+    let (mut input, mut output) = (SeqInput::new(x).h0(io.get("h0")), SeqOutput::new(&mut y).h_n(&mut h_n));
+    if lstm {
+        input = input.c0(io.get("c0"));
+        output = output.c_n(&mut c_n);
+    }
+    stack.forward_train(shape, input, output, &mut ws).unwrap();
+    check(&format!("pytorch {name} y"), &y, io.get("y"));
+    check(&format!("pytorch {name} h_n"), &h_n, io.get("h_n"));
+    if lstm {
+        check(&format!("pytorch {name} c_n"), &c_n, io.get("c_n"));
+    }
     let (mut dx, mut dh0, mut dc0) = (
         vec![f32::NAN; T * N * I],
-        vec![f32::NAN; 4 * N * P],
+        vec![f32::NAN; 4 * N * hw],
         vec![f32::NAN; 4 * N * H],
     );
     let mut grads: Vec<Weights> = w.iter().map(|l| Weights::zeros(l.desc())).collect();
+    let mut gi = GradInput::none().dx(&mut dx).dh0(&mut dh0);
+    if lstm {
+        gi = gi.dc0(&mut dc0);
+    }
     stack
         .backward(
             &mut ws,
             GradOutput::new(io.get("g")),
-            GradInput::none().dx(&mut dx).dh0(&mut dh0).dc0(&mut dc0),
+            gi,
             &mut grads,
             GradMode::Overwrite,
         )
         .unwrap();
-    check("pytorch lstm_proj dx", &dx, io.get("dx"));
-    check("pytorch lstm_proj dh0", &dh0, io.get("dh0"));
-    check("pytorch lstm_proj dc0", &dc0, io.get("dc0"));
+    check(&format!("pytorch {name} dx"), &dx, io.get("dx"));
+    check(&format!("pytorch {name} dh0"), &dh0, io.get("dh0"));
+    if lstm {
+        check(&format!("pytorch {name} dc0"), &dc0, io.get("dc0"));
+    }
     for (k, g) in grads.iter().enumerate() {
         let sfx = format!("l{}{}", k / 2, if k % 2 == 1 { "_reverse" } else { "" });
         let stems = ["weight_ih_", "weight_hh_", "bias_ih_", "bias_hh_", "weight_hr_"];
-        for (stem, got) in stems.iter().zip(g.all_buffers()) {
+        let bufs = g.all_buffers();
+        assert_eq!(bufs.len(), if hw == H { 4 } else { 5 });
+        for (stem, got) in stems.iter().zip(bufs) {
             let name = format!("d_{stem}{sfx}");
-            check(&format!("pytorch lstm_proj {name}"), got, io.get(&name));
+            check(&format!("pytorch {name}"), got, io.get(&name));
         }
     }
-    // And it saves back to the same tensors.
     let saved = pytorch::save_state_dict_bytes(&w, true).unwrap();
-    assert_eq!(pytorch::load_state_dict_bytes(&saved, Cell::Lstm, 2, true).unwrap(), w);
+    assert_eq!(pytorch::load_state_dict_bytes(&saved, cell, 2, true).unwrap(), w);
+}
+
+/// With `proj_size = 4` (`W_hr` from `weight_hr_l{k}`).
+#[test]
+fn pytorch_lstm_projection_stack_matches_pytorch_with_gradients() {
+    pytorch_stack_grad_case("lstm_proj_grad", Cell::Lstm, 4);
+}
+
+#[test]
+fn pytorch_gru_stack_matches_pytorch_with_gradients() {
+    pytorch_stack_grad_case("gru_2l_bi_grad", Cell::Gru(GruVariant::LinearBeforeReset), H);
+}
+
+#[test]
+fn pytorch_rnn_stack_matches_pytorch_with_gradients() {
+    pytorch_stack_grad_case("rnn_2l_bi_grad", Cell::Rnn(Activation::Tanh), H);
 }
 
 #[test]

@@ -18,8 +18,8 @@ Files (all safetensors, all tensors row-major float32):
 - pt_<name>.safetensors: `safetensors.torch.save_file(model.state_dict())` of the float32 model;
 - pt_<name>_io.safetensors: x [T, N, I] and PyTorch's y [T, N, D*H], h_n [L*D, N, H] (and c_n);
   the gradient cases also h0, c0, the upstream gradient g (loss = sum(y * g)) and
-  d_<parameter name>, dx, dh0, dc0 (lstm_proj_grad: 2 layers, bidirectional, proj_size 4, so
-  y is [T, N, 2P] and h states [L*D, N, P]);
+  d_<parameter name>, dx, dh0, dc0 (the *_grad cases of 2 bidirectional layers: LSTM with
+  proj_size 4, so y is [T, N, 2P] and h states [L*D, N, P]; GRU; RNN tanh);
 - onnx_<name>.safetensors: the operator's inputs W, R, B (P, initial_h), X and the reference
   evaluator's Y [T, dirs, N, H], Y_h (and Y_c) [dirs, N, H]; lstm_peep_clip_if (peepholes,
   clip = 0.6, input_forget = 1) takes them from onnxruntime in float32 instead, since the
@@ -108,41 +108,32 @@ def pytorch_lstm_grad():
     print(f"pt_{name}: PyTorch float32 vs float64 max |dx| = {(x32.grad.double() - x64.grad).abs().max().item():.2e}")
 
 
-def pytorch_lstm_proj_grad():
-    """A 2-layer bidirectional LSTM with a projection (proj_size = P): outputs and every
-    gradient, with initial states h0 [L*D, N, P], c0 [L*D, N, H]."""
-    name = "lstm_proj_grad"
-    P = 4
-    torch.manual_seed(11)
-    model = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True, proj_size=P).float()
+def pytorch_stack_grad(name, make, layers, dirs, hw, lstm):
+    """A whole module (layers x dirs, h states hw wide): outputs and every gradient, with
+    initial states h0 [L*D, N, hw] (and c0 [L*D, N, H] for an LSTM)."""
+    torch.manual_seed(zlib.crc32(name.encode()))
+    model = make().float()
     x = (torch.rand(T, N, I) * 3.0 - 1.5).float()
-    h0 = (torch.rand(4, N, P) - 0.5).float()
-    c0 = (torch.rand(4, N, H) - 0.5).float()
-    g = (torch.rand(T, N, 2 * P) * 2.0 - 1.0).float()
+    h0 = (torch.rand(layers * dirs, N, hw) - 0.5).float()
+    c0 = (torch.rand(layers * dirs, N, H) - 0.5).float()
+    g = (torch.rand(T, N, dirs * hw) * 2.0 - 1.0).float()
     save_pt({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(OUT, f"pt_{name}.safetensors"))
 
     m64 = copy.deepcopy(model).double()
     x64 = x.double().requires_grad_(True)
     h064 = h0.double().requires_grad_(True)
     c064 = c0.double().requires_grad_(True)
-    y64, (hn64, cn64) = m64(x64, (h064, c064))
+    y64, st64 = m64(x64, (h064, c064) if lstm else h064)
     (y64 * g.double()).sum().backward()
-    io = {
-        "x": f32(x),
-        "h0": f32(h0),
-        "c0": f32(c0),
-        "g": f32(g),
-        "y": f32(y64.detach()),
-        "h_n": f32(hn64.detach()),
-        "c_n": f32(cn64.detach()),
-        "dx": f32(x64.grad),
-        "dh0": f32(h064.grad),
-        "dc0": f32(c064.grad),
-    }
+    io = {"x": f32(x), "h0": f32(h0), "g": f32(g), "y": f32(y64.detach()), "dx": f32(x64.grad), "dh0": f32(h064.grad)}
+    if lstm:
+        io.update({"c0": f32(c0), "h_n": f32(st64[0].detach()), "c_n": f32(st64[1].detach()), "dc0": f32(c064.grad)})
+    else:
+        io["h_n"] = f32(st64.detach())
     for k, p in m64.named_parameters():
         io[f"d_{k}"] = f32(p.grad)
     save_np(io, os.path.join(OUT, f"pt_{name}_io.safetensors"))
-    y32, _ = model(x, (h0, c0))
+    y32, _ = model(x, (h0, c0) if lstm else h0)
     print(f"pt_{name}: PyTorch float32 vs float64 max |dy| = {(y32.double() - y64).abs().max().item():.2e}")
 
 
@@ -248,7 +239,14 @@ def main():
     pytorch_forward("rnn_relu", lambda: torch.nn.RNN(I, H, nonlinearity="relu"))
     pytorch_forward("rnn_tanh_nobias", lambda: torch.nn.RNN(I, H, bias=False))
     pytorch_lstm_grad()
-    pytorch_lstm_proj_grad()
+    # 2 layers, bidirectional, every gradient: LSTM with a projection (P = 4), GRU, RNN.
+    pytorch_stack_grad(
+        "lstm_proj_grad",
+        lambda: torch.nn.LSTM(I, H, num_layers=2, bidirectional=True, proj_size=4),
+        2, 2, 4, True,
+    )
+    pytorch_stack_grad("gru_2l_bi_grad", lambda: torch.nn.GRU(I, H, num_layers=2, bidirectional=True), 2, 2, H, False)
+    pytorch_stack_grad("rnn_2l_bi_grad", lambda: torch.nn.RNN(I, H, num_layers=2, bidirectional=True), 2, 2, H, False)
 
     onnx_case("lstm_bi", "LSTM", {"direction": "bidirectional"}, 2, 4, with_p=True)
     onnx_case("gru_lbr0", "GRU", {"linear_before_reset": 0}, 1, 3)
