@@ -19,7 +19,10 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(shape: Shape) -> Self {
-        let desc = LayerDesc::new(shape.cell, shape.h, shape.h).unwrap();
+        let mut desc = LayerDesc::new(shape.cell, shape.h, shape.h).unwrap();
+        if shape.layer_norm {
+            desc = desc.with_layer_norm().unwrap();
+        }
         let layer = Layer::new(Weights::init_uniform(&desc, 1));
         let s = SeqShape::new(shape.t, shape.n);
         let len = shape.t * shape.n * shape.h;

@@ -24,6 +24,8 @@ pub struct Shape {
     pub mode: Mode,
     /// A variable-length batch: entry `b` has `T >> (b % 6)` steps (T, T/2, T/4, ...).
     pub halving: bool,
+    /// A layer-normalized LSTM (`LayerDesc::with_layer_norm`); FLOPs counted as the plain cell's.
+    pub layer_norm: bool,
 }
 
 impl Shape {
@@ -57,6 +59,7 @@ pub const SHAPES: &[Shape] = &[
         h: 512,
         mode: Mode::Train,
         halving: false,
+        layer_norm: false,
     },
     Shape {
         name: "gru-train-64x512",
@@ -66,6 +69,7 @@ pub const SHAPES: &[Shape] = &[
         h: 512,
         mode: Mode::Train,
         halving: false,
+        layer_norm: false,
     },
     Shape {
         name: "lstm-train-32x1024",
@@ -75,6 +79,7 @@ pub const SHAPES: &[Shape] = &[
         h: 1024,
         mode: Mode::Train,
         halving: false,
+        layer_norm: false,
     },
     Shape {
         name: "rnn-train-64x1024",
@@ -84,6 +89,7 @@ pub const SHAPES: &[Shape] = &[
         h: 1024,
         mode: Mode::Train,
         halving: false,
+        layer_norm: false,
     },
     Shape {
         name: "lstm-infer-1x256",
@@ -93,6 +99,7 @@ pub const SHAPES: &[Shape] = &[
         h: 256,
         mode: Mode::Infer,
         halving: false,
+        layer_norm: false,
     },
     Shape {
         name: "gru-infer-1x256",
@@ -102,6 +109,7 @@ pub const SHAPES: &[Shape] = &[
         h: 256,
         mode: Mode::Infer,
         halving: false,
+        layer_norm: false,
     },
     Shape {
         name: "lstm-infer-4x1024",
@@ -111,6 +119,7 @@ pub const SHAPES: &[Shape] = &[
         h: 1024,
         mode: Mode::Infer,
         halving: false,
+        layer_norm: false,
     },
     Shape {
         name: "lstm-infer-64x512",
@@ -120,6 +129,7 @@ pub const SHAPES: &[Shape] = &[
         h: 512,
         mode: Mode::Infer,
         halving: false,
+        layer_norm: false,
     },
     Shape {
         name: "lstm-infer-64x512-varlen",
@@ -129,6 +139,7 @@ pub const SHAPES: &[Shape] = &[
         h: 512,
         mode: Mode::Infer,
         halving: true,
+        layer_norm: false,
     },
     Shape {
         name: "lstm-train-64x512-varlen",
@@ -138,5 +149,16 @@ pub const SHAPES: &[Shape] = &[
         h: 512,
         mode: Mode::Train,
         halving: true,
+        layer_norm: false,
+    },
+    Shape {
+        name: "lnlstm-train-64x512",
+        cell: Cell::Lstm,
+        t: 50,
+        n: 64,
+        h: 512,
+        mode: Mode::Train,
+        halving: false,
+        layer_norm: true,
     },
 ];

@@ -62,6 +62,16 @@ impl Cell {
 /// for `f32` data.
 pub(crate) const MAX_ELEMS: usize = (isize::MAX as usize) / 8;
 
+fn not_with_layer_norm(what: &'static str) -> Error {
+    Error::InvalidValue {
+        what,
+        why: "not combined with layer normalization",
+    }
+}
+
+/// The epsilon of layer normalization.
+pub(crate) const LN_EPS: f32 = 1e-5;
+
 /// A positive finite clipping threshold (compared and hashed by its bits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Threshold(u32);
@@ -122,6 +132,7 @@ pub struct LayerDesc {
     input_size: usize,
     hidden_size: usize,
     lstm: LstmOptions,
+    layer_norm: bool,
 }
 
 impl LayerDesc {
@@ -145,6 +156,7 @@ impl LayerDesc {
             input_size,
             hidden_size,
             lstm: LstmOptions::default(),
+            layer_norm: false,
         })
     }
 
@@ -155,8 +167,52 @@ impl LayerDesc {
                 why: "an LSTM option; this layer is not an LSTM",
             });
         }
+        if self.layer_norm {
+            return Err(not_with_layer_norm(what));
+        }
         f(&mut self.lstm);
         Ok(self)
+    }
+
+    /// With layer normalization inside the cell (LSTM only so far), as Ba, Kiros & Hinton
+    /// (2016, eq. 20–22) define the layer-normalized LSTM, gate blocks in the order `i, f, g, o`:
+    ///
+    /// ```text
+    /// a  = LN(W_hh h; γ_h, β_h) + LN(W_ih x; γ_x, β_x) + b_ih + b_hh      (each LN over all 4H)
+    /// i, f, o = σ(a_i, a_f, a_o),  g = tanh(a_g),  c' = f ⊙ c + i ⊙ g
+    /// h' = o ⊙ tanh(LN(c'; γ_c, β_c))                                   (over H; c' is carried)
+    /// LN(v; γ, β) = γ ⊙ (v - mean(v)) / sqrt(var(v) + 1e-5) + β          (biased variance)
+    /// ```
+    ///
+    /// per time step and per sample. The gains and biases are [`crate::Weights::layer_norm`]
+    /// (`γ_x, β_x, γ_h, β_h` `[4H]` each, `γ_c, β_c` `[H]` each). Not combined with the other
+    /// LSTM options.
+    pub fn with_layer_norm(mut self) -> Result<Self> {
+        if self.cell != Cell::Lstm {
+            return Err(Error::InvalidValue {
+                what: "layer_norm",
+                why: "layer normalization is implemented for the LSTM",
+            });
+        }
+        if self.has_lstm_options() {
+            return Err(not_with_layer_norm("layer_norm"));
+        }
+        self.layer_norm = true;
+        Ok(self)
+    }
+
+    /// Whether the cell is layer-normalized ([`LayerDesc::with_layer_norm`]).
+    pub const fn layer_norm(&self) -> bool {
+        self.layer_norm
+    }
+
+    /// The number of layer-normalization parameters: `18H` for a layer-normalized LSTM, else 0.
+    pub const fn layer_norm_len(&self) -> usize {
+        if self.layer_norm {
+            18 * self.hidden_size
+        } else {
+            0
+        }
     }
 
     /// With a projection of the hidden state to `P = proj_size` features (LSTM only; `P >= 1`).

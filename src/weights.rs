@@ -14,6 +14,7 @@ use crate::error::{check_len, Error, Result};
 /// | `b_hh` | `[G*H]`    | |
 /// | `w_hr` | `[P, H]`   | LSTM projection only (`weight_hr_l{k}`), row-major |
 /// | `peepholes` | `[3H]` | LSTM peepholes only: `p_i, p_f, p_o`, `H` each, in that order |
+/// | `layer_norm` | `[18H]` | layer-normalized LSTM only: `γ_x, β_x, γ_h, β_h` (`[4H]` each, gate order), then `γ_c, β_c` (`[H]` each) |
 ///
 /// With an LSTM projection `W_hh` is `[4H, P]` (it multiplies the `P`-wide `h`).
 /// Gate blocks are in the order `i, f, g, o` (LSTM), `r, z, n` (GRU) or the single block of
@@ -30,6 +31,8 @@ pub struct Weights {
     w_hr: Vec<f32>,
     /// `[3H]` (`i, f, o`), empty without peepholes.
     peep: Vec<f32>,
+    /// `[18H]` layer-normalization gains and biases, empty without layer normalization.
+    ln: Vec<f32>,
 }
 
 impl Weights {
@@ -45,6 +48,7 @@ impl Weights {
             b_hh: vec![0.0; gh],
             w_hr: vec![0.0; desc.proj_size().map_or(0, |p| p * h)],
             peep: vec![0.0; if desc.peepholes() { 3 * h } else { 0 }],
+            ln: vec![0.0; desc.layer_norm_len()],
         }
     }
 
@@ -91,7 +95,19 @@ impl Weights {
             b_hh,
             w_hr,
             peep,
+            ln: ln_identity(desc),
         })
+    }
+
+    /// Sets the layer-normalization gains and biases (`[18H]`, see the table above); a new
+    /// layer-normalized layer starts with the identity (`γ = 1`, `β = 0`).
+    pub fn set_layer_norm(&mut self, params: &[f32]) -> Result<()> {
+        if !self.desc.layer_norm() {
+            return Err(Error::Unexpected { what: "layer_norm" });
+        }
+        check_len("layer_norm", self.ln.len(), params.len())?;
+        self.ln.copy_from_slice(params);
+        Ok(())
     }
 
     /// Fills every parameter uniformly in `[-1/sqrt(H), 1/sqrt(H)]` as PyTorch does, from a
@@ -105,6 +121,7 @@ impl Weights {
                 *x = bound * (2.0 * rng.next_f32() - 1.0);
             }
         }
+        w.ln = ln_identity(desc);
         w
     }
 
@@ -138,11 +155,21 @@ impl Weights {
         &self.peep
     }
 
-    /// Every buffer the layer has, in the order `W_ih, W_hh, b_ih, b_hh`, then `W_hr` and
-    /// the peepholes when it has them (what an optimizer or a gradient clip walks over).
+    /// The layer-normalization gains and biases `[18H]` (empty without layer normalization).
+    pub fn layer_norm(&self) -> &[f32] {
+        &self.ln
+    }
+
+    /// Every buffer the layer has, in the order `W_ih, W_hh, b_ih, b_hh`, then `W_hr`, the
+    /// peepholes and the layer-normalization parameters when it has them (what an optimizer
+    /// or a gradient clip walks over).
     pub fn all_buffers(&self) -> Vec<&[f32]> {
         let mut v: Vec<&[f32]> = self.buffers().to_vec();
-        v.extend([&self.w_hr[..], &self.peep[..]].into_iter().filter(|b| !b.is_empty()));
+        v.extend(
+            [&self.w_hr[..], &self.peep[..], &self.ln[..]]
+                .into_iter()
+                .filter(|b| !b.is_empty()),
+        );
         v
     }
 
@@ -150,11 +177,16 @@ impl Weights {
     pub fn all_buffers_mut(&mut self) -> Vec<&mut [f32]> {
         let mut v: Vec<&mut [f32]> = vec![&mut self.w_ih, &mut self.w_hh, &mut self.b_ih, &mut self.b_hh];
         v.extend(
-            [&mut self.w_hr[..], &mut self.peep[..]]
+            [&mut self.w_hr[..], &mut self.peep[..], &mut self.ln[..]]
                 .into_iter()
                 .filter(|b| !b.is_empty()),
         );
         v
+    }
+
+    /// The layer-normalization parameters, mutable.
+    pub(crate) fn layer_norm_mut(&mut self) -> &mut [f32] {
+        &mut self.ln
     }
 
     /// `W_hr` and the peepholes, mutable.
@@ -178,4 +210,16 @@ impl Weights {
             b.fill(0.0);
         }
     }
+}
+
+/// `γ = 1, β = 0` for every layer normalization of `desc` (empty without).
+fn ln_identity(desc: &LayerDesc) -> Vec<f32> {
+    let h = desc.hidden_size();
+    let mut v = vec![0.0; desc.layer_norm_len()];
+    if !v.is_empty() {
+        for r in [0..4 * h, 8 * h..12 * h, 16 * h..17 * h] {
+            v[r].fill(1.0);
+        }
+    }
+    v
 }

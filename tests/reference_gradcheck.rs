@@ -26,6 +26,15 @@ fn run(desc: LayerDesc, t: usize, n: usize, seed: u64) {
     let (i, h, o) = (desc.input_size(), desc.hidden_size(), desc.output_size());
     let s = SeqShape::new(t, n);
     let mut w32 = Weights::init_uniform(&desc, seed);
+    if desc.layer_norm() {
+        // Gains around 1 and biases around 0, not the identity, so every term is exercised.
+        let ln: Vec<f32> = uniform(desc.layer_norm_len(), 0.5, seed ^ 7)
+            .iter()
+            .enumerate()
+            .map(|(k, v)| if (k / desc.hidden_size()) % 8 < 4 { 1.0 + v } else { *v })
+            .collect();
+        w32.set_layer_norm(&ln).unwrap();
+    }
     // Larger weights than the default init make the nonlinearities work harder.
     for b in w32.all_buffers_mut() {
         for v in b.iter_mut() {
@@ -78,6 +87,7 @@ fn run(desc: LayerDesc, t: usize, n: usize, seed: u64) {
     fd_over!("b_hh", p.b_hh, g.params.b_hh);
     fd_over!("W_hr", p.w_hr, g.params.w_hr);
     fd_over!("peepholes", p.peep, g.params.peep);
+    fd_over!("layer_norm", p.ln, g.params.ln);
 }
 
 proptest! {
@@ -103,5 +113,13 @@ proptest! {
         if clip { d = d.with_clip(thr).unwrap(); }
         if cclip { d = d.with_cell_clip(thr * 0.7).unwrap(); }
         run(d, t, n, seed);
+    }
+
+    /// The layer-normalized LSTM (H >= 2: with one unit, LN of `c` is constant).
+    #[test]
+    fn layer_norm_lstm_backward_matches_finite_differences(
+        t in 1usize..4, n in 1usize..3, i in 1usize..5, h in 2usize..5, seed in any::<u64>(),
+    ) {
+        run(LayerDesc::new(fusedrnn::Cell::Lstm, i, h).unwrap().with_layer_norm().unwrap(), t, n, seed);
     }
 }

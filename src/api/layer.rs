@@ -158,6 +158,7 @@ impl Layer {
             c: r.c,
             aux: r.aux,
             m: r.m,
+            ln: r.ln,
             packed: true,
             xpack: &mut ws.pack,
         };

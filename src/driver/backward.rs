@@ -4,6 +4,7 @@
 
 use super::forward::{Bufs, Ctx};
 use super::layout::Regions;
+use super::ln_lstm::{self, LnBack, LnBufs};
 use super::lstm_ext::{self, ExtBack};
 use super::schedule::Schedule;
 use super::team::Team;
@@ -65,8 +66,12 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
         _ => Vec::new(),
     };
     let mut dy_step = vec![0.0f32; if vl.is_some() { nh } else { 0 }];
-    let mut dm = vec![0.0f32; if ext { nc } else { 0 }];
+    let ln = cx.desc.layer_norm();
+    let mut dm = vec![0.0f32; if ext || ln { nc } else { 0 }];
+    let mut tmp = vec![0.0f32; if ln { h_sz } else { 0 }];
     let (ws_dh, ws_dgates) = (ws.dh, ws.dgates);
+    let mut lb = LnBufs::new(ws.ln, t_len * n, n, h_sz, true);
+    lb.acc.fill(0.0);
     let need_dh0 = io.dh0.is_some();
 
     // One team of threads for the whole loop (see `Team`).
@@ -92,6 +97,26 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
             // The recurrent product for step 0 only feeds dh_0.
             let want_rec = t > 0 || need_dh0;
             match cx.desc.cell() {
+                Cell::Lstm if ln => {
+                    let dr = &mut ws.dgh[o * gh_w..][..m * gh_w];
+                    let step = LnBack {
+                        m,
+                        r0: o,
+                        dy,
+                        dh_rec,
+                        acts,
+                        c_prev: &ws.c[row(t) * h_sz..][..m * h_sz],
+                        dc: &mut dc[..m * h_sz],
+                        da: &mut *dg,
+                        dr: &mut *dr,
+                        dh: &mut dm[..m * h_sz],
+                        tmp: &mut tmp,
+                    };
+                    ln_lstm::backward_step(cx, step, &mut lb);
+                    if want_rec {
+                        rec_product(team, m, dr, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
+                    }
+                }
                 Cell::Lstm if ext => {
                     let dh_keep = cx.desc.proj_size().map(|p| &mut ws_dh[o * p..][..m * p]);
                     let step = ExtBack {
@@ -154,6 +179,10 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
             (Some(o), Some(v)) => v.unsort_rows(src, w, o),
             (None, _) => {}
         }
+    }
+    if ln {
+        // The input side's normalization, for all steps: dgates becomes d(W_ih x).
+        ln_lstm::input_back(cx, sched.total(), ws_dgates, &mut lb);
     }
     if let Some(dx) = io.dx {
         let tn = sched.total();
@@ -241,7 +270,7 @@ pub(crate) fn weights(
     if tn == 0 {
         // Every sequence is empty: the gradients are zero.
         if !accumulate {
-            grads.buffers_mut().into_iter().for_each(|b| b.fill(0.0));
+            grads.fill_zero();
         }
         return;
     }
@@ -259,6 +288,11 @@ pub(crate) fn weights(
             (xp, hp)
         }
     };
+    if cx.desc.layer_norm() {
+        let acc = LnBufs::new(ws.ln, sched.t() * sched.n(), sched.n(), h_sz, true).acc;
+        ln_lstm::weights(cx, sched, dg, ws.dgh, x, h_prev, acc, grads, accumulate);
+        return;
+    }
     let [dw_ih, dw_hh, db_ih, db_hh] = grads.buffers_mut();
     sgemm(gh_w, i_sz, tn, Mat::t(dg, gh_w), Mat::n(x, i_sz), beta, dw_ih, i_sz);
     column_sums(dg, tn, gh_w, db_ih, accumulate);

@@ -1,6 +1,7 @@
 //! Forward time loop, shared by inference (ring buffers of two states) and training (every
 //! state kept in the workspace).
 
+use super::ln_lstm::{self, LnBufs};
 use super::lstm_ext::{self, ExtStep};
 use super::prepared::Prepared;
 use super::schedule::Schedule;
@@ -33,6 +34,8 @@ pub(crate) struct Bufs<'a> {
     pub aux: &'a mut [f32],
     /// LSTM projection: `o ⊙ tanh(c')` (packed `[Σ n_t, H]` in training, `[N, H]` else).
     pub m: &'a mut [f32],
+    /// Layer-normalized LSTM: the region `ln_lstm::LnBufs` cuts; empty otherwise.
+    pub ln: &'a mut [f32],
     pub packed: bool,
     /// Room for the packed input of a variable-length batch (grown as needed).
     pub xpack: &'a mut Vec<f32>,
@@ -80,6 +83,7 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
     let hw = cx.desc.output_size();
     let lstm = cx.desc.cell() == Cell::Lstm;
     let ext = cx.desc.has_lstm_options();
+    let ln = cx.desc.layer_norm();
     let vl = sched.varlen();
     let row = |t: usize| Bufs::state_row(b.packed, sched, t);
 
@@ -98,6 +102,10 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
         };
         if total > 0 {
             project(cx, team, total, x, &mut b.gates[..total * gh_w]);
+        }
+        let mut lb = LnBufs::new(b.ln, t_len * n, n, h_sz, b.packed);
+        if ln {
+            ln_lstm::input_side(cx, total, b.gates, &mut lb);
         }
 
         for (buf, init, on, w) in [(&mut *b.h, io.h0, true, hw), (&mut *b.c, io.c0, lstm, h_sz)] {
@@ -133,7 +141,10 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
             };
             // Rows of this step in the per-step `[·, H]` buffers (`aux`, `m`).
             let r0 = if b.packed { sched.off(t) } else { 0 };
-            if ext {
+            if ln {
+                let hp = rec.then_some(h_prev);
+                ln_lstm::forward_step(cx, team, m, r0, hp, gates, c_prev, c_next, h_next, &mut lb);
+            } else if ext {
                 let mbuf = match cx.desc.proj_size() {
                     Some(_) => Some(&mut b.m[r0 * h_sz..][..m * h_sz]),
                     None => None,
@@ -215,6 +226,7 @@ pub(crate) struct Scratch {
     c: Vec<f32>,
     aux: Vec<f32>,
     m: Vec<f32>,
+    ln: Vec<f32>,
     xpack: Vec<f32>,
 }
 
@@ -228,10 +240,22 @@ impl Scratch {
             if d.cell() == Cell::Lstm { 2 * nh } else { 0 },
             if matches!(d.cell(), Cell::Gru(_)) { nh } else { 0 },
             if d.proj_size().is_some() { nh } else { 0 },
+            if d.layer_norm() {
+                LnBufs::len(s.t * s.n, s.n, d.hidden_size(), false)
+            } else {
+                0
+            },
         ];
-        for (v, len) in [&mut self.gates, &mut self.h, &mut self.c, &mut self.aux, &mut self.m]
-            .into_iter()
-            .zip(lens)
+        for (v, len) in [
+            &mut self.gates,
+            &mut self.h,
+            &mut self.c,
+            &mut self.aux,
+            &mut self.m,
+            &mut self.ln,
+        ]
+        .into_iter()
+        .zip(lens)
         {
             if v.len() < len {
                 v.resize(len, 0.0);
@@ -243,6 +267,7 @@ impl Scratch {
             c: &mut self.c[..lens[2]],
             aux: &mut self.aux[..lens[3]],
             m: &mut self.m[..lens[4]],
+            ln: &mut self.ln[..lens[5]],
             packed: false,
             xpack: &mut self.xpack,
         }

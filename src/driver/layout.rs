@@ -22,6 +22,8 @@ pub(crate) struct Layout {
     pub m: usize,
     /// LSTM projection: `[T, N, P]` the gradient of every `h_t` (for `dW_hr`); else 0.
     pub dh: usize,
+    /// Layer-normalized LSTM: see `ln_lstm::LnBufs`; else 0.
+    pub ln: usize,
 }
 
 /// The regions of one workspace buffer.
@@ -34,6 +36,7 @@ pub(crate) struct Regions<'a> {
     pub dgh: &'a mut [f32],
     pub m: &'a mut [f32],
     pub dh: &'a mut [f32],
+    pub ln: &'a mut [f32],
 }
 
 impl Layout {
@@ -49,6 +52,7 @@ impl Layout {
             None => (0, 0),
         };
         let (c, aux, dgh) = match d.cell() {
+            Cell::Lstm if d.layer_norm() => (states, 0, gates),
             Cell::Lstm => (states, 0, 0),
             Cell::Gru(GruVariant::LinearBeforeReset) => (0, seq_h, gates),
             Cell::Gru(GruVariant::ResetBeforeLinear) => (0, seq_h, 0),
@@ -63,6 +67,11 @@ impl Layout {
             dgh,
             m,
             dh,
+            ln: if d.layer_norm() {
+                super::ln_lstm::LnBufs::len(tn, s.n, d.hidden_size(), true)
+            } else {
+                0
+            },
         })
     }
 
@@ -77,6 +86,7 @@ impl Layout {
             self.dgh,
             self.m,
             self.dh,
+            self.ln,
         ]
         .iter()
         .try_fold(0usize, |a, &b| a.checked_add(b))
@@ -92,7 +102,8 @@ impl Layout {
         let (dgates, rest) = rest.split_at_mut(self.dgates);
         let (dgh, rest) = rest.split_at_mut(self.dgh);
         let (m, rest) = rest.split_at_mut(self.m);
-        let (dh, _) = rest.split_at_mut(self.dh);
+        let (dh, rest) = rest.split_at_mut(self.dh);
+        let (ln, _) = rest.split_at_mut(self.ln);
         Regions {
             gates,
             h,
@@ -102,6 +113,7 @@ impl Layout {
             dgh,
             m,
             dh,
+            ln,
         }
     }
 }

@@ -28,6 +28,9 @@ pub(crate) struct Prepared {
     pub hr_fwd: Packed,
     /// LSTM projection: `W_hr` packed for `dm = dh · W_hr`; empty otherwise.
     pub hr_bwd: Packed,
+    /// Layer-normalized LSTM: `b_ih + b_hh`, added after the normalizations (`bias_x` is
+    /// then zero); empty otherwise.
+    pub bias_ln: Vec<f32>,
 }
 
 impl Prepared {
@@ -52,8 +55,9 @@ impl Prepared {
                 Packed::plain(w.w_hh(), h, h),
                 Packed::default(),
             ),
-            // The general LSTM: a plain recurrent product, then its own gate pass.
-            Cell::Lstm if d.has_lstm_options() => (
+            // The general and the layer-normalized LSTM: a plain recurrent product, then
+            // their own gate passes.
+            Cell::Lstm if d.has_lstm_options() || d.layer_norm() => (
                 Packed::wide_rows(w.w_hh(), g * h, hw),
                 Packed::default(),
                 Packed::plain(w.w_hh(), g * h, hw),
@@ -70,6 +74,10 @@ impl Prepared {
             Some(p) => (Packed::wide_rows(w.w_hr(), p, h), Packed::plain(w.w_hr(), p, h)),
             None => (Packed::default(), Packed::default()),
         };
+        let mut bias_ln = Vec::new();
+        if d.layer_norm() {
+            bias_ln = std::mem::replace(&mut bias_x, vec![0.0; g * h]);
+        }
         if d.cell() == Cell::Gru(GruVariant::LinearBeforeReset) {
             bias_x[2 * h..].copy_from_slice(&w.b_ih()[2 * h..]);
             b_hn = w.b_hh()[2 * h..].to_vec();
@@ -87,6 +95,7 @@ impl Prepared {
             bwd_n,
             hr_fwd,
             hr_bwd,
+            bias_ln,
         }
     }
 }

@@ -129,6 +129,12 @@ fn lstm_parts<R: Real>(p: &Params<R>, x: &[R], h: &[R], c: &[R]) -> LstmParts<R>
 /// LSTM: `c' = f c + i g`, `h' = o tanh(c')` (times `W_hr` with a projection), with the
 /// options of [`crate::LayerDesc`].
 pub(super) fn lstm_step<R: Real>(p: &Params<R>, x: &[R], h: &[R], c: &[R], h_out: &mut [R], c_out: &mut [R]) {
+    if p.desc.layer_norm() {
+        let q = ln_lstm_parts(p, x, h, c);
+        c_out.copy_from_slice(&q.c_new);
+        h_out.copy_from_slice(&q.h_new);
+        return;
+    }
     let q = lstm_parts(p, x, h, c);
     c_out.copy_from_slice(&q.c_new);
     match p.desc.proj_size() {
@@ -155,6 +161,9 @@ pub(super) fn lstm_step_back<R: Real>(
     dh_prev: &mut [R],
     dc_prev: &mut [R],
 ) {
+    if p.desc.layer_norm() {
+        return ln_lstm_step_back(p, x, h, c, dh, dc, grads, dx, dh_prev, dc_prev);
+    }
     let d = &p.desc;
     let hs = d.hidden_size();
     let q = lstm_parts(p, x, h, c);
@@ -205,6 +214,140 @@ pub(super) fn lstm_step_back<R: Real>(
     }
     affine_back(&p.w_ih, &mut grads.w_ih, &mut grads.b_ih, x, dx, &da, 0);
     affine_back(&p.w_hh, &mut grads.w_hh, &mut grads.b_hh, h, dh_prev, &da, 0);
+}
+
+/// `(v - mean(v)) / sqrt(var(v) + eps)` and `1 / sqrt(var(v) + eps)` (biased variance).
+fn normalize<R: Real>(v: &[R]) -> (Vec<R>, R) {
+    let n = R::from_f64(v.len() as f64);
+    let mean = v.iter().fold(R::ZERO, |a, &b| a + b) / n;
+    let var = v.iter().fold(R::ZERO, |a, &b| a + (b - mean) * (b - mean)) / n;
+    let rstd = R::ONE / (var + R::from_f64(crate::desc::LN_EPS as f64)).sqrt();
+    (v.iter().map(|&b| (b - mean) * rstd).collect(), rstd)
+}
+
+/// The gradient of `normalize` with respect to `v`, from the gradient `dn` of its output `n`.
+fn normalize_back<R: Real>(dn: &[R], n: &[R], rstd: R) -> Vec<R> {
+    let len = R::from_f64(dn.len() as f64);
+    let m1 = dn.iter().fold(R::ZERO, |a, &b| a + b) / len;
+    let m2 = dn.iter().zip(n).fold(R::ZERO, |a, (&d, &v)| a + d * v) / len;
+    dn.iter().zip(n).map(|(&d, &v)| rstd * (d - m1 - v * m2)).collect()
+}
+
+/// What one layer-normalized LSTM step computes for one batch entry.
+struct LnParts<R> {
+    xhat: Vec<R>,
+    rstd_x: R,
+    hhat: Vec<R>,
+    rstd_h: R,
+    /// `i, f, g, o`.
+    act: [Vec<R>; 4],
+    c_new: Vec<R>,
+    chat: Vec<R>,
+    rstd_c: R,
+    /// `γ_c ĉ + β_c`.
+    u: Vec<R>,
+    h_new: Vec<R>,
+}
+
+/// The layer-normalized LSTM of [`crate::LayerDesc::with_layer_norm`], forward.
+fn ln_lstm_parts<R: Real>(p: &Params<R>, x: &[R], h: &[R], c: &[R]) -> LnParts<R> {
+    let hs = p.desc.hidden_size();
+    let g4 = 4 * hs;
+    let zero = vec![R::ZERO; g4];
+    let (xhat, rstd_x) = normalize(&affine(&p.w_ih, &zero, x, 0, g4));
+    let (hhat, rstd_h) = normalize(&affine(&p.w_hh, &zero, h, 0, g4));
+    let ln = &p.ln;
+    let a: Vec<R> = (0..g4)
+        .map(|k| ln[k] * xhat[k] + ln[g4 + k] + ln[2 * g4 + k] * hhat[k] + ln[3 * g4 + k] + p.b_ih[k] + p.b_hh[k])
+        .collect();
+    let act: [Vec<R>; 4] = std::array::from_fn(|gate| {
+        (0..hs)
+            .map(|j| {
+                let v = a[gate * hs + j];
+                if gate == 2 {
+                    v.tanh()
+                } else {
+                    sigmoid(v)
+                }
+            })
+            .collect()
+    });
+    let c_new: Vec<R> = (0..hs).map(|j| act[1][j] * c[j] + act[0][j] * act[2][j]).collect();
+    let (chat, rstd_c) = normalize(&c_new);
+    let u: Vec<R> = (0..hs)
+        .map(|j| ln[4 * g4 + j] * chat[j] + ln[4 * g4 + hs + j])
+        .collect();
+    let h_new = (0..hs).map(|j| act[3][j] * u[j].tanh()).collect();
+    LnParts {
+        xhat,
+        rstd_x,
+        hhat,
+        rstd_h,
+        act,
+        c_new,
+        chat,
+        rstd_c,
+        u,
+        h_new,
+    }
+}
+
+/// The layer-normalized LSTM, backward for one step (as [`lstm_step_back`]).
+#[allow(clippy::too_many_arguments)]
+fn ln_lstm_step_back<R: Real>(
+    p: &Params<R>,
+    x: &[R],
+    h: &[R],
+    c: &[R],
+    dh: &[R],
+    dc: &[R],
+    grads: &mut Params<R>,
+    dx: &mut [R],
+    dh_prev: &mut [R],
+    dc_prev: &mut [R],
+) {
+    let hs = p.desc.hidden_size();
+    let g4 = 4 * hs;
+    let q = ln_lstm_parts(p, x, h, c);
+    let [i, f, g, o] = &q.act;
+    let ln = &p.ln;
+    let gl = &mut grads.ln;
+    // Through h' = o ⊙ tanh(γ_c ĉ + β_c).
+    let mut da = vec![R::ZERO; g4];
+    let mut dchat = vec![R::ZERO; hs];
+    for j in 0..hs {
+        let tu = q.u[j].tanh();
+        da[3 * hs + j] = dh[j] * tu * sig_grad(o[j]);
+        let du = dh[j] * o[j] * one_minus_sq(tu);
+        gl[4 * g4 + j] += du * q.chat[j];
+        gl[4 * g4 + hs + j] += du;
+        dchat[j] = du * ln[4 * g4 + j];
+    }
+    let dcn = normalize_back(&dchat, &q.chat, q.rstd_c);
+    for j in 0..hs {
+        let dct = dc[j] + dcn[j];
+        da[j] = dct * g[j] * sig_grad(i[j]);
+        da[hs + j] = dct * c[j] * sig_grad(f[j]);
+        da[2 * hs + j] = dct * i[j] * one_minus_sq(g[j]);
+        dc_prev[j] = dct * f[j];
+    }
+    // Through a = γ_x x̂ + β_x + γ_h ĥ + β_h + b_ih + b_hh.
+    let (mut dxh, mut dhh) = (vec![R::ZERO; g4], vec![R::ZERO; g4]);
+    for k in 0..g4 {
+        grads.b_ih[k] += da[k];
+        grads.b_hh[k] += da[k];
+        gl[k] += da[k] * q.xhat[k];
+        gl[g4 + k] += da[k];
+        gl[2 * g4 + k] += da[k] * q.hhat[k];
+        gl[3 * g4 + k] += da[k];
+        dxh[k] = da[k] * ln[k];
+        dhh[k] = da[k] * ln[2 * g4 + k];
+    }
+    let dpx = normalize_back(&dxh, &q.xhat, q.rstd_x);
+    let dph = normalize_back(&dhh, &q.hhat, q.rstd_h);
+    let mut scratch = vec![R::ZERO; g4];
+    affine_back(&p.w_ih, &mut grads.w_ih, &mut scratch, x, dx, &dpx, 0);
+    affine_back(&p.w_hh, &mut grads.w_hh, &mut scratch, h, dh_prev, &dph, 0);
 }
 
 /// GRU quantities of one step: `(r, z, n, hn)` where `hn` is the recurrent part of the

@@ -42,6 +42,8 @@ pub struct Params<R> {
     pub w_hr: Vec<R>,
     /// `[3H]`: `p_i, p_f, p_o` (LSTM peepholes), else empty.
     pub peep: Vec<R>,
+    /// `[18H]`: layer-normalization gains and biases (see [`Weights::layer_norm`]), else empty.
+    pub ln: Vec<R>,
 }
 
 impl<R: Real> Params<R> {
@@ -56,6 +58,7 @@ impl<R: Real> Params<R> {
             b_hh: vec![R::ZERO; gh],
             w_hr: vec![R::ZERO; desc.proj_size().map_or(0, |p| p * desc.hidden_size())],
             peep: vec![R::ZERO; if desc.peepholes() { 3 * desc.hidden_size() } else { 0 }],
+            ln: vec![R::ZERO; desc.layer_norm_len()],
         }
     }
 
@@ -70,6 +73,7 @@ impl<R: Real> Params<R> {
             b_hh: conv(w.b_hh()),
             w_hr: conv(w.w_hr()),
             peep: conv(w.peepholes()),
+            ln: conv(w.layer_norm()),
         }
     }
 
@@ -81,7 +85,11 @@ impl<R: Real> Params<R> {
     /// Every buffer, as [`Weights::all_buffers`] orders them.
     pub fn all_buffers(&self) -> Vec<&[R]> {
         let mut v: Vec<&[R]> = self.buffers().to_vec();
-        v.extend([&self.w_hr[..], &self.peep[..]].into_iter().filter(|b| !b.is_empty()));
+        v.extend(
+            [&self.w_hr[..], &self.peep[..], &self.ln[..]]
+                .into_iter()
+                .filter(|b| !b.is_empty()),
+        );
         v
     }
 

@@ -31,6 +31,8 @@ pub trait Real:
     fn exp(self) -> Self;
     /// Hyperbolic tangent.
     fn tanh(self) -> Self;
+    /// Square root.
+    fn sqrt(self) -> Self;
 }
 
 macro_rules! real_impl {
@@ -49,6 +51,9 @@ macro_rules! real_impl {
             }
             fn tanh(self) -> Self {
                 <$t>::tanh(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
             }
         }
     };
