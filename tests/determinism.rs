@@ -7,7 +7,7 @@ use fusedrnn::*;
 
 fn run(layer: &Layer, s: SeqShape, lengths: Option<&[usize]>) -> Vec<Vec<f32>> {
     let d = *layer.desc();
-    let (i, h) = (d.input_size(), d.hidden_size());
+    let (i, h) = (d.input_size(), d.output_size());
     let x = uniform(s.t * s.n * i, 1.0, 1);
     let mut y = vec![0.0; s.t * s.n * h];
     let mut ws = TrainWorkspace::new();
@@ -31,7 +31,7 @@ fn run(layer: &Layer, s: SeqShape, lengths: Option<&[usize]>) -> Vec<Vec<f32>> {
         .backward(&mut ws, &x, GradOutput::new(&dy), gi, &mut g, GradMode::Overwrite)
         .unwrap();
     let mut out = vec![y, dx, dh0];
-    out.extend(g.buffers().iter().map(|b| b.to_vec()));
+    out.extend(g.all_buffers().iter().map(|b| b.to_vec()));
     out
 }
 
@@ -41,8 +41,20 @@ fn thread_count_does_not_change_results() {
     // Also a variable-length batch (lengths 6, 5, ..., 0, repeating).
     let s = SeqShape::new(6, 48);
     let lens: Vec<usize> = (0..s.n).map(|b| 6 - b % 7).collect();
-    for cell in CELLS {
-        let d = LayerDesc::new(cell, 96, 160).unwrap();
+    // Every cell, and the LSTM with its options and with layer normalization.
+    let mut descs: Vec<LayerDesc> = CELLS.iter().map(|&c| LayerDesc::new(c, 96, 160).unwrap()).collect();
+    let lstm = LayerDesc::new(Cell::Lstm, 96, 160).unwrap();
+    descs.push(lstm.with_layer_norm().unwrap());
+    descs.push(
+        lstm.with_proj_size(40)
+            .unwrap()
+            .with_peepholes()
+            .unwrap()
+            .with_clip(2.0)
+            .unwrap(),
+    );
+    for d in descs {
+        let cell = d;
         let layer = Layer::new(Weights::init_uniform(&d, 5));
         let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
         for lengths in [None, Some(&lens[..])] {

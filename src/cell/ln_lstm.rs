@@ -139,9 +139,9 @@ fn forward_g<V: Vf32>(
 
 /// Backward over the `m` rows of one step. Reads the activations `acts`, `c_prev`, `chat`,
 /// `rstd_c`, `rhat`, `rstd_h` and `dh` (`dY + dh_rec`); `dc` holds `dc_t` on entry and
-/// `dc_{t-1}` on return. Writes `da` (the gradient of the gates' pre-activations, `[m, 4H]`)
-/// and `dr` (that of the raw recurrent product `W_hh h`, `[m, 4H]`), and adds the gradients of
-/// `γ_h, β_h, γ_c, β_c` into `acc` (`[10H]`, in that order), row by row. `tmp` is `[H]` scratch.
+/// `dc_{t-1}` on return. Writes `da` (the gradient of the gates' pre-activations, `[m, 4H]`),
+/// `dr` (that of the raw recurrent product `W_hh h`, `[m, 4H]`) and `du` (that of
+/// `u = γ_c ĉ + β_c`, `[m, H]`, for the parameter sums after the loop). Rows are independent.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn backward_g<V: Vf32>(
@@ -157,17 +157,15 @@ fn backward_g<V: Vf32>(
     dc: &mut [f32],
     da: &mut [f32],
     dr: &mut [f32],
-    acc: &mut [f32],
-    tmp: &mut [f32],
+    du: &mut [f32],
 ) {
     let one = V::splat(1.0);
-    let (acc_h, acc_c) = acc.split_at_mut(8 * h);
-    let (acc_gh, acc_bh) = acc_h.split_at_mut(4 * h);
-    let (acc_gc, acc_bc) = acc_c.split_at_mut(h);
     for (b, (g, d)) in acts.chunks_exact(4 * h).zip(da.chunks_exact_mut(4 * h)).enumerate() {
         let rows = b * h..(b + 1) * h;
-        let (ch, dhr) = (&chat[rows.clone()], &dh[rows.clone()]);
-        // Through h' = o ⊙ tanh(u), u = γ_c ĉ + β_c.
+        let (ch, dhr, dur) = (&chat[rows.clone()], &dh[rows.clone()], &mut du[rows.clone()]);
+        let drr = &mut dr[b * 4 * h..][..4 * h];
+        // Through h' = o ⊙ tanh(u), u = γ_c ĉ + β_c; `drr[..H]` holds dĉ for a moment.
+        let tmp = &mut drr[..h];
         lanes(h, |j, len| {
             let s = j..j + len;
             let o = ld::<V>(&g[3 * h + j..3 * h + j + len]);
@@ -175,10 +173,9 @@ fn backward_g<V: Vf32>(
             let tu = tanh(ld::<V>(&p.gamma_c[s.clone()]).mul_add(c_hat, ld::<V>(&p.beta_c[s.clone()])));
             let dhv = ld::<V>(&dhr[s.clone()]);
             st(dhv * tu * o * (one - o), &mut d[3 * h + j..3 * h + j + len]);
-            let du = dhv * o * (one - tu * tu);
-            st(du.mul_add(c_hat, ld::<V>(&acc_gc[s.clone()])), &mut acc_gc[s.clone()]);
-            st(du + ld::<V>(&acc_bc[s.clone()]), &mut acc_bc[s.clone()]);
-            st(du * ld::<V>(&p.gamma_c[s.clone()]), &mut tmp[s]);
+            let duv = dhv * o * (one - tu * tu);
+            st(duv, &mut dur[s.clone()]);
+            st(duv * ld::<V>(&p.gamma_c[s.clone()]), &mut tmp[s]);
         });
         normalize_back_row::<V>(tmp, ch, rstd_c[b]);
         let (cp, dcr) = (&c_prev[rows.clone()], &mut dc[rows]);
@@ -199,40 +196,72 @@ fn backward_g<V: Vf32>(
             st(dct * f, &mut dcr[s]);
         });
         // Through a = ... + γ_h ĥ + β_h: the recurrent product's gradient.
-        let (rh, drr) = (&rhat[b * 4 * h..][..4 * h], &mut dr[b * 4 * h..][..4 * h]);
+        let rh = &rhat[b * 4 * h..][..4 * h];
         lanes(4 * h, |j, len| {
             let s = j..j + len;
-            let dav = ld::<V>(&d[s.clone()]);
-            st(
-                dav.mul_add(ld::<V>(&rh[s.clone()]), ld::<V>(&acc_gh[s.clone()])),
-                &mut acc_gh[s.clone()],
-            );
-            st(dav + ld::<V>(&acc_bh[s.clone()]), &mut acc_bh[s.clone()]);
-            st(dav * ld::<V>(&p.gamma_h[s.clone()]), &mut drr[s]);
+            st(ld::<V>(&d[s.clone()]) * ld::<V>(&p.gamma_h[s.clone()]), &mut drr[s]);
         });
         normalize_back_row::<V>(drr, rh, rstd_h[b]);
     }
 }
 
-/// The input side after the loop: adds the gradients of `γ_x, β_x` and of the bias into
-/// `acc` (`[12H]`: `γ_x, β_x, b`, row by row) from `da` (`[rows, 4H]`), then turns `da` into
-/// the gradient of the raw input product `W_ih x`.
+/// The parameter gradients, summed over all `rows` in row order (so independent of threads):
+/// into `acc` (`[22H]`: `γ_h, β_h` `[4H]`, `γ_c, β_c` `[H]`, `γ_x, β_x, b` `[4H]`), from the
+/// gates' gradients `da`, the normalized products `rhat`, `xhat`, and `du`, `chat`.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn input_back_g<V: Vf32>(h: usize, xhat: &[f32], rstd_x: &[f32], gamma_x: &[f32], da: &mut [f32], acc: &mut [f32]) {
+fn param_sums_g<V: Vf32>(h: usize, da: &[f32], rhat: &[f32], xhat: &[f32], du: &[f32], chat: &[f32], acc: &mut [f32]) {
+    acc.fill(0.0);
     let w = 4 * h;
-    let (acc_g, rest) = acc.split_at_mut(w);
-    let (acc_b, acc_bias) = rest.split_at_mut(w);
+    let (acc_gh, rest) = acc.split_at_mut(w);
+    let (acc_bh, rest) = rest.split_at_mut(w);
+    let (acc_gc, rest) = rest.split_at_mut(h);
+    let (acc_bc, rest) = rest.split_at_mut(h);
+    let (acc_gx, rest) = rest.split_at_mut(w);
+    for (((d, rh), xh), (u, ch)) in da
+        .chunks_exact(w)
+        .zip(rhat.chunks_exact(w))
+        .zip(xhat.chunks_exact(w))
+        .zip(du.chunks_exact(h).zip(chat.chunks_exact(h)))
+    {
+        lanes(w, |j, len| {
+            let s = j..j + len;
+            let dv = ld::<V>(&d[s.clone()]);
+            st(
+                dv.mul_add(ld::<V>(&rh[s.clone()]), ld::<V>(&acc_gh[s.clone()])),
+                &mut acc_gh[s.clone()],
+            );
+            st(
+                dv.mul_add(ld::<V>(&xh[s.clone()]), ld::<V>(&acc_gx[s.clone()])),
+                &mut acc_gx[s.clone()],
+            );
+            st(dv + ld::<V>(&acc_bh[s.clone()]), &mut acc_bh[s]);
+        });
+        lanes(h, |j, len| {
+            let s = j..j + len;
+            let uv = ld::<V>(&u[s.clone()]);
+            st(
+                uv.mul_add(ld::<V>(&ch[s.clone()]), ld::<V>(&acc_gc[s.clone()])),
+                &mut acc_gc[s.clone()],
+            );
+            st(uv + ld::<V>(&acc_bc[s.clone()]), &mut acc_bc[s]);
+        });
+    }
+    // β_x and the bias get the same sum as β_h: all three are added to `a` as they are.
+    let (bx, b) = rest.split_at_mut(w);
+    bx.copy_from_slice(acc_bh);
+    b.copy_from_slice(acc_bh);
+}
+
+/// The input side after the loop, per row: `da` becomes the gradient of the raw input
+/// product `W_ih x` (through `γ_x` and the normalization).
+#[inline(always)]
+fn input_back_g<V: Vf32>(h: usize, xhat: &[f32], rstd_x: &[f32], gamma_x: &[f32], da: &mut [f32]) {
+    let w = 4 * h;
     for ((d, xh), &r) in da.chunks_exact_mut(w).zip(xhat.chunks_exact(w)).zip(rstd_x) {
         lanes(w, |j, len| {
             let s = j..j + len;
-            let dav = ld::<V>(&d[s.clone()]);
-            st(
-                dav.mul_add(ld::<V>(&xh[s.clone()]), ld::<V>(&acc_g[s.clone()])),
-                &mut acc_g[s.clone()],
-            );
-            st(dav + ld::<V>(&acc_b[s.clone()]), &mut acc_b[s.clone()]);
-            st(dav + ld::<V>(&acc_bias[s.clone()]), &mut acc_bias[s.clone()]);
-            st(dav * ld::<V>(&gamma_x[s.clone()]), &mut d[s]);
+            st(ld::<V>(&d[s.clone()]) * ld::<V>(&gamma_x[s.clone()]), &mut d[s]);
         });
         normalize_back_row::<V>(d, xh, r);
     }
@@ -252,9 +281,13 @@ isa_dispatch!(
 );
 isa_dispatch!(
     /// See `backward_g`.
-    pub(crate) fn backward => backward_g(h: usize, p: &LnParams<'_>, acts: &[f32], c_prev: &[f32], chat: &[f32], rstd_c: &[f32], rhat: &[f32], rstd_h: &[f32], dh: &[f32], dc: &mut [f32], da: &mut [f32], dr: &mut [f32], acc: &mut [f32], tmp: &mut [f32])
+    pub(crate) fn backward => backward_g(h: usize, p: &LnParams<'_>, acts: &[f32], c_prev: &[f32], chat: &[f32], rstd_c: &[f32], rhat: &[f32], rstd_h: &[f32], dh: &[f32], dc: &mut [f32], da: &mut [f32], dr: &mut [f32], du: &mut [f32])
+);
+isa_dispatch!(
+    /// See `param_sums_g`.
+    pub(crate) fn param_sums => param_sums_g(h: usize, da: &[f32], rhat: &[f32], xhat: &[f32], du: &[f32], chat: &[f32], acc: &mut [f32])
 );
 isa_dispatch!(
     /// See `input_back_g`.
-    pub(crate) fn input_back => input_back_g(h: usize, xhat: &[f32], rstd_x: &[f32], gamma_x: &[f32], da: &mut [f32], acc: &mut [f32])
+    pub(crate) fn input_back => input_back_g(h: usize, xhat: &[f32], rstd_x: &[f32], gamma_x: &[f32], da: &mut [f32])
 );

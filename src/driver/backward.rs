@@ -68,10 +68,8 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
     let mut dy_step = vec![0.0f32; if vl.is_some() { nh } else { 0 }];
     let ln = cx.desc.layer_norm();
     let mut dm = vec![0.0f32; if ext || ln { nc } else { 0 }];
-    let mut tmp = vec![0.0f32; if ln { h_sz } else { 0 }];
     let (ws_dh, ws_dgates) = (ws.dh, ws.dgates);
     let mut lb = LnBufs::new(ws.ln, t_len * n, n, h_sz, true);
-    lb.acc.fill(0.0);
     let need_dh0 = io.dh0.is_some();
 
     // One team of threads for the whole loop (see `Team`).
@@ -110,9 +108,8 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
                         da: &mut *dg,
                         dr: &mut *dr,
                         dh: &mut dm[..m * h_sz],
-                        tmp: &mut tmp,
                     };
-                    ln_lstm::backward_step(cx, step, &mut lb);
+                    ln_lstm::backward_step(cx, team, step, &mut lb);
                     if want_rec {
                         rec_product(team, m, dr, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
                     }
@@ -171,6 +168,10 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
                 }
             }
         }
+        if ln {
+            // The input side's normalization, for all steps: dgates becomes d(W_ih x).
+            ln_lstm::input_back(cx, team, sched.total(), ws_dgates, &mut lb);
+        }
     });
 
     for (src, out, w) in [(&dh_ring[..nh], io.dh0, hw), (&dc[..], io.dc0, h_sz)] {
@@ -179,10 +180,6 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
             (Some(o), Some(v)) => v.unsort_rows(src, w, o),
             (None, _) => {}
         }
-    }
-    if ln {
-        // The input side's normalization, for all steps: dgates becomes d(W_ih x).
-        ln_lstm::input_back(cx, sched.total(), ws_dgates, &mut lb);
     }
     if let Some(dx) = io.dx {
         let tn = sched.total();

@@ -105,7 +105,7 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
         }
         let mut lb = LnBufs::new(b.ln, t_len * n, n, h_sz, b.packed);
         if ln {
-            ln_lstm::input_side(cx, total, b.gates, &mut lb);
+            ln_lstm::input_side(cx, team, total, b.gates, &mut lb);
         }
 
         for (buf, init, on, w) in [(&mut *b.h, io.h0, true, hw), (&mut *b.c, io.c0, lstm, h_sz)] {

@@ -9,11 +9,13 @@ use super::forward::Ctx;
 use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::ln_lstm::{self, LnParams};
+use crate::gemm::par::SyncMutPtr;
 use crate::gemm::{sgemm, Mat};
 use crate::weights::Weights;
+use std::ops::Range;
 
-/// Length of the accumulator of parameter gradients: `γ_h, β_h` (`4H` each), `γ_c, β_c`
-/// (`H` each), then `γ_x, β_x, b` (`4H` each).
+/// Length of the parameter-gradient sums: `γ_h, β_h` (`4H` each), `γ_c, β_c` (`H` each),
+/// then `γ_x, β_x, b` (`4H` each).
 fn acc_len(h: usize) -> usize {
     22 * h
 }
@@ -32,7 +34,9 @@ pub(crate) struct LnBufs<'a> {
     pub rstd_x: &'a mut [f32],
     pub rstd_h: &'a mut [f32],
     pub rstd_c: &'a mut [f32],
-    /// Training: the parameter-gradient accumulator; inference: empty.
+    /// Training: the gradient of `γ_c ĉ + β_c` for every step `[Σ n_t, H]`; inference: empty.
+    pub du: &'a mut [f32],
+    /// Training: the parameter-gradient sums; inference: empty.
     pub acc: &'a mut [f32],
     pub packed: bool,
 }
@@ -43,7 +47,7 @@ impl<'a> LnBufs<'a> {
         Self::lens(tn, n, h, packed).iter().sum()
     }
 
-    fn lens(tn: usize, n: usize, h: usize, packed: bool) -> [usize; 7] {
+    fn lens(tn: usize, n: usize, h: usize, packed: bool) -> [usize; 8] {
         let r = if packed { tn } else { n };
         [
             if packed { tn * 4 * h } else { 0 },
@@ -52,6 +56,7 @@ impl<'a> LnBufs<'a> {
             tn,
             r,
             r,
+            if packed { tn * h } else { 0 },
             if packed { acc_len(h) } else { 0 },
         ]
     }
@@ -60,17 +65,18 @@ impl<'a> LnBufs<'a> {
     /// normalization, which gives empty buffers).
     pub(crate) fn new(buf: &'a mut [f32], tn: usize, n: usize, h: usize, packed: bool) -> Self {
         let lens = if buf.is_empty() {
-            [0; 7]
+            [0; 8]
         } else {
             Self::lens(tn, n, h, packed)
         };
-        let [a, b, c, d, e, f, g] = lens;
+        let [a, b, c, d, e, f, du_len, g] = lens;
         let (xhat, rest) = buf.split_at_mut(a);
         let (rhat, rest) = rest.split_at_mut(b);
         let (chat, rest) = rest.split_at_mut(c);
         let (rstd_x, rest) = rest.split_at_mut(d);
         let (rstd_h, rest) = rest.split_at_mut(e);
         let (rstd_c, rest) = rest.split_at_mut(f);
+        let (du, rest) = rest.split_at_mut(du_len);
         let (acc, _) = rest.split_at_mut(g);
         Self {
             xhat,
@@ -79,6 +85,7 @@ impl<'a> LnBufs<'a> {
             rstd_x,
             rstd_h,
             rstd_c,
+            du,
             acc,
             packed,
         }
@@ -109,17 +116,69 @@ fn step_params<'a>(w: &'a Weights) -> LnParams<'a> {
     }
 }
 
+/// A mutable `[rows, w]` buffer whose rows threads write in disjoint ranges.
+#[derive(Clone, Copy)]
+struct RowsMut {
+    p: SyncMutPtr,
+    w: usize,
+    rows: usize,
+}
+
+impl RowsMut {
+    /// # Safety
+    /// Until the last use of the result, `buf` is accessed only through it, and threads use
+    /// disjoint row ranges ([`Team::on_blocks`] hands out such ranges).
+    unsafe fn new(buf: &mut [f32], w: usize) -> Self {
+        Self {
+            // SAFETY: the caller's contract is the one `SyncMutPtr::new` asks for.
+            p: unsafe { SyncMutPtr::new(buf.as_mut_ptr()) },
+            w,
+            rows: buf.len() / w.max(1),
+        }
+    }
+
+    /// Rows `r`.
+    ///
+    /// # Safety
+    /// No other live slice from this buffer overlaps rows `r` (see [`RowsMut::new`]).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn get(&self, r: Range<usize>) -> &mut [f32] {
+        assert!(r.end <= self.rows);
+        // SAFETY: in bounds (checked); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.p.get().add(r.start * self.w), r.len() * self.w) }
+    }
+}
+
+/// Runs `f` on row ranges of `0..rows`, split over the team (`work` elementwise operations
+/// per row, to decide whether splitting pays).
+fn on_rows(team: &Team<'_>, rows: usize, work: usize, f: impl Fn(Range<usize>) + Sync) {
+    team.on_blocks(rows, rows * work, f);
+}
+
 /// The input side for all `rows`: `gates` holds `W_ih x` on entry and `γ_x x̂ + β_x + b` on
 /// return; `x̂` is kept in training.
-pub(crate) fn input_side(cx: Ctx<'_>, rows: usize, gates: &mut [f32], lb: &mut LnBufs<'_>) {
+pub(crate) fn input_side(cx: Ctx<'_>, team: &Team<'_>, rows: usize, gates: &mut [f32], lb: &mut LnBufs<'_>) {
     let w4 = cx.desc.gate_rows();
-    let g = &mut gates[..rows * w4];
-    ln_lstm::normalize_rows(w4, g, &mut lb.rstd_x[..rows]);
-    if lb.packed {
-        lb.xhat[..rows * w4].copy_from_slice(g);
-    }
     let [gamma_x, beta_x, ..] = params(cx.w);
-    ln_lstm::affine_rows(w4, g, gamma_x, beta_x, &cx.p.bias_ln);
+    let keep = lb.packed;
+    // SAFETY: each buffer is used only through its `RowsMut` below, by disjoint row ranges.
+    let (g, rs, xh) = unsafe {
+        (
+            RowsMut::new(&mut gates[..rows * w4], w4),
+            RowsMut::new(&mut lb.rstd_x[..rows], 1),
+            RowsMut::new(&mut lb.xhat[..if keep { rows * w4 } else { 0 }], w4),
+        )
+    };
+    on_rows(team, rows, 16 * w4, |r| {
+        // SAFETY: `r` is this thread's own row range.
+        let (g, rs) = unsafe { (g.get(r.clone()), rs.get(r.clone())) };
+        ln_lstm::normalize_rows(w4, g, rs);
+        if keep {
+            // SAFETY: as above.
+            unsafe { xh.get(r) }.copy_from_slice(g);
+        }
+        ln_lstm::affine_rows(w4, g, gamma_x, beta_x, &cx.p.bias_ln);
+    });
 }
 
 /// One forward step over `m` rows at row `r0` of the per-step buffers.
@@ -143,18 +202,37 @@ pub(crate) fn forward_step(
         Some(hp) => rec_product(team, m, hp, h, &cx.p.fwd, 0.0, rh, w4),
         None => rh.fill(0.0),
     }
-    ln_lstm::normalize_rows(w4, rh, &mut lb.rstd_h[r0..r0 + m]);
-    ln_lstm::forward(
-        h,
-        &step_params(cx.w),
-        gates,
-        rh,
-        c_prev,
-        c_next,
-        &mut lb.chat[r0 * h..][..m * h],
-        &mut lb.rstd_c[r0..r0 + m],
-        h_next,
-    );
+    let p = step_params(cx.w);
+    // SAFETY: each buffer is used only through its `RowsMut` below, by disjoint row ranges.
+    let (rh, rs_h, g, cn, ch, rs_c, hn) = unsafe {
+        (
+            RowsMut::new(rh, w4),
+            RowsMut::new(&mut lb.rstd_h[r0..r0 + m], 1),
+            RowsMut::new(gates, w4),
+            RowsMut::new(c_next, h),
+            RowsMut::new(&mut lb.chat[r0 * h..][..m * h], h),
+            RowsMut::new(&mut lb.rstd_c[r0..r0 + m], 1),
+            RowsMut::new(h_next, h),
+        )
+    };
+    on_rows(team, m, 24 * w4, |r| {
+        // SAFETY: `r` is this thread's own row range.
+        unsafe {
+            let rhr = rh.get(r.clone());
+            ln_lstm::normalize_rows(w4, rhr, rs_h.get(r.clone()));
+            ln_lstm::forward(
+                h,
+                &p,
+                g.get(r.clone()),
+                rhr,
+                &c_prev[r.start * h..r.end * h],
+                cn.get(r.clone()),
+                ch.get(r.clone()),
+                rs_c.get(r.clone()),
+                hn.get(r),
+            );
+        }
+    });
 }
 
 /// The buffers of one backward step over `m` rows at packed row `r0`.
@@ -170,49 +248,80 @@ pub(crate) struct LnBack<'a> {
     pub da: &'a mut [f32],
     /// `[m, 4H]` out: the gradient of `W_hh h`.
     pub dr: &'a mut [f32],
-    /// `[m, H]` scratch, and `[H]` more.
+    /// `[m, H]` scratch.
     pub dh: &'a mut [f32],
-    pub tmp: &'a mut [f32],
 }
 
 /// One backward step (the caller then forms `dh_{t-1} = dR · W_hh`).
-pub(crate) fn backward_step(cx: Ctx<'_>, s: LnBack<'_>, lb: &mut LnBufs<'_>) {
+pub(crate) fn backward_step(cx: Ctx<'_>, team: &Team<'_>, s: LnBack<'_>, lb: &mut LnBufs<'_>) {
     let h = cx.desc.hidden_size();
-    for ((o, a), b) in s.dh.iter_mut().zip(s.dy).zip(s.dh_rec) {
-        *o = a + b;
-    }
+    let w4 = 4 * h;
     let (m, r0) = (s.m, s.r0);
-    ln_lstm::backward(
-        h,
-        &step_params(cx.w),
-        s.acts,
-        s.c_prev,
-        &lb.chat[r0 * h..][..m * h],
-        &lb.rstd_c[r0..r0 + m],
-        &lb.rhat[r0 * 4 * h..][..m * 4 * h],
-        &lb.rstd_h[r0..r0 + m],
-        s.dh,
-        s.dc,
-        s.da,
-        s.dr,
-        &mut lb.acc[..10 * h],
-        s.tmp,
-    );
+    let p = step_params(cx.w);
+    let (chat, rstd_c) = (&lb.chat[r0 * h..][..m * h], &lb.rstd_c[r0..r0 + m]);
+    let (rhat, rstd_h) = (&lb.rhat[r0 * w4..][..m * w4], &lb.rstd_h[r0..r0 + m]);
+    // SAFETY: each buffer is used only through its `RowsMut` below, by disjoint row ranges.
+    let (dh, dc, da, dr, du) = unsafe {
+        (
+            RowsMut::new(s.dh, h),
+            RowsMut::new(s.dc, h),
+            RowsMut::new(s.da, w4),
+            RowsMut::new(s.dr, w4),
+            RowsMut::new(&mut lb.du[r0 * h..][..m * h], h),
+        )
+    };
+    let (dy, dh_rec, acts, c_prev) = (s.dy, s.dh_rec, s.acts, s.c_prev);
+    on_rows(team, m, 32 * w4, |r| {
+        let (rh, rw) = (r.start * h..r.end * h, r.start * w4..r.end * w4);
+        // SAFETY: `r` is this thread's own row range.
+        unsafe {
+            let dhr = dh.get(r.clone());
+            for ((o, a), b) in dhr.iter_mut().zip(&dy[rh.clone()]).zip(&dh_rec[rh.clone()]) {
+                *o = a + b;
+            }
+            ln_lstm::backward(
+                h,
+                &p,
+                &acts[rw.clone()],
+                &c_prev[rh.clone()],
+                &chat[rh],
+                &rstd_c[r.clone()],
+                &rhat[rw],
+                &rstd_h[r.clone()],
+                dhr,
+                dc.get(r.clone()),
+                da.get(r.clone()),
+                dr.get(r.clone()),
+                du.get(r),
+            );
+        }
+    });
 }
 
-/// After the loop: the input side's gradients for all `rows`; `dgates` becomes the
-/// gradient of `W_ih x` (what `dX` and `dW_ih` are formed from).
-pub(crate) fn input_back(cx: Ctx<'_>, rows: usize, dgates: &mut [f32], lb: &mut LnBufs<'_>) {
+/// After the loop: the parameter sums over all `rows` (in row order), then the input side's
+/// normalization undone per row: `dgates` becomes the gradient of `W_ih x` (what `dX` and
+/// `dW_ih` are formed from).
+pub(crate) fn input_back(cx: Ctx<'_>, team: &Team<'_>, rows: usize, dgates: &mut [f32], lb: &mut LnBufs<'_>) {
     let h = cx.desc.hidden_size();
-    let [gamma_x, ..] = params(cx.w);
-    ln_lstm::input_back(
+    let w4 = 4 * h;
+    ln_lstm::param_sums(
         h,
-        &lb.xhat[..rows * 4 * h],
-        &lb.rstd_x[..rows],
-        gamma_x,
-        &mut dgates[..rows * 4 * h],
-        &mut lb.acc[10 * h..],
+        &dgates[..rows * w4],
+        &lb.rhat[..rows * w4],
+        &lb.xhat[..rows * w4],
+        &lb.du[..rows * h],
+        &lb.chat[..rows * h],
+        lb.acc,
     );
+    let [gamma_x, ..] = params(cx.w);
+    let (xhat, rstd_x) = (&lb.xhat[..rows * w4], &lb.rstd_x[..rows]);
+    // SAFETY: `dgates` is used only through `da`, by disjoint row ranges.
+    let da = unsafe { RowsMut::new(&mut dgates[..rows * w4], w4) };
+    on_rows(team, rows, 16 * w4, |r| {
+        // SAFETY: `r` is this thread's own row range.
+        let d = unsafe { da.get(r.clone()) };
+        ln_lstm::input_back(h, &xhat[r.start * w4..r.end * w4], &rstd_x[r], gamma_x, d);
+    });
 }
 
 /// Backward-weights: `dW_ih = dPᵀ X`, `dW_hh = dRᵀ H_prev` over the `tn` rows, the biases
