@@ -888,14 +888,14 @@ proptest! {
         let two = cell == Cell::Gru(GruVariant::LinearBeforeReset);
         let bias = uniform(if two { 2 * gu } else { gu }, 1.0, &mut rng);
         let t = KerasTensors { kernel: &kernel, recurrent_kernel: &rk, bias: Some(&bias) };
-        let k = keras::to_keras(&keras::from_keras(&desc, t).unwrap());
+        let k = keras::to_keras(&keras::from_keras(&desc, t).unwrap()).unwrap();
         prop_assert_eq!(k.kernel_shape(), [i, gu]);
         prop_assert_eq!(k.recurrent_kernel_shape(), [u, gu]);
         prop_assert_eq!(k.bias_shape().iter().product::<usize>(), bias.len());
         prop_assert_eq!((&k.kernel, &k.recurrent_kernel, &k.bias), (&kernel, &rk, &bias));
 
         let w = random_weights(&desc, seed);
-        let back = keras::from_keras(&desc, keras::to_keras(&w).tensors()).unwrap();
+        let back = keras::from_keras(&desc, keras::to_keras(&w).unwrap().tensors()).unwrap();
         prop_assert_eq!((back.w_ih(), back.w_hh()), (w.w_ih(), w.w_hh()));
         if two {
             prop_assert_eq!(&back, &w);
@@ -1209,7 +1209,7 @@ fn keras_case(cell: Cell, i: usize, u: usize, t: usize, n: usize, seed: u64) {
     };
     let got = keras::from_keras(&desc, t_).unwrap();
     assert_eq!(got, w, "{cell:?} I={i} U={u}");
-    let k = keras::to_keras(&w);
+    let k = keras::to_keras(&w).unwrap();
     assert_eq!(
         (k.kernel, k.recurrent_kernel, k.bias),
         (kernel.clone(), rk.clone(), bias.clone())
@@ -1348,11 +1348,11 @@ fn keras_without_bias_and_errors() {
         })
     );
     assert_eq!(
-        keras::to_keras(&gru(&rbl, &[0.0; 6]).unwrap()).reset_after(),
+        keras::to_keras(&gru(&rbl, &[0.0; 6]).unwrap()).unwrap().reset_after(),
         Some(false)
     );
     assert_eq!(
-        keras::to_keras(&gru(&lbr, &[0.0; 12]).unwrap()).reset_after(),
+        keras::to_keras(&gru(&lbr, &[0.0; 12]).unwrap()).unwrap().reset_after(),
         Some(true)
     );
 }
@@ -1371,7 +1371,7 @@ fn keras_fixture(name: &str, cell: Cell) {
         bias: Some(f.get("bias")),
     };
     let w = keras::from_keras(&desc, t).unwrap();
-    let back = keras::to_keras(&w);
+    let back = keras::to_keras(&w).unwrap();
     assert_eq!(back.kernel, f.get("kernel"), "{name} kernel");
     assert_eq!(
         back.recurrent_kernel,
@@ -1411,4 +1411,35 @@ fn keras_gru_reset_before_matches_keras() {
 #[test]
 fn keras_simple_rnn_relu_matches_keras() {
     keras_fixture("simple_rnn_relu", Cell::Rnn(Activation::Relu));
+}
+
+/// Layouts that cannot hold a layer's options refuse it instead of dropping them.
+#[test]
+fn converters_refuse_what_their_format_cannot_hold() {
+    let lstm = LayerDesc::new(Cell::Lstm, 3, 4).unwrap();
+    let descs = [
+        lstm.with_layer_norm().unwrap(),
+        lstm.with_proj_size(2).unwrap(),
+        lstm.with_peepholes().unwrap(),
+        lstm.with_cell_clip(1.0).unwrap(),
+    ];
+    for d in descs {
+        let w = Weights::init_uniform(&d, 1);
+        assert!(matches!(keras::to_keras(&w), Err(Error::InvalidValue { .. })), "{d:?}");
+        let z = vec![0.0; 16 * 4];
+        let t = KerasTensors {
+            kernel: &z[..3 * 16],
+            recurrent_kernel: &z,
+            bias: None,
+        };
+        assert!(
+            matches!(keras::from_keras(&d, t), Err(Error::InvalidValue { .. })),
+            "{d:?}"
+        );
+        let pt = pytorch::save_state_dict_bytes(&[w.clone()], false);
+        // PyTorch holds a projection, nothing else.
+        assert_eq!(pt.is_ok(), d.proj_size().is_some(), "{d:?}");
+        // ONNX holds peepholes, not a projection, cell clipping or layer norm.
+        assert_eq!(onnx::to_onnx(&[w]).is_ok(), d.peepholes(), "{d:?}");
+    }
 }

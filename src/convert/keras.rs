@@ -51,6 +51,7 @@ pub struct KerasTensors<'a> {
 /// `"recurrent_kernel"` or `"bias"`); for a GRU, a bias of the other `reset_after` setting's
 /// shape ([`Error::InvalidValue`] saying which variant it belongs to).
 pub fn from_keras(desc: &LayerDesc, t: KerasTensors<'_>) -> Result<Weights> {
+    plain(desc)?;
     let (i, u, gu) = (desc.input_size(), desc.hidden_size(), desc.gate_rows());
     check_len("kernel", i * gu, t.kernel.len())?;
     check_len("recurrent_kernel", u * gu, t.recurrent_kernel.len())?;
@@ -133,11 +134,31 @@ impl KerasWeights {
     }
 }
 
+/// Keras' `LSTM`, `GRU` and `SimpleRNN` have none of the LSTM options or layer normalization.
+fn plain(desc: &LayerDesc) -> Result<()> {
+    let opts = desc.proj_size().is_some()
+        || desc.peepholes()
+        || desc.clip().is_some()
+        || desc.cell_clip().is_some()
+        || desc.input_forget()
+        || desc.layer_norm();
+    if opts {
+        return Err(Error::InvalidValue {
+            what: "desc",
+            why: "Keras layers have no projection, peepholes, clipping, input_forget or layer norm",
+        });
+    }
+    Ok(())
+}
+
 /// The Keras weights of one layer (`layer.set_weights([kernel, recurrent_kernel, bias])` with
 /// the arrays reshaped to [`KerasWeights`]' shapes). Except for a `reset_after=True` GRU,
 /// Keras has one bias and gets `b_ih + b_hh`.
-pub fn to_keras(w: &Weights) -> KerasWeights {
+///
+/// Errors: a layer with LSTM options or layer normalization ([`Error::InvalidValue`]).
+pub fn to_keras(w: &Weights) -> Result<KerasWeights> {
     let desc = *w.desc();
+    plain(&desc)?;
     let (i, u, gu) = (desc.input_size(), desc.hidden_size(), desc.gate_rows());
     let ord = order(desc.cell());
     let kernel = transpose(&ord.pytorch_to_foreign(w.w_ih(), u * i), gu, i);
@@ -150,12 +171,12 @@ pub fn to_keras(w: &Weights) -> KerasWeights {
         let sum: Vec<f32> = w.b_ih().iter().zip(w.b_hh()).map(|(a, b)| a + b).collect();
         ord.pytorch_to_foreign(&sum, u)
     };
-    KerasWeights {
+    Ok(KerasWeights {
         desc,
         kernel,
         recurrent_kernel,
         bias,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -184,7 +205,7 @@ mod tests {
         assert_eq!(w.w_hh(), [8., 7., 9.]);
         assert_eq!(w.b_ih(), [20., 10., 30.]);
         assert_eq!(w.b_hh(), [50., 40., 60.]);
-        let k = to_keras(&w);
+        let k = to_keras(&w).unwrap();
         assert_eq!((k.kernel.as_slice(), k.bias.as_slice()), (&kernel[..], &bias[..]));
         assert_eq!(k.bias_shape(), [2, 3]);
     }
@@ -193,7 +214,7 @@ mod tests {
     fn single_bias_goes_to_b_ih_and_comes_back_summed() {
         let desc = LayerDesc::new(Cell::Rnn(Activation::Relu), 1, 2).unwrap();
         let w = Weights::new(&desc, vec![1., 2.], vec![0.; 4], vec![1., 2.], vec![0.5, 0.25]).unwrap();
-        let k = to_keras(&w);
+        let k = to_keras(&w).unwrap();
         assert_eq!(k.bias, [1.5, 2.25]);
         assert_eq!(k.reset_after(), None);
         let back = from_keras(&desc, k.tensors()).unwrap();

@@ -103,6 +103,9 @@ pub fn from_onnx(desc: &LayerDesc, num_directions: usize, t: OnnxTensors<'_>) ->
     if desc.proj_size().is_some() {
         return Err(no_projection());
     }
+    if desc.layer_norm() {
+        return Err(no_layer_norm());
+    }
     let (i, h, gh) = (desc.input_size(), desc.hidden_size(), desc.gate_rows());
     check_len("W", dirs * gh * i, t.w.len())?;
     check_len("R", dirs * gh * h, t.r.len())?;
@@ -144,6 +147,13 @@ pub fn from_onnx(desc: &LayerDesc, num_directions: usize, t: OnnxTensors<'_>) ->
             Weights::new_lstm(desc, w_ih, w_hh, b_ih, b_hh, None, peep)
         })
         .collect()
+}
+
+fn no_layer_norm() -> Error {
+    Error::InvalidValue {
+        what: "desc",
+        why: "ONNX's operators have no layer normalization",
+    }
 }
 
 fn no_projection() -> Error {
@@ -257,6 +267,9 @@ pub fn to_onnx(weights: &[Weights]) -> Result<OnnxLayer> {
     }
     if desc.proj_size().is_some() {
         return Err(no_projection());
+    }
+    if desc.layer_norm() {
+        return Err(no_layer_norm());
     }
     if desc.cell_clip().is_some() {
         return Err(Error::InvalidValue {

@@ -322,10 +322,10 @@ pub fn save_state_dict_bytes(weights: &[Weights], bidirectional: bool) -> Result
                 why: "every layer must have the same cell, hidden size and projection",
             });
         }
-        if d.peepholes() || d.clip().is_some() || d.cell_clip().is_some() || d.input_forget() {
+        if d.peepholes() || d.clip().is_some() || d.cell_clip().is_some() || d.input_forget() || d.layer_norm() {
             return Err(Error::InvalidValue {
                 what: "weights",
-                why: "nn.LSTM has no peepholes, clipping or input_forget",
+                why: "nn.LSTM has no peepholes, clipping, input_forget or layer normalization",
             });
         }
         let layer = k / dirs;

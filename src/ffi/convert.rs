@@ -385,7 +385,7 @@ pub unsafe extern "C" fn frnn_convert_to_keras(
         // SAFETY: the caller's contract (see # Safety).
         let (srcs, [], [k, rk], [b]) =
             unsafe { borrow(view.srcs("weights", 0), [], req, [Dst::new("bias", bias, bias_len)]) }?;
-        let t = keras::to_keras(&weights_at(&d, "weights", 0, srcs)?);
+        let t = keras::to_keras(&weights_at(&d, "weights", 0, srcs)?)?;
         check_len("kernel", t.kernel.len(), k.len())?;
         check_len("recurrent_kernel", t.recurrent_kernel.len(), rk.len())?;
         if let Some(b) = &b {
