@@ -1436,7 +1436,7 @@ fn converters_refuse_what_their_format_cannot_hold() {
             matches!(keras::from_keras(&d, t), Err(Error::InvalidValue { .. })),
             "{d:?}"
         );
-        let pt = pytorch::save_state_dict_bytes(&[w.clone()], false);
+        let pt = pytorch::save_state_dict_bytes(std::slice::from_ref(&w), false);
         // PyTorch holds a projection, nothing else.
         assert_eq!(pt.is_ok(), d.proj_size().is_some(), "{d:?}");
         // ONNX holds peepholes, not a projection, cell clipping or layer norm.
