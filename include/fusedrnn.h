@@ -202,6 +202,41 @@ typedef uint32_t frnn_activation;
 #endif // __cplusplus
 
 /**
+ * How the layers of a stack run over time (values of `frnn_stack_desc.direction`).
+ */
+enum frnn_direction
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Left to right; `D = 1`.
+     */
+    FRNN_DIRECTION_FORWARD = 0,
+    /**
+     * Right to left (the output at step `t` has seen steps `t..T`); `D = 1`.
+     */
+    FRNN_DIRECTION_REVERSE = 1,
+    /**
+     * Both directions, outputs concatenated per step, forward half first: `W = 2H` (PyTorch
+     * `bidirectional=True`, cuDNN); `D = 2`.
+     */
+    FRNN_DIRECTION_BIDIRECTIONAL = 2,
+    /**
+     * Both directions, outputs summed per step: `W = H` (oneDNN's `bidirectional_sum`);
+     * `D = 2`.
+     */
+    FRNN_DIRECTION_BIDIRECTIONAL_SUM = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum frnn_direction frnn_direction;
+#else
+typedef uint32_t frnn_direction;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * What backward-weights does with the gradient buffers (the `mode` argument).
  */
 enum frnn_grad_mode
