@@ -1,5 +1,5 @@
 //! The C ABI for stacks, weight files and layouts, and gradient clipping, exercised from a C11
-//! program (`ffi-tests/stack.c`) linked against the shared and the static library, natively
+//! programs (`ffi-tests/stack.c`, `ffi-tests/stack_errors.c`) linked against the shared and the static library, natively
 //! and under valgrind (see `tests/ffi_support`).
 //!
 //! Expected numbers come from a fixture written here with the Rust API: `Stack` forward and
@@ -257,5 +257,19 @@ fn c_stacks_match_rust_in_every_mode_and_layout() {
     for link in LINKS {
         let out = run(&compile("ffi-tests/stack.c", link), &[fx.to_str().unwrap(), &dir], &[]);
         assert!(out.contains("stack: 6 cases OK"), "{out}");
+    }
+}
+
+#[test]
+fn c_stack_convert_clip_bad_input_gets_exact_statuses() {
+    let dir = setup().build_dir.join("stack_errors");
+    std::fs::create_dir_all(&dir).unwrap();
+    for link in LINKS {
+        let out = run(
+            &compile("ffi-tests/stack_errors.c", link),
+            &[dir.to_str().unwrap()],
+            &[],
+        );
+        assert!(out.contains("stack_errors: OK"), "{out}");
     }
 }
