@@ -42,6 +42,8 @@ struct Case {
     lstm: Option<LstmOpts>,
     /// A layer-normalized LSTM (instead of the options).
     layer_norm: bool,
+    /// Recurrent dropout with a drawn mask (p = 0.3).
+    dropout: bool,
     seed: u64,
 }
 
@@ -101,10 +103,10 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         any::<[bool; 3]>(),
         any::<u64>(),
         (any::<bool>(), prop::collection::vec(0usize..12, 8)),
-        (lstm_opts_strategy(), any::<bool>()),
+        (lstm_opts_strategy(), any::<bool>(), any::<bool>()),
     )
         .prop_map(
-            |(cell, t, n, i, h, [a, b, c], seed, (varlen, raw), (lstm, layer_norm))| Case {
+            |(cell, t, n, i, h, [a, b, c], seed, (varlen, raw), (lstm, layer_norm, dropout))| Case {
                 cell,
                 t,
                 n,
@@ -116,6 +118,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                 lengths: varlen.then(|| raw[..n].iter().map(|&l| l % (t + 1)).collect()),
                 lstm,
                 layer_norm,
+                dropout,
                 seed,
             },
         )
@@ -194,13 +197,19 @@ fn run_case(c: &Case) {
     let p = Params::<f64>::from_weights(&weights);
     let (xd, h0d, c0d) = (widen(&x), h0.map(widen), c0.map(widen));
     let lengths = c.lengths.as_deref();
-    let tr = reference::forward_lengths(&p, s, lengths, &xd, h0d.as_deref(), c0d.as_deref()).unwrap();
+    let rmask = c
+        .dropout
+        .then(|| fusedrnn::train::dropout_mask(nh, 0.3, &mut fusedrnn::rng::SplitMix64::new(c.seed ^ 19)).unwrap());
+    let rmask_d = rmask.as_deref().map(widen);
+    let tr =
+        reference::forward_dropout(&p, s, lengths, rmask_d.as_deref(), &xd, h0d.as_deref(), c0d.as_deref()).unwrap();
 
     // Training forward.
     let mut input = SeqInput::new(&x);
     input.h0 = h0;
     input.c0 = c0;
     input.lengths = lengths;
+    input.recurrent_mask = rmask.as_deref();
     let mut y = vec![f32::NAN; tnh];
     let mut h_n = vec![f32::NAN; nh];
     let mut c_n = vec![f32::NAN; nc];
@@ -224,20 +233,18 @@ fn run_case(c: &Case) {
     if lstm {
         out = out.c_n(&mut c_inf);
     }
-    layer.forward(s, input, out).unwrap();
-    assert!(
-        y.iter().zip(&y_inf).all(|(a, b)| a.to_bits() == b.to_bits()),
-        "inference y differs"
-    );
-    assert!(
-        h_n.iter().zip(&h_inf).all(|(a, b)| a.to_bits() == b.to_bits()),
-        "inference h_n differs"
-    );
-    if lstm {
-        assert!(
-            c_n.iter().zip(&c_inf).all(|(a, b)| a.to_bits() == b.to_bits()),
-            "inference c_n differs"
+    if c.dropout {
+        // Inference never drops.
+        assert_eq!(
+            layer.forward(s, input, out),
+            Err(fusedrnn::Error::Unexpected { what: "recurrent_mask" })
         );
+    } else {
+        layer.forward(s, input, out).unwrap();
+        let bits = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
+        assert!(bits(&y, &y_inf), "inference y differs");
+        assert!(bits(&h_n, &h_inf), "inference h_n differs");
+        assert!(!lstm || bits(&c_n, &c_inf), "inference c_n differs");
     }
 
     // Backward.
@@ -339,6 +346,7 @@ fn edge_sizes_every_cell() {
                     with_dh_n: flags,
                     lengths: flags.then(|| (0..n).map(|b| (b + 1) % (t + 1)).collect()),
                     layer_norm,
+                    dropout: flags,
                     lstm: flags.then_some(LstmOpts {
                         proj: h.div_ceil(2),
                         peep: true,

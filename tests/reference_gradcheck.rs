@@ -16,9 +16,15 @@ fn loss(
     c0: Option<&[f64]>,
     w: &(Vec<f64>, Vec<f64>, Vec<f64>),
 ) -> f64 {
-    let tr = reference::forward(p, s, x, Some(h0), c0).unwrap();
+    let mask = MASK.with(|m| m.borrow().clone());
+    let tr = reference::forward_dropout(p, s, None, mask.as_deref(), x, Some(h0), c0).unwrap();
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     dot(&tr.y, &w.0) + dot(&tr.h_n, &w.1) + tr.c_n.as_ref().map_or(0.0, |c| dot(c, &w.2))
+}
+
+thread_local! {
+    /// The recurrent-dropout mask the current case runs with (None: no dropout).
+    static MASK: std::cell::RefCell<Option<Vec<f64>>> = const { std::cell::RefCell::new(None) };
 }
 
 fn run(desc: LayerDesc, t: usize, n: usize, seed: u64) {
@@ -52,7 +58,8 @@ fn run(desc: LayerDesc, t: usize, n: usize, seed: u64) {
         widen(&uniform(n * h, 1.0, seed ^ 6)),
     );
 
-    let tr = reference::forward(&p, s, &x, Some(&h0), lstm.then_some(&c0[..])).unwrap();
+    let mask = MASK.with(|m| m.borrow().clone());
+    let tr = reference::forward_dropout(&p, s, None, mask.as_deref(), &x, Some(&h0), lstm.then_some(&c0[..])).unwrap();
     let g = reference::backward(&p, &x, &tr, &wts.0, Some(&wts.1), lstm.then_some(&wts.2[..])).unwrap();
 
     let eps = 1e-6;
@@ -113,6 +120,17 @@ proptest! {
         if clip { d = d.with_clip(thr).unwrap(); }
         if cclip { d = d.with_cell_clip(thr * 0.7).unwrap(); }
         run(d, t, n, seed);
+    }
+
+    /// Recurrent dropout (a drawn mask of zeros and 1/(1-p)), every cell.
+    #[test]
+    fn recurrent_dropout_backward_matches_finite_differences(
+        cell in cell_strategy(), t in 1usize..5, n in 1usize..3, i in 1usize..5, h in 1usize..6, seed in any::<u64>(),
+    ) {
+        let m = fusedrnn::train::dropout_mask(n * h, 0.4, &mut fusedrnn::rng::SplitMix64::new(seed)).unwrap();
+        MASK.with(|c| *c.borrow_mut() = Some(widen(&m)));
+        run(LayerDesc::new(cell, i, h).unwrap(), t, n, seed);
+        MASK.with(|c| *c.borrow_mut() = None);
     }
 
     /// The layer-normalized LSTM (H >= 2: with one unit, LN of `c` is constant).

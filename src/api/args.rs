@@ -18,6 +18,12 @@ pub struct SeqInput<'a> {
     /// `L-1` (its initial state when `L = 0`), backward ignores `dY` past `L` and gives zero
     /// `dX` there. Padded steps are not computed (the batch is sorted by length internally).
     pub lengths: Option<&'a [usize]>,
+    /// Recurrent (variational) dropout, training only: a `[N, H]` (`[N, P]` with a projection)
+    /// mask multiplying the hidden state wherever it enters a recurrent product (`W_hh h`; the
+    /// GRU's `W_hn (r ⊙ h)`), the same at every step (Gal & Ghahramani 2016; Keras
+    /// `recurrent_dropout`). The GRU's `z ⊙ h` and the state itself are not masked. Usually
+    /// 0 or `1/(1-p)` per element ([`crate::train::dropout_mask`] draws one); kept for backward.
+    pub recurrent_mask: Option<&'a [f32]>,
 }
 
 impl<'a> SeqInput<'a> {
@@ -28,6 +34,7 @@ impl<'a> SeqInput<'a> {
             h0: None,
             c0: None,
             lengths: None,
+            recurrent_mask: None,
         }
     }
     /// With an initial hidden state.
@@ -43,6 +50,11 @@ impl<'a> SeqInput<'a> {
     /// With per-sequence lengths (a variable-length batch).
     pub fn lengths(mut self, lengths: &'a [usize]) -> Self {
         self.lengths = Some(lengths);
+        self
+    }
+    /// With a recurrent-dropout mask (training only).
+    pub fn recurrent_mask(mut self, mask: &'a [f32]) -> Self {
+        self.recurrent_mask = Some(mask);
         self
     }
 }

@@ -135,8 +135,17 @@ impl Layer {
         scratch: &mut Scratch,
     ) -> Result<()> {
         let sched = self.check_forward(&shape, &input, &output)?;
+        if input.recurrent_mask.is_some() {
+            // Dropout is for training; inference never drops.
+            return Err(Error::Unexpected { what: "recurrent_mask" });
+        }
         let _ftz = FlushDenormals::new();
-        forward::run(self.ctx(), &sched, io(input, output), scratch.bufs(self.desc(), shape));
+        forward::run(
+            self.ctx(),
+            &sched,
+            io(input, output, None),
+            scratch.bufs(self.desc(), shape),
+        );
         Ok(())
     }
 
@@ -149,8 +158,19 @@ impl Layer {
         ws: &mut TrainWorkspace,
     ) -> Result<()> {
         let sched = self.check_forward(&shape, &input, &output)?;
+        if let Some(m) = input.recurrent_mask {
+            check_len("recurrent_mask", shape.n * self.desc().output_size(), m.len())?;
+        }
         let layout = Layout::new(self.desc(), &shape)?;
         ws.reserve(layout.total()?);
+        // The mask in the schedule's row order, kept for backward.
+        if let Some(m) = input.recurrent_mask {
+            ws.rmask.resize(m.len(), 0.0);
+            match sched.varlen() {
+                None => ws.rmask.copy_from_slice(m),
+                Some(v) => v.sort_rows(m, self.desc().output_size(), &mut ws.rmask),
+            }
+        }
         let r = layout.split(&mut ws.buf);
         let bufs = Bufs {
             gates: r.gates,
@@ -163,7 +183,8 @@ impl Layer {
             xpack: &mut ws.pack,
         };
         let _ftz = FlushDenormals::new();
-        forward::run(self.ctx(), &sched, io(input, output), bufs);
+        let rmask = input.recurrent_mask.map(|_| &ws.rmask[..]);
+        forward::run(self.ctx(), &sched, io(input, output, rmask), bufs);
         ws.stamp = Some(self.stamp(shape));
         ws.sched = Some(sched);
         Ok(())
@@ -227,7 +248,8 @@ impl Layer {
         };
         let _ftz = FlushDenormals::new();
         let sched = ws.sched.as_ref().expect("checked by check_ws");
-        backward::data(self.ctx(), sched, layout.split(&mut ws.buf), io, &mut ws.pack);
+        let rmask = (!ws.rmask.is_empty()).then_some(&ws.rmask[..]);
+        backward::data(self.ctx(), sched, layout.split(&mut ws.buf), io, &mut ws.pack, rmask);
         ws.dgates_ready = true;
         Ok(())
     }
@@ -258,6 +280,7 @@ impl Layer {
         let acc = mode == GradMode::Accumulate;
         let _ftz = FlushDenormals::new();
         let sched = ws.sched.as_ref().expect("checked by check_ws");
+        let rmask = (!ws.rmask.is_empty()).then_some(&ws.rmask[..]);
         backward::weights(
             self.ctx(),
             sched,
@@ -266,6 +289,7 @@ impl Layer {
             grads,
             acc,
             &mut ws.pack,
+            rmask,
         );
         Ok(())
     }
@@ -294,7 +318,7 @@ impl Layer {
     }
 }
 
-fn io<'a>(input: SeqInput<'a>, output: SeqOutput<'a>) -> Io<'a> {
+fn io<'a>(input: SeqInput<'a>, output: SeqOutput<'a>, rmask: Option<&'a [f32]>) -> Io<'a> {
     Io {
         x: input.x,
         h0: input.h0,
@@ -302,6 +326,7 @@ fn io<'a>(input: SeqInput<'a>, output: SeqOutput<'a>) -> Io<'a> {
         y: output.y,
         h_n: output.h_n,
         c_n: output.c_n,
+        rmask,
     }
 }
 

@@ -2,7 +2,7 @@
 //! caller-owned slices.
 
 mod args;
-mod dropout;
+pub(crate) mod dropout;
 mod layer;
 pub(crate) mod seq;
 mod stack;

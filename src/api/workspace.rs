@@ -29,6 +29,8 @@ pub struct TrainWorkspace {
     pub(crate) sched: Option<Schedule>,
     /// Scratch for variable-length batches (packed inputs, states, gradients).
     pub(crate) pack: Vec<f32>,
+    /// The recurrent-dropout mask of the forward call (sorted rows), empty without.
+    pub(crate) rmask: Vec<f32>,
 }
 
 impl TrainWorkspace {
@@ -59,6 +61,7 @@ impl TrainWorkspace {
         self.stamp = None;
         self.dgates_ready = false;
         self.sched = None;
+        self.rmask.clear();
         if self.buf.len() < elems {
             self.buf.resize(elems, 0.0);
         }

@@ -51,6 +51,9 @@ pub(crate) struct StepSlices<'a> {
     pub h: usize,
     pub gates_per_unit: usize,
     pub h_prev: &'a [f32],
+    /// What the recurrent product multiplies when it is not `h_prev` itself (`h_prev ⊙ mask`
+    /// under recurrent dropout).
+    pub h_rec: Option<&'a [f32]>,
     pub rec: bool,
     pub gates: &'a mut [f32],
     pub c_prev: &'a [f32],
@@ -70,6 +73,7 @@ impl FwdStep {
     pub(crate) unsafe fn new(s: StepSlices<'_>) -> Self {
         let nh = s.n * s.h;
         assert!(s.h_prev.len() == nh && s.h_next.len() == nh);
+        assert!(s.h_rec.map_or(true, |r| r.len() == nh));
         assert!(s.gates.len() == nh * s.gates_per_unit);
         assert!(s.c_prev.is_empty() || s.c_prev.len() == nh);
         assert!(s.c_next.len() == s.c_prev.len());
@@ -78,7 +82,7 @@ impl FwdStep {
         Self {
             n: s.n,
             h: s.h,
-            h_prev: s.rec.then_some(s.h_prev.as_ptr()),
+            h_prev: s.rec.then_some(s.h_rec.unwrap_or(s.h_prev).as_ptr()),
             h_prev_vals: s.h_prev.as_ptr(),
             gates: s.gates.as_mut_ptr(),
             c_prev: s.c_prev.as_ptr(),
@@ -249,7 +253,9 @@ unsafe fn gru_rz_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usiz
             let z = sigmoid(a[1] + get::<V>(g.add(h), len));
             put(rg, g, len);
             put(z, g.add(h), len);
-            put(rg * get::<V>(s.h_prev_vals.add(off), len), s.aux.add(off), len);
+            // r ⊙ h as the recurrent product sees h (masked under recurrent dropout).
+            let hr = s.h_prev.unwrap_or(s.h_prev_vals);
+            put(rg * get::<V>(hr.add(off), len), s.aux.add(off), len);
         }
     }
 }

@@ -29,7 +29,14 @@ pub(crate) struct DataIo<'a> {
 /// Backward-data over a workspace filled by forward-training with schedule `sched`. Padded
 /// steps of a variable-length batch are skipped: their `dY` is ignored, their `dX` is zero,
 /// and each sequence's `dh_n`/`dc_n` enter at its own last step. `pack` is scratch.
-pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_>, pack: &mut Vec<f32>) {
+pub(crate) fn data(
+    cx: Ctx<'_>,
+    sched: &Schedule,
+    ws: Regions<'_>,
+    io: DataIo<'_>,
+    pack: &mut Vec<f32>,
+    rmask: Option<&[f32]>,
+) {
     let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
     let (t_len, n) = (sched.t(), sched.n());
     // `h` and its gradients are `hw` wide (`P` with a projection), the cell state `H`.
@@ -71,6 +78,10 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
     let (ws_dh, ws_dgates) = (ws.dh, ws.dgates);
     let mut lb = LnBufs::new(ws.ln, t_len * n, n, h_sz, true);
     let need_dh0 = io.dh0.is_some();
+    // Recurrent dropout: the product's part of dh_{t-1} is multiplied by the mask (it was
+    // taken with respect to h ⊙ mask); `tmp` holds that part when a direct part exists.
+    let mut tmp = vec![0.0f32; if rmask.is_some() { nh } else { 0 }];
+    let mut hm = vec![0.0f32; if rmask.is_some() { nh } else { 0 }];
 
     // One team of threads for the whole loop (see `Team`).
     Team::run(|team| {
@@ -112,6 +123,7 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
                     ln_lstm::backward_step(cx, team, step, &mut lb);
                     if want_rec {
                         rec_product(team, m, dr, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
+                        masked(dh_prev, rmask, None);
                     }
                 }
                 Cell::Lstm if ext => {
@@ -131,6 +143,7 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
                     lstm_ext::backward_step(cx, team, step);
                     if want_rec {
                         rec_product(team, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
+                        masked(dh_prev, rmask, None);
                     }
                 }
                 Cell::Lstm => {
@@ -140,6 +153,7 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
                     lstm::backward(h_sz, acts, c_prev, c_next, dy, dh_rec, dc, dg);
                     if want_rec {
                         rec_product(team, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
+                        masked(dh_prev, rmask, None);
                     }
                 }
                 Cell::Rnn(act) => {
@@ -147,6 +161,7 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
                     rnn::backward(act, h_next, dy, dh_rec, dg);
                     if want_rec {
                         rec_product(team, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
+                        masked(dh_prev, rmask, None);
                     }
                 }
                 Cell::Gru(GruVariant::LinearBeforeReset) => {
@@ -154,16 +169,41 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
                     let dq = &mut ws.dgh[o * gh_w..][..m * gh_w];
                     gru::backward_lbr(h_sz, acts, hn, h_prev, dy, dh_rec, dg, dq, dh_prev);
                     if want_rec {
-                        rec_product(team, m, dq, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
+                        match rmask {
+                            None => rec_product(team, m, dq, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz),
+                            Some(_) => {
+                                let tmp = &mut tmp[..m * h_sz];
+                                rec_product(team, m, dq, gh_w, &cx.p.bwd, 0.0, tmp, h_sz);
+                                masked(dh_prev, rmask, Some(tmp));
+                            }
+                        }
                     }
                 }
                 Cell::Gru(GruVariant::ResetBeforeLinear) => {
                     let drh = &mut drh[..m * h_sz];
                     gru::backward_zn(h_sz, acts, h_prev, dy, dh_rec, dg, dh_prev);
                     rec_product(team, m, &dg[2 * h_sz..], gh_w, &cx.p.bwd_n, 0.0, drh, h_sz);
-                    gru::backward_r(h_sz, acts, h_prev, drh, dg, dh_prev);
-                    if want_rec {
-                        rec_product(team, m, dg, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
+                    match rmask {
+                        None => {
+                            gru::backward_r(h_sz, acts, h_prev, drh, dg, dh_prev);
+                            if want_rec {
+                                rec_product(team, m, dg, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
+                            }
+                        }
+                        Some(mask) => {
+                            // The products saw h ⊙ mask: r's gradient uses it, and everything
+                            // flowing back through them is masked.
+                            let (hm, tmp) = (&mut hm[..m * h_sz], &mut tmp[..m * h_sz]);
+                            for ((o, a), k) in hm.iter_mut().zip(h_prev).zip(mask) {
+                                *o = a * k;
+                            }
+                            tmp.fill(0.0);
+                            gru::backward_r(h_sz, acts, hm, drh, dg, tmp);
+                            if want_rec {
+                                rec_product(team, m, dg, gh_w, &cx.p.bwd, 1.0, tmp, h_sz);
+                            }
+                            masked(dh_prev, rmask, Some(tmp));
+                        }
                     }
                 }
             }
@@ -195,6 +235,16 @@ pub(crate) fn data(cx: Ctx<'_>, sched: &Schedule, ws: Regions<'_>, io: DataIo<'_
                 v.scatter(&pack[..tn * i_sz], i_sz, dx);
             }
         }
+    }
+}
+
+/// Recurrent dropout: `dst ⊙= mask` (no `add`), or `dst += mask ⊙ add`; nothing without a
+/// mask. `mask` rows line up with `dst`'s (its first `dst.len()` elements are used).
+fn masked(dst: &mut [f32], mask: Option<&[f32]>, add: Option<&[f32]>) {
+    let Some(mask) = mask else { return };
+    match add {
+        None => dst.iter_mut().zip(mask).for_each(|(d, k)| *d *= k),
+        Some(a) => dst.iter_mut().zip(mask).zip(a).for_each(|((d, k), a)| *d += k * a),
     }
 }
 
@@ -248,6 +298,7 @@ fn split_prev_rec(ring: &mut [f32], nh: usize, t: usize) -> (&mut [f32], &[f32])
 /// Backward-weights: `dW_ih = dGᵀ X`, `dW_hh = dG_hᵀ H_prev`, bias sums, over the `Σ n_t`
 /// rows of the schedule; added to `grads` when `accumulate`, written over them otherwise.
 /// `pack` is scratch (a variable-length batch gathers `X` and `H_prev` into it).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn weights(
     cx: Ctx<'_>,
     sched: &Schedule,
@@ -256,6 +307,7 @@ pub(crate) fn weights(
     grads: &mut Weights,
     accumulate: bool,
     pack: &mut Vec<f32>,
+    rmask: Option<&[f32]>,
 ) {
     let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
     let hw = cx.desc.output_size();
@@ -273,14 +325,26 @@ pub(crate) fn weights(
     }
     let dg: &[f32] = &ws.dgates[..tn * gh_w];
     let (x, h_prev): (&[f32], &[f32]) = match sched.varlen() {
-        None => (x, &ws.h[..tn * hw]),
+        None if rmask.is_none() => (x, &ws.h[..tn * hw]),
+        None => {
+            // dW_hh is taken against what the product multiplied: h ⊙ mask.
+            grow(pack, tn * hw);
+            let hp = &mut pack[..tn * hw];
+            hp.copy_from_slice(&ws.h[..tn * hw]);
+            for t in 0..sched.t() {
+                masked(&mut hp[sched.off(t) * hw..][..sched.rows(t) * hw], rmask, None);
+            }
+            (x, &*hp)
+        }
         Some(v) => {
             grow(pack, tn * (i_sz + hw));
             let (xp, hp) = pack[..tn * (i_sz + hw)].split_at_mut(tn * i_sz);
             v.gather(x, i_sz, xp);
             for t in 0..sched.t() {
                 let (m, r) = (sched.rows(t), Bufs::state_row(true, sched, t));
-                hp[sched.off(t) * hw..][..m * hw].copy_from_slice(&ws.h[r * hw..][..m * hw]);
+                let block = &mut hp[sched.off(t) * hw..][..m * hw];
+                block.copy_from_slice(&ws.h[r * hw..][..m * hw]);
+                masked(block, rmask, None);
             }
             (xp, hp)
         }

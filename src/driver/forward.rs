@@ -72,6 +72,9 @@ pub(crate) struct Io<'a> {
     pub y: &'a mut [f32],
     pub h_n: Option<&'a mut [f32]>,
     pub c_n: Option<&'a mut [f32]>,
+    /// Recurrent dropout: `[N, hw]` in the schedule's sorted row order, multiplying `h`
+    /// wherever it enters a recurrent product.
+    pub rmask: Option<&'a [f32]>,
 }
 
 /// Runs the layer over the sequence; sequences of a variable-length batch stop at their own
@@ -121,6 +124,8 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
         }
         // With no h0 the first recurrent product is zero and skipped.
         let h0_zero = io.h0.is_none();
+        // Recurrent dropout: the step's `h_prev ⊙ mask`.
+        let mut hm_buf = vec![0.0f32; if io.rmask.is_some() { n * hw } else { 0 }];
 
         let nb = cx.p.fwd.blocks();
         for t in 0..t_len {
@@ -134,6 +139,13 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
             let (p, q) = (row(t), row(t + 1));
             let (h_prev, h_next) = two_rows(b.h, hw, p, q, m);
             let rec = !(t == 0 && h0_zero);
+            let h_rec: Option<&[f32]> = io.rmask.map(|mask| {
+                let hm = &mut hm_buf[..m * hw];
+                for ((o, a), k) in hm.iter_mut().zip(h_prev).zip(mask) {
+                    *o = a * k;
+                }
+                &*hm
+            });
             let (c_prev, c_next): (&[f32], &mut [f32]) = if lstm {
                 two_rows(b.c, h_sz, p, q, m)
             } else {
@@ -142,7 +154,7 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
             // Rows of this step in the per-step `[·, H]` buffers (`aux`, `m`).
             let r0 = if b.packed { sched.off(t) } else { 0 };
             if ln {
-                let hp = rec.then_some(h_prev);
+                let hp = rec.then_some(h_rec.unwrap_or(h_prev));
                 ln_lstm::forward_step(cx, team, m, r0, hp, gates, c_prev, c_next, h_next, &mut lb);
             } else if ext {
                 let mbuf = match cx.desc.proj_size() {
@@ -151,7 +163,7 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
                 };
                 let step = ExtStep {
                     m,
-                    h_prev: rec.then_some(h_prev),
+                    h_prev: rec.then_some(h_rec.unwrap_or(h_prev)),
                     gates,
                     c_prev,
                     c_next,
@@ -169,6 +181,7 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
                     h: h_sz,
                     gates_per_unit: cx.desc.gates(),
                     h_prev,
+                    h_rec,
                     rec,
                     gates,
                     c_prev,

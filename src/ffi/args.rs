@@ -52,6 +52,7 @@ impl SeqBufs {
                 h0,
                 c0,
                 lengths: None,
+                recurrent_mask: None,
             },
             SeqOutput { y, h_n, c_n },
         ))

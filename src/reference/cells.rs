@@ -352,6 +352,7 @@ fn ln_lstm_step_back<R: Real>(
 
 /// GRU quantities of one step: `(r, z, n, hn)` where `hn` is the recurrent part of the
 /// candidate's pre-activation (`W_hn h + b_hn`, or `W_hn (r h) + b_hn` for the classic GRU).
+/// `h` here is what the recurrent products multiply (`h ⊙ mask` under recurrent dropout).
 fn gru_parts<R: Real>(p: &Params<R>, v: GruVariant, x: &[R], h: &[R]) -> (Vec<R>, Vec<R>, Vec<R>, Vec<R>) {
     let hs = h.len();
     let ax = affine(&p.w_ih, &p.b_ih, x, 0, 3 * hs);
@@ -375,12 +376,13 @@ fn gru_parts<R: Real>(p: &Params<R>, v: GruVariant, x: &[R], h: &[R]) -> (Vec<R>
 }
 
 /// GRU or simple RNN forward for one step.
-pub(super) fn step<R: Real>(p: &Params<R>, x: &[R], h: &[R], h_out: &mut [R]) {
+/// `hm` is `h` as the recurrent products see it (`h ⊙ mask` under recurrent dropout).
+pub(super) fn step<R: Real>(p: &Params<R>, x: &[R], h: &[R], hm: &[R], h_out: &mut [R]) {
     let hs = h.len();
     match p.desc.cell() {
         Cell::Rnn(act) => {
             let ax = affine(&p.w_ih, &p.b_ih, x, 0, hs);
-            let ah = affine(&p.w_hh, &p.b_hh, h, 0, hs);
+            let ah = affine(&p.w_hh, &p.b_hh, hm, 0, hs);
             for j in 0..hs {
                 let a = ax[j] + ah[j];
                 h_out[j] = match act {
@@ -390,7 +392,7 @@ pub(super) fn step<R: Real>(p: &Params<R>, x: &[R], h: &[R], h_out: &mut [R]) {
             }
         }
         Cell::Gru(v) => {
-            let (_, z, n, _) = gru_parts(p, v, x, h);
+            let (_, z, n, _) = gru_parts(p, v, x, hm);
             for j in 0..hs {
                 h_out[j] = (R::ONE - z[j]) * n[j] + z[j] * h[j];
             }
@@ -405,16 +407,18 @@ pub(super) fn step_back<R: Real>(
     p: &Params<R>,
     x: &[R],
     h: &[R],
+    hm: &[R],
     dh: &[R],
     grads: &mut Params<R>,
     dx: &mut [R],
     dh_prev: &mut [R],
+    dhm: &mut [R],
 ) {
     let hs = h.len();
     match p.desc.cell() {
         Cell::Rnn(act) => {
             let ax = affine(&p.w_ih, &p.b_ih, x, 0, hs);
-            let ah = affine(&p.w_hh, &p.b_hh, h, 0, hs);
+            let ah = affine(&p.w_hh, &p.b_hh, hm, 0, hs);
             let da: Vec<R> = (0..hs)
                 .map(|j| {
                     let a = ax[j] + ah[j];
@@ -426,10 +430,10 @@ pub(super) fn step_back<R: Real>(
                 })
                 .collect();
             affine_back(&p.w_ih, &mut grads.w_ih, &mut grads.b_ih, x, dx, &da, 0);
-            affine_back(&p.w_hh, &mut grads.w_hh, &mut grads.b_hh, h, dh_prev, &da, 0);
+            affine_back(&p.w_hh, &mut grads.w_hh, &mut grads.b_hh, hm, dhm, &da, 0);
         }
         Cell::Gru(v) => {
-            let (r, z, n, hn) = gru_parts(p, v, x, h);
+            let (r, z, n, hn) = gru_parts(p, v, x, hm);
             // d/d(pre-activation of n), shared by the input side and (classic) the recurrent side.
             let dan: Vec<R> = (0..hs).map(|j| dh[j] * (R::ONE - z[j]) * one_minus_sq(n[j])).collect();
             let daz: Vec<R> = (0..hs).map(|j| dh[j] * (h[j] - n[j]) * sig_grad(z[j])).collect();
@@ -444,21 +448,21 @@ pub(super) fn step_back<R: Real>(
                     for j in 0..hs {
                         dar[j] = dan[j] * hn[j] * sig_grad(r[j]);
                     }
-                    affine_back(&p.w_hh, &mut grads.w_hh, &mut grads.b_hh, h, dh_prev, &dahn, 2 * hs);
+                    affine_back(&p.w_hh, &mut grads.w_hh, &mut grads.b_hh, hm, dhm, &dahn, 2 * hs);
                 }
                 GruVariant::ResetBeforeLinear => {
-                    let rh: Vec<R> = (0..hs).map(|j| r[j] * h[j]).collect();
+                    let rh: Vec<R> = (0..hs).map(|j| r[j] * hm[j]).collect();
                     let mut drh = vec![R::ZERO; hs];
                     affine_back(&p.w_hh, &mut grads.w_hh, &mut grads.b_hh, &rh, &mut drh, &dan, 2 * hs);
                     for j in 0..hs {
-                        dar[j] = drh[j] * h[j] * sig_grad(r[j]);
-                        dh_prev[j] += drh[j] * r[j];
+                        dar[j] = drh[j] * hm[j] * sig_grad(r[j]);
+                        dhm[j] += drh[j] * r[j];
                     }
                 }
             }
             let mut darz = dar;
             darz.extend_from_slice(&daz);
-            affine_back(&p.w_hh, &mut grads.w_hh, &mut grads.b_hh, h, dh_prev, &darz, 0);
+            affine_back(&p.w_hh, &mut grads.w_hh, &mut grads.b_hh, hm, dhm, &darz, 0);
             darz.extend_from_slice(&dan);
             affine_back(&p.w_ih, &mut grads.w_ih, &mut grads.b_ih, x, dx, &darz, 0);
         }

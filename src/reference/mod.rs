@@ -116,6 +116,8 @@ pub struct Trace<R> {
     pub c: Vec<Vec<R>>,
     /// The sequence lengths it ran with (`None`: all `T`).
     pub lengths: Option<Vec<usize>>,
+    /// The recurrent-dropout mask `[N, P or H]` it ran with, if any.
+    pub recurrent_mask: Option<Vec<R>>,
 }
 
 /// Gradients from [`backward`].
@@ -170,6 +172,22 @@ pub fn forward_lengths<R: Real>(
     h0: Option<&[R]>,
     c0: Option<&[R]>,
 ) -> Result<Trace<R>> {
+    forward_dropout(p, shape, lengths, None, x, h0, c0)
+}
+
+/// [`forward_lengths`] with recurrent dropout: `h ⊙ mask` (`mask` `[N, P or H]`, the same at
+/// every step) is what every recurrent product multiplies (`W_hh h`, the GRU's
+/// `W_hn (r ⊙ h)`); the state itself and the GRU's `z ⊙ h` are not masked.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_dropout<R: Real>(
+    p: &Params<R>,
+    shape: SeqShape,
+    lengths: Option<&[usize]>,
+    recurrent_mask: Option<&[R]>,
+    x: &[R],
+    h0: Option<&[R]>,
+    c0: Option<&[R]>,
+) -> Result<Trace<R>> {
     let d = &p.desc;
     shape.validate(d)?;
     crate::driver::schedule::check_lengths(shape.t, shape.n, lengths)?;
@@ -179,6 +197,9 @@ pub fn forward_lengths<R: Real>(
     let (o_sz, c_sz) = (d.output_size(), d.hidden_size());
     check_len("x", t_len * n * i_sz, x.len())?;
     check_states(d, n, h0, c0, ("h0", "c0"))?;
+    if let Some(m) = recurrent_mask {
+        check_len("recurrent_mask", n * o_sz, m.len())?;
+    }
     let lstm = d.cell().has_cell_state();
     let mut h = vec![h0.map_or_else(|| vec![R::ZERO; n * o_sz], <[R]>::to_vec)];
     let mut c = Vec::new();
@@ -200,11 +221,12 @@ pub fn forward_lengths<R: Real>(
                 }
                 continue;
             }
+            let hm = masked(hb, recurrent_mask.map(|m| &m[hr.clone()]));
             if lstm {
                 let cb = &c[t][cr.clone()];
-                cells::lstm_step(p, xb, hb, cb, &mut h_next[hr], &mut c_next[cr]);
+                cells::lstm_step(p, xb, &hm, cb, &mut h_next[hr], &mut c_next[cr]);
             } else {
-                cells::step(p, xb, hb, &mut h_next[hr]);
+                cells::step(p, xb, hb, &hm, &mut h_next[hr]);
             }
         }
         for b in 0..n {
@@ -224,7 +246,16 @@ pub fn forward_lengths<R: Real>(
         h,
         c,
         lengths: lengths.map(<[usize]>::to_vec),
+        recurrent_mask: recurrent_mask.map(<[R]>::to_vec),
     })
+}
+
+/// `h ⊙ mask`, or `h`.
+fn masked<R: Real>(h: &[R], mask: Option<&[R]>) -> Vec<R> {
+    match mask {
+        Some(m) => h.iter().zip(m).map(|(&a, &b)| a * b).collect(),
+        None => h.to_vec(),
+    }
 }
 
 /// Backpropagation through time: the gradients of a loss whose gradients with respect to
@@ -273,21 +304,38 @@ pub fn backward<R: Real>(
             }
             let dxb = &mut g.dx[(t * n + b) * i_sz..][..i_sz];
             let hb = &tr.h[t][hr.clone()];
+            let mask = tr.recurrent_mask.as_ref().map(|m| &m[hr.clone()]);
+            let hm = masked(hb, mask);
+            // The products' gradient is with respect to h ⊙ mask.
+            let mut dhm = vec![R::ZERO; o_sz];
             if lstm {
                 cells::lstm_step_back(
                     p,
                     xb,
-                    hb,
+                    &hm,
                     &tr.c[t][cr.clone()],
                     &dh_b,
                     &dc[cr.clone()],
                     &mut g.params,
                     dxb,
-                    &mut dh_prev[hr],
+                    &mut dhm,
                     &mut dc_prev[cr],
                 );
             } else {
-                cells::step_back(p, xb, hb, &dh_b, &mut g.params, dxb, &mut dh_prev[hr]);
+                cells::step_back(
+                    p,
+                    xb,
+                    hb,
+                    &hm,
+                    &dh_b,
+                    &mut g.params,
+                    dxb,
+                    &mut dh_prev[hr.clone()],
+                    &mut dhm,
+                );
+            }
+            for (k, (d, e)) in dh_prev[hr].iter_mut().zip(&dhm).enumerate() {
+                *d += mask.map_or(*e, |m| m[k] * *e);
             }
         }
         dh = dh_prev;

@@ -32,3 +32,11 @@ pub use clip::{clip_grad_norm, clip_grad_value, global_norm};
 pub use dense::Dense;
 pub use seq2vec::{Seq2Vec, StepStats};
 pub use stack::LayerStack;
+
+/// A dropout mask of `len` elements: 0 with probability `p` (in `[0, 1)`), else `1/(1-p)`,
+/// drawn from `rng` in order (for `SeqInput::recurrent_mask`, one `[N, H]` mask per sequence
+/// batch and layer).
+pub fn dropout_mask(len: usize, p: f32, rng: &mut crate::rng::SplitMix64) -> crate::Result<Vec<f32>> {
+    crate::api::dropout::check_p(p)?;
+    Ok(crate::api::dropout::mask(len, p, rng))
+}
