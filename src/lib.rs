@@ -32,7 +32,7 @@ pub mod train;
 mod weights;
 
 pub use api::{
-    Direction, GradInput, GradMode, GradOutput, Layer, SeqInput, SeqOutput, Stack, StackDesc, StackStream,
+    Direction, Dropout, GradInput, GradMode, GradOutput, Layer, SeqInput, SeqOutput, Stack, StackDesc, StackStream,
     StackWorkspace, Stream, TrainWorkspace, WeightsMut,
 };
 pub use desc::{Activation, Cell, GruVariant, LayerDesc, SeqShape};

@@ -90,21 +90,29 @@ fn run(
     match dropout {
         Some(p) => {
             let mut rng = rng::SplitMix64::new(seed ^ 9);
+            let dr = Dropout {
+                between_layers: p,
+                recurrent: p / 2.0,
+            };
             stack
-                .forward_train_dropout(s, input, out, &mut ws, p, &mut rng)
+                .forward_train_dropout(s, input, out, &mut ws, dr, &mut rng)
                 .unwrap();
-            assert_eq!(ws.dropout_masks().len(), layers - 1, "{ctx}");
+            let (nm, nr) = (ws.dropout_masks().len(), ws.recurrent_masks().len());
+            assert_eq!(nm, if p > 0.0 { layers - 1 } else { 0 }, "{ctx}");
+            assert_eq!(nr, if p > 0.0 { desc.layer_count() } else { 0 }, "{ctx}");
         }
         None => stack.forward_train(s, input, out, &mut ws).unwrap(),
     }
     // The reference with the same masks.
     let masks: Vec<Vec<f64>> = ws.dropout_masks().iter().map(|m| widen(m)).collect();
+    let rmasks: Vec<Vec<f64>> = ws.recurrent_masks().iter().map(|m| widen(m)).collect();
     let tr = reference::stack_forward_dropout(
         &desc,
         &params,
         s,
         lengths,
         &masks,
+        &rmasks,
         &widen(&x),
         h0.map(widen).as_deref(),
         c0.map(widen).as_deref(),
@@ -115,7 +123,7 @@ fn run(
     if lstm {
         ok("c_n", out_err(&cn, &tr.c_n), &ctx);
     }
-    if dropout.is_none() || layers == 1 {
+    if dropout.map_or(true, |p| p == 0.0) {
         let mut y2 = vec![f32::NAN; y.len()];
         stack.forward(s, input, SeqOutput::new(&mut y2)).unwrap();
         assert!(
@@ -253,7 +261,10 @@ fn dropout_is_seeded_and_checked() {
             SeqInput::new(&x),
             SeqOutput::new(&mut y),
             &mut ws,
-            p,
+            Dropout {
+                between_layers: p,
+                recurrent: 0.0,
+            },
             &mut rng::SplitMix64::new(seed),
         );
         r.map(|_| (y, ws.dropout_masks().to_vec()))
@@ -273,4 +284,19 @@ fn dropout_is_seeded_and_checked() {
     for p in [1.0, -0.5, f32::NAN] {
         assert!(matches!(run(p, 1), Err(Error::InvalidValue { what: "dropout", .. })));
     }
+    // A stack draws its own recurrent masks.
+    let m = vec![1.0; 2 * 5];
+    let mut y = vec![0.0; 6 * 2 * 5];
+    assert!(matches!(
+        stack.forward_train(
+            s,
+            SeqInput::new(&x).recurrent_mask(&m),
+            SeqOutput::new(&mut y),
+            &mut StackWorkspace::new()
+        ),
+        Err(Error::InvalidValue {
+            what: "recurrent_mask",
+            ..
+        })
+    ));
 }

@@ -4,6 +4,17 @@
 //! seeded generator and kept for backward.
 
 use crate::error::{Error, Result};
+
+/// The dropout probabilities of [`crate::Stack::forward_train_dropout`], each in `[0, 1)`
+/// (0: off).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Dropout {
+    /// On the output of every layer but the last (PyTorch's `dropout`).
+    pub between_layers: f32,
+    /// Recurrent (variational) dropout in every layer-direction: one `[N, H]` mask per call,
+    /// the same at every step (see [`crate::SeqInput::recurrent_mask`]).
+    pub recurrent: f32,
+}
 use crate::rng::SplitMix64;
 
 /// Checks `p` in `[0, 1)`.

@@ -12,6 +12,7 @@ mod stream;
 mod workspace;
 
 pub use args::{GradInput, GradMode, GradOutput, SeqInput, SeqOutput};
+pub use dropout::Dropout;
 pub use layer::{Layer, WeightsMut};
 pub use stack::{Stack, StackWorkspace};
 pub use stack_desc::{Direction, StackDesc};

@@ -1,7 +1,7 @@
 //! [`Stack`]: several layers, one or two directions each, time- or batch-major data.
 
 use super::args::{GradInput, GradMode, GradOutput, SeqInput, SeqOutput};
-use super::dropout::{apply, check_p, mask};
+use super::dropout::{apply, check_p, mask, Dropout};
 use super::layer::Layer;
 use super::seq::{get_cols, put_cols, reverse_seqs, swap_major};
 use super::stack_desc::{Direction, StackDesc};
@@ -45,6 +45,8 @@ pub struct StackWorkspace {
     lengths: Option<Vec<usize>>,
     /// Dropout masks on the outputs of layers `0..L-1` (empty without dropout).
     masks: Vec<Vec<f32>>,
+    /// Recurrent-dropout masks, one per layer-direction (empty without).
+    rmasks: Vec<Vec<f32>>,
 }
 
 impl StackWorkspace {
@@ -58,6 +60,12 @@ impl StackWorkspace {
     /// `1/(1-p)`; empty without dropout.
     pub fn dropout_masks(&self) -> &[Vec<f32>] {
         &self.masks
+    }
+
+    /// The recurrent-dropout masks of the last forward-training call, one `[N, H]` (`[N, P]`)
+    /// per layer-direction in the stack's order; empty without recurrent dropout.
+    pub fn recurrent_masks(&self) -> &[Vec<f32>] {
+        &self.rmasks
     }
 }
 
@@ -150,23 +158,28 @@ impl Stack {
         self.run(shape, input, output, Some(ws), None)
     }
 
-    /// [`Stack::forward_train`] with inter-layer dropout (PyTorch's `dropout`): every element
-    /// of each layer's output but the last layer's is zeroed with probability `p` (in
-    /// `[0, 1)`) and the others scaled by `1/(1-p)` before the next layer reads it. Masks are
-    /// drawn from `rng` in layer order, time-major, so a seed fixes them whatever the thread
-    /// count; they are kept in `ws` for [`Stack::backward`] ([`StackWorkspace::dropout_masks`]).
-    /// Inference ([`Stack::forward`]) never drops.
+    /// [`Stack::forward_train`] with dropout. Between layers (PyTorch's `dropout`): every
+    /// element of each layer's output but the last layer's is zeroed with probability
+    /// `between_layers` and the others scaled by `1/(1-p)` before the next layer reads it.
+    /// Recurrent (variational, Gal & Ghahramani 2016): each layer-direction's hidden state is
+    /// masked where it enters the recurrent products, with one `[N, H]` mask per call (see
+    /// [`SeqInput::recurrent_mask`]). Masks are drawn from `rng` layer by layer (the layer's
+    /// recurrent masks, direction by direction, then its output mask, time-major), so a seed
+    /// fixes them whatever the thread count; they are kept in `ws` for [`Stack::backward`]
+    /// ([`StackWorkspace::dropout_masks`], [`StackWorkspace::recurrent_masks`]). Inference
+    /// ([`Stack::forward`]) never drops.
     pub fn forward_train_dropout(
         &self,
         shape: SeqShape,
         input: SeqInput<'_>,
         output: SeqOutput<'_>,
         ws: &mut StackWorkspace,
-        p: f32,
+        dropout: Dropout,
         rng: &mut SplitMix64,
     ) -> Result<()> {
-        check_p(p)?;
-        self.run(shape, input, output, Some(ws), Some((p, rng)))
+        check_p(dropout.between_layers)?;
+        check_p(dropout.recurrent)?;
+        self.run(shape, input, output, Some(ws), Some((dropout, rng)))
     }
 
     fn run(
@@ -175,8 +188,14 @@ impl Stack {
         input: SeqInput<'_>,
         output: SeqOutput<'_>,
         mut ws: Option<&mut StackWorkspace>,
-        mut drop: Option<(f32, &mut SplitMix64)>,
+        mut drop: Option<(Dropout, &mut SplitMix64)>,
     ) -> Result<()> {
+        if input.recurrent_mask.is_some() {
+            return Err(Error::InvalidValue {
+                what: "recurrent_mask",
+                why: "a stack draws its masks: use Stack::forward_train_dropout",
+            });
+        }
         let lens = [
             input.h0.map(<[f32]>::len),
             input.c0.map(<[f32]>::len),
@@ -193,6 +212,7 @@ impl Stack {
         if let Some(ws) = ws.as_deref_mut() {
             ws.shape = None;
             ws.masks.clear();
+            ws.rmasks.clear();
             ws.per.resize_with(d.layer_count(), TrainWorkspace::new);
             ws.inputs.resize_with(d.layer_count(), Vec::new);
         }
@@ -208,6 +228,11 @@ impl Stack {
         let out_w = d.output_size();
         for l in 0..d.num_layers() {
             let k0 = l * dirs;
+            // This layer's recurrent-dropout masks, one per direction.
+            let rmasks: Vec<Vec<f32>> = match drop.as_mut() {
+                Some((dr, rng)) if dr.recurrent > 0.0 => (0..dirs).map(|_| mask(st, dr.recurrent, rng)).collect(),
+                _ => Vec::new(),
+            };
             // One direction: its output (time order restored) and final states.
             let one = |k: usize,
                        hn: &mut [f32],
@@ -224,6 +249,7 @@ impl Stack {
                 };
                 let mut inp = SeqInput::new(&xin);
                 inp.lengths = input.lengths;
+                inp.recurrent_mask = rmasks.get(k - k0).map(|m| &m[..]);
                 inp.h0 = input.h0.map(|v| &v[k * st..][..st]);
                 inp.c0 = input.c0.map(|v| &v[k * sc..][..sc]);
                 let mut y = vec![0.0; s.t * st];
@@ -275,10 +301,15 @@ impl Stack {
                 Direction::BidirectionalSum => ys[0].iter().zip(&ys[1]).map(|(a, b)| a + b).collect(),
                 Direction::Forward | Direction::Reverse => ys.into_iter().next().expect("one direction"),
             };
-            if let (Some((p, rng)), Some(ws), true) = (drop.as_mut(), ws.as_deref_mut(), l + 1 < d.num_layers()) {
-                let m = mask(cur.len(), *p, rng);
-                apply(&mut cur, &m);
-                ws.masks.push(m);
+            if let Some(ws) = ws.as_deref_mut() {
+                ws.rmasks.extend(rmasks);
+            }
+            if let (Some((dr, rng)), Some(ws), true) = (drop.as_mut(), ws.as_deref_mut(), l + 1 < d.num_layers()) {
+                if dr.between_layers > 0.0 {
+                    let m = mask(cur.len(), dr.between_layers, rng);
+                    apply(&mut cur, &m);
+                    ws.masks.push(m);
+                }
             }
         }
         let y = if d.is_batch_first() {

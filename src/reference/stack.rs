@@ -2,7 +2,7 @@
 //! (reverse directions on the time-reversed sequence, concatenated or summed outputs,
 //! batch-major data transposed), over the single-layer reference.
 
-use super::{backward, forward_lengths, Params, Real, Trace};
+use super::{backward, forward_dropout, Params, Real, Trace};
 use crate::api::seq::{get_cols, put_cols, reverse_seqs, swap_major};
 use crate::desc::SeqShape;
 use crate::error::{check_len, Result};
@@ -60,12 +60,14 @@ pub fn stack_forward_lengths<R: Real>(
     h0: Option<&[R]>,
     c0: Option<&[R]>,
 ) -> Result<StackTrace<R>> {
-    stack_forward_dropout(d, p, s, lengths, &[], x, h0, c0)
+    stack_forward_dropout(d, p, s, lengths, &[], &[], x, h0, c0)
 }
 
 /// [`stack_forward_lengths`] with inter-layer dropout: the output of layer `l` (time-major
 /// `[T, N, W]`) is multiplied elementwise by `masks[l]` before layer `l + 1` reads it;
-/// `masks` is empty (no dropout) or has one mask per layer but the last.
+/// `masks` is empty (no dropout) or has one mask per layer but the last; `recurrent_masks`
+/// is empty or has one recurrent-dropout mask per layer-direction (see
+/// [`super::forward_dropout`]).
 #[allow(clippy::too_many_arguments)]
 pub fn stack_forward_dropout<R: Real>(
     d: &StackDesc,
@@ -73,10 +75,14 @@ pub fn stack_forward_dropout<R: Real>(
     s: SeqShape,
     lengths: Option<&[usize]>,
     masks: &[Vec<R>],
+    recurrent_masks: &[Vec<R>],
     x: &[R],
     h0: Option<&[R]>,
     c0: Option<&[R]>,
 ) -> Result<StackTrace<R>> {
+    if !recurrent_masks.is_empty() {
+        check_len("recurrent_masks", d.layer_count(), recurrent_masks.len())?;
+    }
     if !masks.is_empty() {
         check_len("masks", d.num_layers() - 1, masks.len())?;
         for m in masks {
@@ -105,10 +111,11 @@ pub fn stack_forward_dropout<R: Real>(
             } else {
                 cur.clone()
             };
-            let tr = forward_lengths(
+            let tr = forward_dropout(
                 &p[k],
                 s,
                 lengths,
+                recurrent_masks.get(k).map(|m| &m[..]),
                 &xin,
                 h0.map(|v| &v[k * st..][..st]),
                 c0.map(|v| &v[k * sc..][..sc]),
