@@ -161,4 +161,14 @@ pub const SHAPES: &[Shape] = &[
         halving: false,
         layer_norm: true,
     },
+    Shape {
+        name: "lngru-train-64x512",
+        cell: LBR,
+        t: 50,
+        n: 64,
+        h: 512,
+        mode: Mode::Train,
+        halving: false,
+        layer_norm: true,
+    },
 ];

@@ -187,11 +187,23 @@ impl LayerDesc {
     /// per time step and per sample. The gains and biases are [`crate::Weights::layer_norm`]
     /// (`γ_x, β_x, γ_h, β_h` `[4H]` each, `γ_c, β_c` `[H]` each). Not combined with the other
     /// LSTM options.
+    ///
+    /// The linear-before-reset GRU (gate blocks `r, z, n`) is normalized the same way, each
+    /// product over all 3H, with its two biases after the normalizations (so the recurrent
+    /// candidate part keeps its own bias, as in the plain cell):
+    ///
+    /// ```text
+    /// a_x = LN(W_ih x; γ_x, β_x) + b_ih,   a_h = LN(W_hh h; γ_h, β_h) + b_hh
+    /// r = σ(a_x,r + a_h,r),  z = σ(a_x,z + a_h,z),  n = tanh(a_x,n + r ⊙ a_h,n)
+    /// h' = (1 - z) ⊙ n + z ⊙ h
+    /// ```
+    ///
+    /// with `γ_x, β_x, γ_h, β_h` `[3H]` each.
     pub fn with_layer_norm(mut self) -> Result<Self> {
-        if self.cell != Cell::Lstm {
+        if !matches!(self.cell, Cell::Lstm | Cell::Gru(GruVariant::LinearBeforeReset)) {
             return Err(Error::InvalidValue {
                 what: "layer_norm",
-                why: "layer normalization is implemented for the LSTM",
+                why: "layer normalization is implemented for the LSTM and the linear-before-reset GRU",
             });
         }
         if self.has_lstm_options() {
@@ -206,9 +218,12 @@ impl LayerDesc {
         self.layer_norm
     }
 
-    /// The number of layer-normalization parameters: `18H` for a layer-normalized LSTM, else 0.
+    /// The number of layer-normalization parameters: `18H` for a layer-normalized LSTM, `12H`
+    /// for a GRU, else 0.
     pub const fn layer_norm_len(&self) -> usize {
-        if self.layer_norm {
+        if self.layer_norm && matches!(self.cell, Cell::Gru(_)) {
+            12 * self.hidden_size
+        } else if self.layer_norm {
             18 * self.hidden_size
         } else {
             0

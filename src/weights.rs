@@ -14,7 +14,7 @@ use crate::error::{check_len, Error, Result};
 /// | `b_hh` | `[G*H]`    | |
 /// | `w_hr` | `[P, H]`   | LSTM projection only (`weight_hr_l{k}`), row-major |
 /// | `peepholes` | `[3H]` | LSTM peepholes only: `p_i, p_f, p_o`, `H` each, in that order |
-/// | `layer_norm` | `[18H]` | layer-normalized LSTM only: `γ_x, β_x, γ_h, β_h` (`[4H]` each, gate order), then `γ_c, β_c` (`[H]` each) |
+/// | `layer_norm` | `[18H]` / `[12H]` | layer-normalized LSTM: `γ_x, β_x, γ_h, β_h` (`[4H]` each, gate order), then `γ_c, β_c` (`[H]` each); GRU: `γ_x, β_x, γ_h, β_h` (`[3H]` each) |
 ///
 /// With an LSTM projection `W_hh` is `[4H, P]` (it multiplies the `P`-wide `h`).
 /// Gate blocks are in the order `i, f, g, o` (LSTM), `r, z, n` (GRU) or the single block of
@@ -216,8 +216,12 @@ impl Weights {
 fn ln_identity(desc: &LayerDesc) -> Vec<f32> {
     let h = desc.hidden_size();
     let mut v = vec![0.0; desc.layer_norm_len()];
-    if !v.is_empty() {
+    if v.len() == 18 * h {
         for r in [0..4 * h, 8 * h..12 * h, 16 * h..17 * h] {
+            v[r].fill(1.0);
+        }
+    } else if v.len() == 12 * h {
+        for r in [0..3 * h, 6 * h..9 * h] {
             v[r].fill(1.0);
         }
     }

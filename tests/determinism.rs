@@ -45,6 +45,8 @@ fn thread_count_does_not_change_results() {
     let mut descs: Vec<LayerDesc> = CELLS.iter().map(|&c| LayerDesc::new(c, 96, 160).unwrap()).collect();
     let lstm = LayerDesc::new(Cell::Lstm, 96, 160).unwrap();
     descs.push(lstm.with_layer_norm().unwrap());
+    let gru = LayerDesc::new(Cell::Gru(GruVariant::LinearBeforeReset), 96, 160).unwrap();
+    descs.push(gru.with_layer_norm().unwrap());
     descs.push(
         lstm.with_proj_size(40)
             .unwrap()

@@ -15,7 +15,8 @@ mod common;
 use common::{cell_strategy, rel_err, rel_err_scaled, uniform, widen};
 use fusedrnn::reference::{self, Params};
 use fusedrnn::{
-    GradInput, GradMode, GradOutput, Layer, LayerDesc, SeqInput, SeqOutput, SeqShape, TrainWorkspace, Weights,
+    Cell, GradInput, GradMode, GradOutput, GruVariant, Layer, LayerDesc, SeqInput, SeqOutput, SeqShape, TrainWorkspace,
+    Weights,
 };
 use proptest::prelude::*;
 
@@ -68,9 +69,14 @@ fn lstm_opts_strategy() -> impl Strategy<Value = Option<LstmOpts>> {
     )
 }
 
+/// Whether the case runs a layer-normalized cell (LSTM and linear-before-reset GRU have one).
+fn ln_case(c: &Case) -> bool {
+    c.layer_norm && matches!(c.cell, Cell::Lstm | Cell::Gru(GruVariant::LinearBeforeReset))
+}
+
 fn layer_desc(c: &Case) -> LayerDesc {
     let mut d = LayerDesc::new(c.cell, c.i, c.h).unwrap();
-    if c.layer_norm && c.cell.has_cell_state() {
+    if ln_case(c) {
         return d.with_layer_norm().unwrap();
     }
     if let (Some(o), true) = (c.lstm, c.cell.has_cell_state()) {

@@ -57,7 +57,7 @@ fn normalize_row<V: Vf32>(v: &mut [f32]) -> f32 {
 /// `dn ← rstd ⊙ (dn - mean(dn) - n ⊙ mean(dn ⊙ n))` over one row: the gradient of the
 /// normalization's input from that of its output `n`.
 #[inline(always)]
-fn normalize_back_row<V: Vf32>(dn: &mut [f32], n: &[f32], rstd: f32) {
+pub(crate) fn normalize_back_row<V: Vf32>(dn: &mut [f32], n: &[f32], rstd: f32) {
     let w = dn.len() as f32;
     let m1 = V::splat(row_sum::<V>(dn) / w);
     let m2 = V::splat(row_dot::<V>(dn, n) / w);
@@ -253,11 +253,10 @@ fn param_sums_g<V: Vf32>(h: usize, da: &[f32], rhat: &[f32], xhat: &[f32], du: &
     b.copy_from_slice(acc_bh);
 }
 
-/// The input side after the loop, per row: `da` becomes the gradient of the raw input
-/// product `W_ih x` (through `γ_x` and the normalization).
+/// The input side after the loop, per `w`-wide row: `da` becomes the gradient of the raw
+/// input product `W_ih x` (through `γ_x` and the normalization).
 #[inline(always)]
-fn input_back_g<V: Vf32>(h: usize, xhat: &[f32], rstd_x: &[f32], gamma_x: &[f32], da: &mut [f32]) {
-    let w = 4 * h;
+fn input_back_g<V: Vf32>(w: usize, xhat: &[f32], rstd_x: &[f32], gamma_x: &[f32], da: &mut [f32]) {
     for ((d, xh), &r) in da.chunks_exact_mut(w).zip(xhat.chunks_exact(w)).zip(rstd_x) {
         lanes(w, |j, len| {
             let s = j..j + len;
@@ -289,5 +288,5 @@ isa_dispatch!(
 );
 isa_dispatch!(
     /// See `input_back_g`.
-    pub(crate) fn input_back => input_back_g(h: usize, xhat: &[f32], rstd_x: &[f32], gamma_x: &[f32], da: &mut [f32])
+    pub(crate) fn input_back => input_back_g(w: usize, xhat: &[f32], rstd_x: &[f32], gamma_x: &[f32], da: &mut [f32])
 );

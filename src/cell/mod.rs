@@ -6,6 +6,7 @@
 
 pub(crate) mod fused;
 pub(crate) mod gru;
+pub(crate) mod ln_gru;
 pub(crate) mod ln_lstm;
 pub(crate) mod lstm;
 pub(crate) mod lstm_ext;

@@ -4,6 +4,7 @@
 
 use super::forward::{Bufs, Ctx};
 use super::layout::Regions;
+use super::ln_gru::{self, GruBack};
 use super::ln_lstm::{self, LnBack, LnBufs};
 use super::lstm_ext::{self, ExtBack};
 use super::schedule::Schedule;
@@ -74,9 +75,9 @@ pub(crate) fn data(
     };
     let mut dy_step = vec![0.0f32; if vl.is_some() { nh } else { 0 }];
     let ln = cx.desc.layer_norm();
-    let mut dm = vec![0.0f32; if ext || ln { nc } else { 0 }];
+    let mut dm = vec![0.0f32; if ext || ln { nh.max(nc) } else { 0 }];
     let (ws_dh, ws_dgates) = (ws.dh, ws.dgates);
-    let mut lb = LnBufs::new(ws.ln, t_len * n, n, h_sz, true);
+    let mut lb = LnBufs::new(ws.ln, t_len * n, n, cx.desc, true);
     let need_dh0 = io.dh0.is_some();
     // Recurrent dropout: the product's part of dh_{t-1} is multiplied by the mask (it was
     // taken with respect to h ⊙ mask); `tmp` holds that part when a direct part exists.
@@ -124,6 +125,33 @@ pub(crate) fn data(
                     if want_rec {
                         rec_product(team, m, dr, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
                         masked(dh_prev, rmask, None);
+                    }
+                }
+                Cell::Gru(_) if ln => {
+                    let dr = &mut ws.dgh[o * gh_w..][..m * gh_w];
+                    let step = GruBack {
+                        m,
+                        r0: o,
+                        dy,
+                        dh_rec,
+                        acts,
+                        aux: &ws.aux[o * h_sz..][..m * h_sz],
+                        h_prev,
+                        dh_prev: &mut *dh_prev,
+                        dax: &mut *dg,
+                        dr: &mut *dr,
+                        dh: &mut dm[..m * h_sz],
+                    };
+                    ln_gru::backward_step(cx, team, step, &mut lb);
+                    if want_rec {
+                        match rmask {
+                            None => rec_product(team, m, dr, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz),
+                            Some(_) => {
+                                let tmp = &mut tmp[..m * h_sz];
+                                rec_product(team, m, dr, gh_w, &cx.p.bwd, 0.0, tmp, h_sz);
+                                masked(dh_prev, rmask, Some(tmp));
+                            }
+                        }
                     }
                 }
                 Cell::Lstm if ext => {
@@ -208,9 +236,11 @@ pub(crate) fn data(
                 }
             }
         }
-        if ln {
+        if ln && lstm {
             // The input side's normalization, for all steps: dgates becomes d(W_ih x).
             ln_lstm::input_back(cx, team, sched.total(), ws_dgates, &mut lb);
+        } else if ln {
+            ln_gru::input_back(cx, team, sched.total(), ws_dgates, &mut lb);
         }
     });
 
@@ -350,8 +380,12 @@ pub(crate) fn weights(
         }
     };
     if cx.desc.layer_norm() {
-        let acc = LnBufs::new(ws.ln, sched.t() * sched.n(), sched.n(), h_sz, true).acc;
-        ln_lstm::weights(cx, sched, dg, ws.dgh, x, h_prev, acc, grads, accumulate);
+        let acc = LnBufs::new(ws.ln, sched.t() * sched.n(), sched.n(), cx.desc, true).acc;
+        if cx.desc.cell() == Cell::Lstm {
+            ln_lstm::weights(cx, sched, dg, ws.dgh, x, h_prev, acc, grads, accumulate);
+        } else {
+            ln_gru::weights(cx, sched, dg, ws.dgh, x, h_prev, acc, grads, accumulate);
+        }
         return;
     }
     let [dw_ih, dw_hh, db_ih, db_hh] = grads.buffers_mut();

@@ -1,6 +1,7 @@
 //! Forward time loop, shared by inference (ring buffers of two states) and training (every
 //! state kept in the workspace).
 
+use super::ln_gru;
 use super::ln_lstm::{self, LnBufs};
 use super::lstm_ext::{self, ExtStep};
 use super::prepared::Prepared;
@@ -106,7 +107,7 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
         if total > 0 {
             project(cx, team, total, x, &mut b.gates[..total * gh_w]);
         }
-        let mut lb = LnBufs::new(b.ln, t_len * n, n, h_sz, b.packed);
+        let mut lb = LnBufs::new(b.ln, t_len * n, n, cx.desc, b.packed);
         if ln {
             ln_lstm::input_side(cx, team, total, b.gates, &mut lb);
         }
@@ -153,9 +154,13 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
             };
             // Rows of this step in the per-step `[·, H]` buffers (`aux`, `m`).
             let r0 = if b.packed { sched.off(t) } else { 0 };
-            if ln {
+            if ln && lstm {
                 let hp = rec.then_some(h_rec.unwrap_or(h_prev));
                 ln_lstm::forward_step(cx, team, m, r0, hp, gates, c_prev, c_next, h_next, &mut lb);
+            } else if ln {
+                let hp = rec.then_some(h_rec.unwrap_or(h_prev));
+                let aux = &mut b.aux[r0 * h_sz..][..m * h_sz];
+                ln_gru::forward_step(cx, team, m, r0, hp, h_prev, gates, aux, h_next, &mut lb);
             } else if ext {
                 let mbuf = match cx.desc.proj_size() {
                     Some(_) => Some(&mut b.m[r0 * h_sz..][..m * h_sz]),
@@ -254,7 +259,7 @@ impl Scratch {
             if matches!(d.cell(), Cell::Gru(_)) { nh } else { 0 },
             if d.proj_size().is_some() { nh } else { 0 },
             if d.layer_norm() {
-                LnBufs::len(s.t * s.n, s.n, d.hidden_size(), false)
+                LnBufs::len(s.t * s.n, s.n, d, false)
             } else {
                 0
             },

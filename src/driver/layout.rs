@@ -68,7 +68,7 @@ impl Layout {
             m,
             dh,
             ln: if d.layer_norm() {
-                super::ln_lstm::LnBufs::len(tn, s.n, d.hidden_size(), true)
+                super::ln_lstm::LnBufs::len(tn, s.n, d, true)
             } else {
                 0
             },

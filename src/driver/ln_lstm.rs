@@ -9,15 +9,20 @@ use super::forward::Ctx;
 use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::ln_lstm::{self, LnParams};
+use crate::desc::{Cell, LayerDesc};
 use crate::gemm::par::SyncMutPtr;
 use crate::gemm::{sgemm, Mat};
 use crate::weights::Weights;
 use std::ops::Range;
 
-/// Length of the parameter-gradient sums: `γ_h, β_h` (`4H` each), `γ_c, β_c` (`H` each),
-/// then `γ_x, β_x, b` (`4H` each).
-fn acc_len(h: usize) -> usize {
-    22 * h
+/// Length of the parameter-gradient sums: LSTM `γ_h, β_h` (`4H` each), `γ_c, β_c` (`H`
+/// each), then `γ_x, β_x, b` (`4H` each); GRU `γ_h, β_h, b_hh, γ_x, β_x, b_ih` (`3H` each).
+fn acc_len(d: &LayerDesc) -> usize {
+    if d.cell() == Cell::Lstm {
+        22 * d.hidden_size()
+    } else {
+        18 * d.hidden_size()
+    }
 }
 
 /// The layer-normalization buffers of one call, cut from one region. In training
@@ -42,32 +47,41 @@ pub(crate) struct LnBufs<'a> {
 }
 
 impl<'a> LnBufs<'a> {
-    /// Elements needed for `tn = T*N` rows, batch `n`, `h` units.
-    pub(crate) fn len(tn: usize, n: usize, h: usize, packed: bool) -> usize {
-        Self::lens(tn, n, h, packed).iter().sum()
+    /// Elements needed for `tn = T*N` rows and batch `n` of layer `d`.
+    pub(crate) fn len(tn: usize, n: usize, d: &LayerDesc, packed: bool) -> usize {
+        Self::lens(tn, n, d, packed).iter().sum()
     }
 
-    fn lens(tn: usize, n: usize, h: usize, packed: bool) -> [usize; 8] {
+    fn lens(tn: usize, n: usize, d: &LayerDesc, packed: bool) -> [usize; 8] {
         let r = if packed { tn } else { n };
+        let (h, w) = (d.hidden_size(), d.gate_rows());
+        let lstm = d.cell() == Cell::Lstm;
         [
-            if packed { tn * 4 * h } else { 0 },
-            r * 4 * h,
-            r * h,
+            if packed { tn * w } else { 0 },
+            r * w,
+            if lstm { r * h } else { 0 },
             tn,
             r,
-            r,
-            if packed { tn * h } else { 0 },
-            if packed { acc_len(h) } else { 0 },
+            if lstm { r } else { 0 },
+            // LSTM: d(γ_c ĉ + β_c) `[·, H]`; GRU: the recurrent side's gradient `[·, 3H]`.
+            if !packed {
+                0
+            } else if lstm {
+                tn * h
+            } else {
+                tn * w
+            },
+            if packed { acc_len(d) } else { 0 },
         ]
     }
 
     /// Cuts `buf` (at least [`LnBufs::len`] long; empty for a layer without layer
     /// normalization, which gives empty buffers).
-    pub(crate) fn new(buf: &'a mut [f32], tn: usize, n: usize, h: usize, packed: bool) -> Self {
+    pub(crate) fn new(buf: &'a mut [f32], tn: usize, n: usize, d: &LayerDesc, packed: bool) -> Self {
         let lens = if buf.is_empty() {
             [0; 8]
         } else {
-            Self::lens(tn, n, h, packed)
+            Self::lens(tn, n, d, packed)
         };
         let [a, b, c, d, e, f, du_len, g] = lens;
         let (xhat, rest) = buf.split_at_mut(a);
@@ -92,18 +106,17 @@ impl<'a> LnBufs<'a> {
     }
 }
 
-/// The slices of [`crate::Weights::layer_norm`]: `γ_x, β_x, γ_h, β_h, γ_c, β_c`.
-fn params(w: &Weights) -> [&[f32]; 6] {
-    let h = w.desc().hidden_size();
+/// The slices of [`crate::Weights::layer_norm`]: `γ_x, β_x, γ_h, β_h` (`[G*H]` each), then
+/// `γ_c, β_c` (`[H]` each; empty for a GRU).
+pub(crate) fn params(w: &Weights) -> [&[f32]; 6] {
+    let (h, g) = (w.desc().hidden_size(), w.desc().gate_rows());
     let p = w.layer_norm();
-    [
-        &p[..4 * h],
-        &p[4 * h..8 * h],
-        &p[8 * h..12 * h],
-        &p[12 * h..16 * h],
-        &p[16 * h..17 * h],
-        &p[17 * h..18 * h],
-    ]
+    let c = if p.len() > 4 * g {
+        (&p[4 * g..4 * g + h], &p[4 * g + h..])
+    } else {
+        (&p[..0], &p[..0])
+    };
+    [&p[..g], &p[g..2 * g], &p[2 * g..3 * g], &p[3 * g..4 * g], c.0, c.1]
 }
 
 fn step_params<'a>(w: &'a Weights) -> LnParams<'a> {
@@ -118,7 +131,7 @@ fn step_params<'a>(w: &'a Weights) -> LnParams<'a> {
 
 /// A mutable `[rows, w]` buffer whose rows threads write in disjoint ranges.
 #[derive(Clone, Copy)]
-struct RowsMut {
+pub(crate) struct RowsMut {
     p: SyncMutPtr,
     w: usize,
     rows: usize,
@@ -128,7 +141,7 @@ impl RowsMut {
     /// # Safety
     /// Until the last use of the result, `buf` is accessed only through it, and threads use
     /// disjoint row ranges ([`Team::on_blocks`] hands out such ranges).
-    unsafe fn new(buf: &mut [f32], w: usize) -> Self {
+    pub(crate) unsafe fn new(buf: &mut [f32], w: usize) -> Self {
         Self {
             // SAFETY: the caller's contract is the one `SyncMutPtr::new` asks for.
             p: unsafe { SyncMutPtr::new(buf.as_mut_ptr()) },
@@ -142,7 +155,7 @@ impl RowsMut {
     /// # Safety
     /// No other live slice from this buffer overlaps rows `r` (see [`RowsMut::new`]).
     #[allow(clippy::mut_from_ref)]
-    unsafe fn get(&self, r: Range<usize>) -> &mut [f32] {
+    pub(crate) unsafe fn get(&self, r: Range<usize>) -> &mut [f32] {
         assert!(r.end <= self.rows);
         // SAFETY: in bounds (checked); exclusive by the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.p.get().add(r.start * self.w), r.len() * self.w) }
@@ -151,7 +164,7 @@ impl RowsMut {
 
 /// Runs `f` on row ranges of `0..rows`, split over the team (`work` elementwise operations
 /// per row, to decide whether splitting pays).
-fn on_rows(team: &Team<'_>, rows: usize, work: usize, f: impl Fn(Range<usize>) + Sync) {
+pub(crate) fn on_rows(team: &Team<'_>, rows: usize, work: usize, f: impl Fn(Range<usize>) + Sync) {
     team.on_blocks(rows, rows * work, f);
 }
 
@@ -320,7 +333,7 @@ pub(crate) fn input_back(cx: Ctx<'_>, team: &Team<'_>, rows: usize, dgates: &mut
     on_rows(team, rows, 16 * w4, |r| {
         // SAFETY: `r` is this thread's own row range.
         let d = unsafe { da.get(r.clone()) };
-        ln_lstm::input_back(h, &xhat[r.start * w4..r.end * w4], &rstd_x[r], gamma_x, d);
+        ln_lstm::input_back(w4, &xhat[r.start * w4..r.end * w4], &rstd_x[r], gamma_x, d);
     });
 }
 
@@ -364,7 +377,7 @@ pub(crate) fn weights(
     put(&mut ln[8 * h..18 * h], &acc[..10 * h], accumulate);
 }
 
-fn put(dst: &mut [f32], src: &[f32], accumulate: bool) {
+pub(crate) fn put(dst: &mut [f32], src: &[f32], accumulate: bool) {
     if accumulate {
         dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
     } else {

@@ -4,6 +4,7 @@
 pub(crate) mod backward;
 pub(crate) mod forward;
 pub(crate) mod layout;
+pub(crate) mod ln_gru;
 pub(crate) mod ln_lstm;
 pub(crate) mod lstm_ext;
 pub(crate) mod prepared;

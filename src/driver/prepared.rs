@@ -28,9 +28,11 @@ pub(crate) struct Prepared {
     pub hr_fwd: Packed,
     /// LSTM projection: `W_hr` packed for `dm = dh · W_hr`; empty otherwise.
     pub hr_bwd: Packed,
-    /// Layer-normalized LSTM: `b_ih + b_hh`, added after the normalizations (`bias_x` is
-    /// then zero); empty otherwise.
+    /// Layer-normalized cells: the input side's bias after its normalization (LSTM
+    /// `b_ih + b_hh`, GRU `b_ih`; `bias_x` is then zero); empty otherwise.
     pub bias_ln: Vec<f32>,
+    /// Layer-normalized GRU: `b_hh`, after the recurrent side's normalization; else empty.
+    pub bias_ln_h: Vec<f32>,
 }
 
 impl Prepared {
@@ -55,9 +57,9 @@ impl Prepared {
                 Packed::plain(w.w_hh(), h, h),
                 Packed::default(),
             ),
-            // The general and the layer-normalized LSTM: a plain recurrent product, then
-            // their own gate passes.
-            Cell::Lstm if d.has_lstm_options() || d.layer_norm() => (
+            // The general LSTM and the layer-normalized cells: a plain recurrent product,
+            // then their own gate passes.
+            _ if d.layer_norm() || (d.cell() == Cell::Lstm && d.has_lstm_options()) => (
                 Packed::wide_rows(w.w_hh(), g * h, hw),
                 Packed::default(),
                 Packed::plain(w.w_hh(), g * h, hw),
@@ -74,11 +76,16 @@ impl Prepared {
             Some(p) => (Packed::wide_rows(w.w_hr(), p, h), Packed::plain(w.w_hr(), p, h)),
             None => (Packed::default(), Packed::default()),
         };
-        let mut bias_ln = Vec::new();
+        let (mut bias_ln, mut bias_ln_h) = (Vec::new(), Vec::new());
         if d.layer_norm() {
+            // The biases come after the normalizations: LSTM b_ih + b_hh on one side; GRU each
+            // on its own side.
             bias_ln = std::mem::replace(&mut bias_x, vec![0.0; g * h]);
-        }
-        if d.cell() == Cell::Gru(GruVariant::LinearBeforeReset) {
+            if d.cell() != Cell::Lstm {
+                bias_ln = w.b_ih().to_vec();
+                bias_ln_h = w.b_hh().to_vec();
+            }
+        } else if d.cell() == Cell::Gru(GruVariant::LinearBeforeReset) {
             bias_x[2 * h..].copy_from_slice(&w.b_ih()[2 * h..]);
             b_hn = w.b_hh()[2 * h..].to_vec();
         }
@@ -96,6 +103,7 @@ impl Prepared {
             hr_fwd,
             hr_bwd,
             bias_ln,
+            bias_ln_h,
         }
     }
 }

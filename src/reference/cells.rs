@@ -350,6 +350,98 @@ fn ln_lstm_step_back<R: Real>(
     affine_back(&p.w_hh, &mut grads.w_hh, &mut scratch, h, dh_prev, &dph, 0);
 }
 
+/// What one layer-normalized GRU step computes for one batch entry.
+struct LnGruParts<R> {
+    xhat: Vec<R>,
+    rstd_x: R,
+    hhat: Vec<R>,
+    rstd_h: R,
+    /// `γ_h ĥ + β_h + b_hh`, `[3H]`.
+    ah: Vec<R>,
+    r: Vec<R>,
+    z: Vec<R>,
+    n: Vec<R>,
+}
+
+/// The layer-normalized (linear-before-reset) GRU of [`crate::LayerDesc::with_layer_norm`];
+/// `hm` is what the recurrent product multiplies.
+fn ln_gru_parts<R: Real>(p: &Params<R>, x: &[R], hm: &[R]) -> LnGruParts<R> {
+    let hs = p.desc.hidden_size();
+    let g3 = 3 * hs;
+    let zero = vec![R::ZERO; g3];
+    let (xhat, rstd_x) = normalize(&affine(&p.w_ih, &zero, x, 0, g3));
+    let (hhat, rstd_h) = normalize(&affine(&p.w_hh, &zero, hm, 0, g3));
+    let ln = &p.ln;
+    let ax: Vec<R> = (0..g3).map(|k| ln[k] * xhat[k] + ln[g3 + k] + p.b_ih[k]).collect();
+    let ah: Vec<R> = (0..g3)
+        .map(|k| ln[2 * g3 + k] * hhat[k] + ln[3 * g3 + k] + p.b_hh[k])
+        .collect();
+    let r: Vec<R> = (0..hs).map(|j| sigmoid(ax[j] + ah[j])).collect();
+    let z: Vec<R> = (0..hs).map(|j| sigmoid(ax[hs + j] + ah[hs + j])).collect();
+    let n = (0..hs)
+        .map(|j| (ax[2 * hs + j] + r[j] * ah[2 * hs + j]).tanh())
+        .collect();
+    LnGruParts {
+        xhat,
+        rstd_x,
+        hhat,
+        rstd_h,
+        ah,
+        r,
+        z,
+        n,
+    }
+}
+
+/// The layer-normalized GRU, backward for one step (as [`step_back`]).
+#[allow(clippy::too_many_arguments)]
+fn ln_gru_step_back<R: Real>(
+    p: &Params<R>,
+    x: &[R],
+    h: &[R],
+    hm: &[R],
+    dh: &[R],
+    grads: &mut Params<R>,
+    dx: &mut [R],
+    dh_prev: &mut [R],
+    dhm: &mut [R],
+) {
+    let hs = p.desc.hidden_size();
+    let g3 = 3 * hs;
+    let q = ln_gru_parts(p, x, hm);
+    let (mut dax, mut dah) = (vec![R::ZERO; g3], vec![R::ZERO; g3]);
+    for j in 0..hs {
+        let dan = dh[j] * (R::ONE - q.z[j]) * one_minus_sq(q.n[j]);
+        let dar = dan * q.ah[2 * hs + j] * sig_grad(q.r[j]);
+        let daz = dh[j] * (h[j] - q.n[j]) * sig_grad(q.z[j]);
+        dh_prev[j] += dh[j] * q.z[j];
+        dax[j] = dar;
+        dax[hs + j] = daz;
+        dax[2 * hs + j] = dan;
+        dah[j] = dar;
+        dah[hs + j] = daz;
+        dah[2 * hs + j] = dan * q.r[j];
+    }
+    let ln = &p.ln;
+    let gl = &mut grads.ln;
+    let (mut dxh, mut dhh) = (vec![R::ZERO; g3], vec![R::ZERO; g3]);
+    for k in 0..g3 {
+        grads.b_ih[k] += dax[k];
+        grads.b_hh[k] += dah[k];
+        gl[k] += dax[k] * q.xhat[k];
+        gl[g3 + k] += dax[k];
+        gl[2 * g3 + k] += dah[k] * q.hhat[k];
+        gl[3 * g3 + k] += dah[k];
+        dxh[k] = dax[k] * ln[k];
+        dhh[k] = dah[k] * ln[2 * g3 + k];
+    }
+    let dpx = normalize_back(&dxh, &q.xhat, q.rstd_x);
+    let dph = normalize_back(&dhh, &q.hhat, q.rstd_h);
+    let mut scratch = vec![R::ZERO; g3];
+    affine_back(&p.w_ih, &mut grads.w_ih, &mut scratch, x, dx, &dpx, 0);
+    affine_back(&p.w_hh, &mut grads.w_hh, &mut scratch, hm, dhm, &dph, 0);
+}
+
 /// GRU quantities of one step: `(r, z, n, hn)` where `hn` is the recurrent part of the
 /// candidate's pre-activation (`W_hn h + b_hn`, or `W_hn (r h) + b_hn` for the classic GRU).
 /// `h` here is what the recurrent products multiply (`h ⊙ mask` under recurrent dropout).
@@ -389,6 +481,12 @@ pub(super) fn step<R: Real>(p: &Params<R>, x: &[R], h: &[R], hm: &[R], h_out: &m
                     Activation::Tanh => a.tanh(),
                     Activation::Relu => relu(a),
                 };
+            }
+        }
+        Cell::Gru(_) if p.desc.layer_norm() => {
+            let q = ln_gru_parts(p, x, hm);
+            for j in 0..hs {
+                h_out[j] = (R::ONE - q.z[j]) * q.n[j] + q.z[j] * h[j];
             }
         }
         Cell::Gru(v) => {
@@ -432,6 +530,7 @@ pub(super) fn step_back<R: Real>(
             affine_back(&p.w_ih, &mut grads.w_ih, &mut grads.b_ih, x, dx, &da, 0);
             affine_back(&p.w_hh, &mut grads.w_hh, &mut grads.b_hh, hm, dhm, &da, 0);
         }
+        Cell::Gru(_) if p.desc.layer_norm() => ln_gru_step_back(p, x, h, hm, dh, grads, dx, dh_prev, dhm),
         Cell::Gru(v) => {
             let (r, z, n, hn) = gru_parts(p, v, x, hm);
             // d/d(pre-activation of n), shared by the input side and (classic) the recurrent side.
