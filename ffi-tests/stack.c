@@ -203,6 +203,85 @@ static void check_clip(float **bufs, const size_t *lens, size_t count) {
         for (size_t e = 0; e < lens[k]; e++) CHECK(fabsf(bufs[k][e]) <= v);
 }
 
+/* Variable-length batches: each entry equals, bitwise, that sequence run alone with its own
+ * length (batch invariance), zero past its length; all-full lengths equal no lengths. */
+static void check_lengths(const frnn_stack *st, const frnn_stack_desc *d, size_t T, size_t N, size_t K,
+                          size_t W, const float *x, const float *h0, const float *c0, const float *y_full,
+                          const frnn_weights_mut *gm) {
+    const size_t I = d->input_size, H = d->hidden_size, ns = K * N * H;
+    const int lstm = d->cell == FRNN_CELL_LSTM, bf = d->batch_first != 0;
+    size_t lens[16];
+    CHECK(N <= 16);
+    for (size_t b = 0; b < N; b++) lens[b] = T;
+    float *y = alloc_fill(T * N * W, NAN), *hn = alloc_fill(ns, NAN), *cn = lstm ? alloc_fill(ns, NAN) : NULL;
+    CHECK_OK(frnn_stack_forward_lengths(st, T, N, lens, N, x, T * N * I, h0, ns, NL(c0, ns), y, T * N * W, NULL, 0,
+                                        NULL, 0));
+    CHECK(same(y, y_full, T * N * W));
+    for (size_t b = 0; b < N; b++) lens[b] = b == 0 ? T : (T + b) % (T + 1);
+    CHECK_OK(frnn_stack_forward_lengths(st, T, N, lens, N, x, T * N * I, h0, ns, NL(c0, ns), y, T * N * W, hn, ns,
+                                        NL(cn, ns)));
+    /* Element (t, b) of a [T, N, w] (or [N, T, w]) sequence. */
+#define AT(p, t, b, w) ((p) + (bf ? ((b) * T + (t)) : ((t) * N + (b))) * (w))
+    for (size_t b = 0; b < N; b++) {
+        const size_t L = lens[b];
+        float *h0b = alloc_fill(K * H, 0.0f), *c0b = alloc_fill(K * H, 0.0f);
+        for (size_t k = 0; k < K; k++) {
+            memcpy(h0b + k * H, h0 + (k * N + b) * H, H * sizeof(float));
+            if (lstm) memcpy(c0b + k * H, c0 + (k * N + b) * H, H * sizeof(float));
+        }
+        if (L == 0) {
+            for (size_t k = 0; k < K; k++) CHECK(same(hn + (k * N + b) * H, h0b + k * H, H));
+        } else {
+            float *xb = alloc_fill(L * I, 0.0f), *yb = alloc_fill(L * W, NAN);
+            float *hb = alloc_fill(K * H, NAN), *cb = alloc_fill(K * H, NAN);
+            for (size_t t = 0; t < L; t++) memcpy(xb + t * I, AT(x, t, b, I), I * sizeof(float));
+            CHECK_OK(frnn_stack_forward(st, L, 1, xb, L * I, h0b, K * H, lstm ? c0b : NULL, lstm ? K * H : 0, yb, L * W,
+                                        hb, K * H, lstm ? cb : NULL, lstm ? K * H : 0));
+            for (size_t t = 0; t < L; t++) CHECK(same(AT(y, t, b, W), yb + t * W, W));
+            for (size_t k = 0; k < K; k++) {
+                CHECK(same(hn + (k * N + b) * H, hb + k * H, H));
+                if (lstm) CHECK(same(cn + (k * N + b) * H, cb + k * H, H));
+            }
+            free(xb);
+            free(yb);
+            free(hb);
+            free(cb);
+        }
+        for (size_t t = L; t < T; t++) CHECK(all_equal(AT(y, t, b, W), W, 0.0f));
+        free(h0b);
+        free(c0b);
+    }
+#undef AT
+    /* Training forward with lengths, then backward: dx is zero past each length. */
+    frnn_stack_workspace *ws = NULL;
+    CHECK_OK(frnn_stack_workspace_create(&ws));
+    CHECK_OK(frnn_stack_forward_train_lengths(st, ws, T, N, lens, N, x, T * N * I, h0, ns, NL(c0, ns), y, T * N * W,
+                                              NULL, 0, NULL, 0));
+    float *dy = alloc_fill(T * N * W, 1.0f), *dx = alloc_fill(T * N * I, NAN);
+    CHECK_OK(frnn_stack_backward(st, ws, dy, T * N * W, NULL, 0, NULL, 0, dx, T * N * I, NULL, 0, NULL, 0, gm, K,
+                                 FRNN_GRAD_MODE_OVERWRITE));
+    for (size_t b = 0; b < N; b++)
+        for (size_t t = lens[b]; t < T; t++)
+            CHECK(all_equal(bf ? dx + (b * T + t) * I : dx + (t * N + b) * I, I, 0.0f));
+    /* Bad lengths. */
+    lens[0] = T + 1;
+    CHECK_STATUS(frnn_stack_forward_lengths(st, T, N, lens, N, x, T * N * I, NULL, 0, NULL, 0, y, T * N * W, NULL, 0,
+                                            NULL, 0),
+                 FRNN_STATUS_INVALID_VALUE);
+    CHECK_STATUS(frnn_stack_forward_lengths(st, T, N, lens, N + 1, x, T * N * I, NULL, 0, NULL, 0, y, T * N * W, NULL,
+                                            0, NULL, 0),
+                 FRNN_STATUS_LENGTH_MISMATCH);
+    CHECK_STATUS(frnn_stack_forward_lengths(st, T, N, NULL, N, x, T * N * I, NULL, 0, NULL, 0, y, T * N * W, NULL, 0,
+                                            NULL, 0),
+                 FRNN_STATUS_NULL_POINTER);
+    frnn_stack_workspace_destroy(ws);
+    free(dy);
+    free(dx);
+    free(y);
+    free(hn);
+    free(cn);
+}
+
 static void run_case(const fx_case *c, size_t index, const char *dir) {
     const fx_array *meta = fx_get(c, "stack", 4);
     const size_t L = (size_t)meta->v[0], T = c->t, N = c->n, I = c->i, H = c->h;
@@ -309,6 +388,7 @@ static void run_case(const fx_case *c, size_t index, const char *dir) {
         frnn_stack_stream_destroy(ss);
     }
 
+    check_lengths(st, &d, T, N, K, W, x, h0, c0, y2, gm);
     if (has_st) check_files(c, &d, &s, dir, index);
     check_layouts(c, &d, &s, L, dirs, W);
 

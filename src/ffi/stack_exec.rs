@@ -150,14 +150,87 @@ pub unsafe extern "C" fn frnn_stack_forward(
     c_n: *mut f32,
     c_n_len: usize,
 ) -> frnn_status {
+    // SAFETY: the caller's contract (see # Safety); no lengths.
+    unsafe {
+        frnn_stack_forward_lengths(
+            stack,
+            steps,
+            batch,
+            std::ptr::null(),
+            0,
+            x,
+            x_len,
+            h0,
+            h0_len,
+            c0,
+            c0_len,
+            y,
+            y_len,
+            h_n,
+            h_n_len,
+            c_n,
+            c_n_len,
+        )
+    }
+}
+
+/// `frnn_stack_forward` over a variable-length batch: `lengths` holds one length per
+/// sequence (`batch` of them, each in `0..=steps`; NULL with 0: every sequence has `steps`
+/// steps). A sequence of length `L` runs steps `0..L`: its outputs past `L` are zero, its final
+/// states are those after step `L-1` (its initial states when `L = 0`), and a reverse direction
+/// reads it backwards from step `L-1`. Padded steps are not computed.
+///
+/// Errors: as `frnn_stack_forward`; `FRNN_STATUS_LENGTH_MISMATCH` (not `batch` lengths),
+/// `FRNN_STATUS_INVALID_VALUE` (a length past `steps`).
+///
+/// # Safety
+///
+/// As `frnn_stack_forward`; `lengths` is NULL or points to `lengths_len` readable `size_t`s.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_stack_forward_lengths(
+    stack: *const frnn_stack,
+    steps: usize,
+    batch: usize,
+    lengths: *const usize,
+    lengths_len: usize,
+    x: *const f32,
+    x_len: usize,
+    h0: *const f32,
+    h0_len: usize,
+    c0: *const f32,
+    c0_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    h_n: *mut f32,
+    h_n_len: usize,
+    c_n: *mut f32,
+    c_n_len: usize,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let stack = unsafe { borrow_handle("stack", stack) }?;
+        // SAFETY: the caller's contract (see # Safety).
+        let lengths = unsafe { lengths_arg(lengths, lengths_len) }?;
         let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
         // SAFETY: the caller's contract (see # Safety).
-        let (input, output) = unsafe { bufs.borrow() }?;
+        let (mut input, output) = unsafe { bufs.borrow() }?;
+        input.lengths = lengths;
         stack.run(|s| s.forward(SeqShape::new(steps, batch), input, output))
     })
+}
+
+/// The optional lengths argument: NULL with 0 is "no lengths".
+///
+/// # Safety
+///
+/// `lengths` is NULL or points to `len` readable `size_t`s.
+unsafe fn lengths_arg<'a>(lengths: *const usize, len: usize) -> Result<Option<&'a [usize]>, super::status::FfiError> {
+    if lengths.is_null() && len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the caller's contract.
+    unsafe { borrow_array("lengths", lengths, len) }.map(Some)
 }
 
 /// Training forward: as `frnn_stack_forward`, and saves into `workspace` what
@@ -189,14 +262,74 @@ pub unsafe extern "C" fn frnn_stack_forward_train(
     c_n: *mut f32,
     c_n_len: usize,
 ) -> frnn_status {
+    // SAFETY: the caller's contract (see # Safety); no lengths.
+    unsafe {
+        frnn_stack_forward_train_lengths(
+            stack,
+            workspace,
+            steps,
+            batch,
+            std::ptr::null(),
+            0,
+            x,
+            x_len,
+            h0,
+            h0_len,
+            c0,
+            c0_len,
+            y,
+            y_len,
+            h_n,
+            h_n_len,
+            c_n,
+            c_n_len,
+        )
+    }
+}
+
+/// `frnn_stack_forward_train` over a variable-length batch (`lengths` as in
+/// `frnn_stack_forward_lengths`); `frnn_stack_backward` then ignores `dy` past each length
+/// and gives zero `dx` there.
+///
+/// Errors: as `frnn_stack_forward_lengths`.
+///
+/// # Safety
+///
+/// As `frnn_stack_forward_train`; `lengths` is NULL or points to `lengths_len` readable
+/// `size_t`s.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_stack_forward_train_lengths(
+    stack: *const frnn_stack,
+    workspace: *mut frnn_stack_workspace,
+    steps: usize,
+    batch: usize,
+    lengths: *const usize,
+    lengths_len: usize,
+    x: *const f32,
+    x_len: usize,
+    h0: *const f32,
+    h0_len: usize,
+    c0: *const f32,
+    c0_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    h_n: *mut f32,
+    h_n_len: usize,
+    c_n: *mut f32,
+    c_n_len: usize,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let stack = unsafe { borrow_handle("stack", stack) }?;
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
+        // SAFETY: the caller's contract (see # Safety).
+        let lengths = unsafe { lengths_arg(lengths, lengths_len) }?;
         let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
         // SAFETY: the caller's contract (see # Safety).
-        let (input, output) = unsafe { bufs.borrow() }?;
+        let (mut input, output) = unsafe { bufs.borrow() }?;
+        input.lengths = lengths;
         let shape = SeqShape::new(steps, batch);
         stack.run_locked(
             || ws.lock(),
