@@ -13,6 +13,53 @@
 static const char *const W_NAMES[4] = {"w_ih", "w_hh", "b_ih", "b_hh"};
 static const char *const DW_NAMES[4] = {"dw_ih", "dw_hh", "db_ih", "db_hh"};
 
+/* Variable-length batches: each sequence of a padded batch gives, bitwise, what it gives run
+ * alone with its own length; outputs are zero past it; with lengths, training forward and
+ * backward give zero dx there. */
+static void check_lengths(frnn_layer *layer, size_t T, size_t N, size_t I, size_t H, int lstm, const float *x,
+                          const float *h0, const float *c0) {
+    const size_t nx = T * N * I, ny = T * N * H, nh = N * H;
+    size_t lens[16];
+    if (N > 16) return;
+    for (size_t b = 0; b < N; b++) lens[b] = (T + 1 + b) % (T + 1); /* 0..T, first is 0 */
+    float *y = alloc_fill(ny, NAN), *hn = alloc_fill(nh, NAN), *cn = lstm ? alloc_fill(nh, NAN) : NULL;
+    CHECK_OK(frnn_layer_forward_lengths(layer, T, N, lens, N, x, nx, h0, nh, NBUF(c0, nh), y, ny, hn, nh,
+                                        NBUF(cn, nh)));
+    for (size_t b = 0; b < N; b++) {
+        const size_t L = lens[b];
+        if (L == 0) {
+            CHECK(memcmp(hn + b * H, h0 + b * H, H * sizeof(float)) == 0);
+        } else {
+            float *xb = alloc_fill(L * I, 0.0f), *yb = alloc_fill(L * H, NAN), *hb = alloc_fill(H, NAN);
+            float *cb = alloc_fill(H, NAN);
+            for (size_t t = 0; t < L; t++) memcpy(xb + t * I, x + (t * N + b) * I, I * sizeof(float));
+            CHECK_OK(frnn_layer_forward(layer, L, 1, xb, L * I, h0 + b * H, H, lstm ? c0 + b * H : NULL,
+                                        lstm ? H : 0, yb, L * H, hb, H, lstm ? cb : NULL, lstm ? H : 0));
+            for (size_t t = 0; t < L; t++) CHECK(memcmp(y + (t * N + b) * H, yb + t * H, H * sizeof(float)) == 0);
+            CHECK(memcmp(hn + b * H, hb, H * sizeof(float)) == 0);
+            if (lstm) CHECK(memcmp(cn + b * H, cb, H * sizeof(float)) == 0);
+            free(xb), free(yb), free(hb), free(cb);
+        }
+        for (size_t t = L; t < T; t++) CHECK(all_equal(y + (t * N + b) * H, H, 0.0f));
+    }
+    frnn_workspace *ws = NULL;
+    CHECK_OK(frnn_workspace_create(&ws));
+    CHECK_OK(frnn_layer_forward_train_lengths(layer, ws, T, N, lens, N, x, nx, NULL, 0, NULL, 0, y, ny, NULL, 0,
+                                              NULL, 0));
+    float *dy = alloc_fill(ny, 1.0f), *dx = alloc_fill(nx, NAN);
+    CHECK_OK(frnn_layer_backward_data(layer, ws, dy, ny, NULL, 0, NULL, 0, dx, nx, NULL, 0, NULL, 0));
+    for (size_t b = 0; b < N; b++)
+        for (size_t t = lens[b]; t < T; t++) CHECK(all_equal(dx + (t * N + b) * I, I, 0.0f));
+    lens[0] = T + 1;
+    CHECK_STATUS(frnn_layer_forward_lengths(layer, T, N, lens, N, x, nx, NULL, 0, NULL, 0, y, ny, NULL, 0, NULL, 0),
+                 FRNN_STATUS_INVALID_VALUE);
+    CHECK_STATUS(frnn_layer_forward_lengths(layer, T, N, lens, N - 1, x, nx, NULL, 0, NULL, 0, y, ny, NULL, 0, NULL,
+                                            0),
+                 FRNN_STATUS_LENGTH_MISMATCH);
+    frnn_workspace_destroy(ws);
+    free(dy), free(dx), free(y), free(hn), free(cn);
+}
+
 static void run_case(const fx_case *c) {
     const size_t I = c->i, H = c->h, T = c->t, N = c->n;
     const int lstm = c->cell == FRNN_CELL_LSTM;
@@ -73,6 +120,8 @@ static void run_case(const fx_case *c) {
     CHECK_CLOSE("forward y", y, fx_get(c, "y", ny)->v, ny);
     CHECK_CLOSE("forward h_n", h_n, fx_get(c, "h_n", nh)->v, nh);
     if (lstm) CHECK_CLOSE("forward c_n", c_n, fx_get(c, "c_n", nh)->v, nh);
+
+    check_lengths(layer, T, N, I, H, lstm, x, h0, c0);
 
     /* Inference from zero states, only y. */
     for (size_t k = 0; k < ny; k++) y[k] = NAN;

@@ -1319,6 +1319,38 @@ frnn_status frnn_layer_forward(const struct frnn_layer *layer,
                                size_t c_n_len);
 
 /**
+ * `frnn_layer_forward` over a variable-length batch: `lengths` holds one length per sequence
+ * (`batch` of them, each in `0..=steps`; NULL with 0: every sequence has `steps` steps). A
+ * sequence of length `L` runs steps `0..L`: its outputs past `L` are zero and its final
+ * states are those after step `L-1` (its initial states when `L = 0`). Padded steps are not
+ * computed.
+ *
+ * Errors: as `frnn_layer_forward`; `FRNN_STATUS_LENGTH_MISMATCH` (not `batch` lengths),
+ * `FRNN_STATUS_INVALID_VALUE` (a length past `steps`).
+ *
+ * # Safety
+ *
+ * As `frnn_layer_forward`; `lengths` is NULL or points to `lengths_len` readable `size_t`s.
+ */
+frnn_status frnn_layer_forward_lengths(const struct frnn_layer *layer,
+                                       size_t steps,
+                                       size_t batch,
+                                       const size_t *lengths,
+                                       size_t lengths_len,
+                                       const float *x,
+                                       size_t x_len,
+                                       const float *h0,
+                                       size_t h0_len,
+                                       const float *c0,
+                                       size_t c0_len,
+                                       float *y,
+                                       size_t y_len,
+                                       float *h_n,
+                                       size_t h_n_len,
+                                       float *c_n,
+                                       size_t c_n_len);
+
+/**
  * Training forward: as `frnn_layer_forward`, and saves into `workspace` what the backward
  * calls need (growing it if needed). Threads may run this on the same layer at once, each
  * with its own workspace.
@@ -1345,6 +1377,37 @@ frnn_status frnn_layer_forward_train(const struct frnn_layer *layer,
                                      size_t h_n_len,
                                      float *c_n,
                                      size_t c_n_len);
+
+/**
+ * `frnn_layer_forward_train` over a variable-length batch (`lengths` as in
+ * `frnn_layer_forward_lengths`); the backward calls then ignore `dy` past each length and
+ * give zero `dx` there.
+ *
+ * Errors: as `frnn_layer_forward_lengths`.
+ *
+ * # Safety
+ *
+ * As `frnn_layer_forward_train`; `lengths` is NULL or points to `lengths_len` readable
+ * `size_t`s.
+ */
+frnn_status frnn_layer_forward_train_lengths(const struct frnn_layer *layer,
+                                             struct frnn_workspace *workspace,
+                                             size_t steps,
+                                             size_t batch,
+                                             const size_t *lengths,
+                                             size_t lengths_len,
+                                             const float *x,
+                                             size_t x_len,
+                                             const float *h0,
+                                             size_t h0_len,
+                                             const float *c0,
+                                             size_t c0_len,
+                                             float *y,
+                                             size_t y_len,
+                                             float *h_n,
+                                             size_t h_n_len,
+                                             float *c_n,
+                                             size_t c_n_len);
 
 /**
  * Backward-data: from `dy` (and `dh_n`, `dc_n`; zeros when NULL) computes the gradients

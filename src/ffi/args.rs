@@ -144,3 +144,16 @@ pub(crate) fn weight_dsts(
 
 /// Names of the weight-gradient buffers.
 pub(crate) const GRAD_NAMES: [&str; 4] = ["dW_ih", "dW_hh", "db_ih", "db_hh"];
+
+/// The optional lengths argument: NULL with 0 is "no lengths".
+///
+/// # Safety
+///
+/// `lengths` is NULL or points to `len` readable `size_t`s.
+pub(crate) unsafe fn lengths_arg<'a>(lengths: *const usize, len: usize) -> Result<Option<&'a [usize]>, FfiError> {
+    if lengths.is_null() && len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the caller's contract.
+    unsafe { super::buffers::borrow_array("lengths", lengths, len) }.map(Some)
+}

@@ -5,7 +5,7 @@
 //! absent when NULL (length 0): initial states and incoming state gradients are then zeros,
 //! final states and input gradients are not computed.
 
-use super::args::{grad_args, grad_bufs, seq_bufs, weight_dsts, GRAD_NAMES};
+use super::args::{grad_args, grad_bufs, lengths_arg, seq_bufs, weight_dsts, GRAD_NAMES};
 use super::desc::grad_mode;
 use super::handles::borrow_handle;
 use super::layer::frnn_layer;
@@ -84,12 +84,72 @@ pub unsafe extern "C" fn frnn_layer_forward(
     c_n: *mut f32,
     c_n_len: usize,
 ) -> frnn_status {
+    // SAFETY: the caller's contract (see # Safety); no lengths.
+    unsafe {
+        frnn_layer_forward_lengths(
+            layer,
+            steps,
+            batch,
+            std::ptr::null(),
+            0,
+            x,
+            x_len,
+            h0,
+            h0_len,
+            c0,
+            c0_len,
+            y,
+            y_len,
+            h_n,
+            h_n_len,
+            c_n,
+            c_n_len,
+        )
+    }
+}
+
+/// `frnn_layer_forward` over a variable-length batch: `lengths` holds one length per sequence
+/// (`batch` of them, each in `0..=steps`; NULL with 0: every sequence has `steps` steps). A
+/// sequence of length `L` runs steps `0..L`: its outputs past `L` are zero and its final
+/// states are those after step `L-1` (its initial states when `L = 0`). Padded steps are not
+/// computed.
+///
+/// Errors: as `frnn_layer_forward`; `FRNN_STATUS_LENGTH_MISMATCH` (not `batch` lengths),
+/// `FRNN_STATUS_INVALID_VALUE` (a length past `steps`).
+///
+/// # Safety
+///
+/// As `frnn_layer_forward`; `lengths` is NULL or points to `lengths_len` readable `size_t`s.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_layer_forward_lengths(
+    layer: *const frnn_layer,
+    steps: usize,
+    batch: usize,
+    lengths: *const usize,
+    lengths_len: usize,
+    x: *const f32,
+    x_len: usize,
+    h0: *const f32,
+    h0_len: usize,
+    c0: *const f32,
+    c0_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    h_n: *mut f32,
+    h_n_len: usize,
+    c_n: *mut f32,
+    c_n_len: usize,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
+        // SAFETY: the caller's contract (see # Safety).
+        let lengths = unsafe { lengths_arg(lengths, lengths_len) }?;
         let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
         // SAFETY: the caller's contract (see # Safety).
-        let (input, output) = unsafe { bufs.borrow() }?;
+        let (mut input, output) = unsafe { bufs.borrow() }?;
+        input.lengths = lengths;
         layer.run(|l| l.forward(SeqShape::new(steps, batch), input, output))
     })
 }
@@ -123,14 +183,74 @@ pub unsafe extern "C" fn frnn_layer_forward_train(
     c_n: *mut f32,
     c_n_len: usize,
 ) -> frnn_status {
+    // SAFETY: the caller's contract (see # Safety); no lengths.
+    unsafe {
+        frnn_layer_forward_train_lengths(
+            layer,
+            workspace,
+            steps,
+            batch,
+            std::ptr::null(),
+            0,
+            x,
+            x_len,
+            h0,
+            h0_len,
+            c0,
+            c0_len,
+            y,
+            y_len,
+            h_n,
+            h_n_len,
+            c_n,
+            c_n_len,
+        )
+    }
+}
+
+/// `frnn_layer_forward_train` over a variable-length batch (`lengths` as in
+/// `frnn_layer_forward_lengths`); the backward calls then ignore `dy` past each length and
+/// give zero `dx` there.
+///
+/// Errors: as `frnn_layer_forward_lengths`.
+///
+/// # Safety
+///
+/// As `frnn_layer_forward_train`; `lengths` is NULL or points to `lengths_len` readable
+/// `size_t`s.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_layer_forward_train_lengths(
+    layer: *const frnn_layer,
+    workspace: *mut frnn_workspace,
+    steps: usize,
+    batch: usize,
+    lengths: *const usize,
+    lengths_len: usize,
+    x: *const f32,
+    x_len: usize,
+    h0: *const f32,
+    h0_len: usize,
+    c0: *const f32,
+    c0_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    h_n: *mut f32,
+    h_n_len: usize,
+    c_n: *mut f32,
+    c_n_len: usize,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
+        // SAFETY: the caller's contract (see # Safety).
+        let lengths = unsafe { lengths_arg(lengths, lengths_len) }?;
         let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
         // SAFETY: the caller's contract (see # Safety).
-        let (input, output) = unsafe { bufs.borrow() }?;
+        let (mut input, output) = unsafe { bufs.borrow() }?;
+        input.lengths = lengths;
         let shape = SeqShape::new(steps, batch);
         layer.run_with_ws(ws, |l, st| Ok(l.forward_train(shape, input, output, &mut st.ws)?))
     })

@@ -6,7 +6,7 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::args::{grad_bufs, seq_bufs, GRAD_NAMES};
+use super::args::{grad_bufs, lengths_arg, seq_bufs, GRAD_NAMES};
 use super::buffers::{borrow_array, frnn_weights_mut};
 use super::desc::grad_mode;
 use super::handles::{borrow_handle, free_handle, into_handle, Out};
@@ -218,19 +218,6 @@ pub unsafe extern "C" fn frnn_stack_forward_lengths(
         input.lengths = lengths;
         stack.run(|s| s.forward(SeqShape::new(steps, batch), input, output))
     })
-}
-
-/// The optional lengths argument: NULL with 0 is "no lengths".
-///
-/// # Safety
-///
-/// `lengths` is NULL or points to `len` readable `size_t`s.
-unsafe fn lengths_arg<'a>(lengths: *const usize, len: usize) -> Result<Option<&'a [usize]>, super::status::FfiError> {
-    if lengths.is_null() && len == 0 {
-        return Ok(None);
-    }
-    // SAFETY: the caller's contract.
-    unsafe { borrow_array("lengths", lengths, len) }.map(Some)
 }
 
 /// Training forward: as `frnn_stack_forward`, and saves into `workspace` what
