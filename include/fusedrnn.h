@@ -1126,6 +1126,44 @@ frnn_status frnn_stack_forward_train_lengths(const struct frnn_stack *stack,
                                              size_t c_n_len);
 
 /**
+ * `frnn_stack_forward_train_lengths` with dropout in training: `between_layers` on the output
+ * of every layer but the last (PyTorch's `dropout`), `recurrent` on each layer-direction's
+ * hidden state where it enters the recurrent products (variational, one mask per call), each
+ * in `[0, 1)` (0: off). The masks are drawn from a SplitMix64 generator whose state
+ * `*rng_state` the caller owns: it is read, and on success advanced past the draws, so a
+ * seed fixes every mask whatever the thread count. `frnn_stack_backward` uses the same masks.
+ *
+ * Errors: as `frnn_stack_forward_lengths`; `FRNN_STATUS_INVALID_VALUE` (a probability not in
+ * `[0, 1)`); `FRNN_STATUS_NULL_POINTER` (`rng_state`). `*rng_state` is unchanged on error.
+ *
+ * # Safety
+ *
+ * As `frnn_stack_forward_train_lengths`; `rng_state` is NULL or points to a readable and
+ * writable `uint64_t`.
+ */
+frnn_status frnn_stack_forward_train_dropout(const struct frnn_stack *stack,
+                                             struct frnn_stack_workspace *workspace,
+                                             size_t steps,
+                                             size_t batch,
+                                             const size_t *lengths,
+                                             size_t lengths_len,
+                                             float between_layers,
+                                             float recurrent,
+                                             uint64_t *rng_state,
+                                             const float *x,
+                                             size_t x_len,
+                                             const float *h0,
+                                             size_t h0_len,
+                                             const float *c0,
+                                             size_t c0_len,
+                                             float *y,
+                                             size_t y_len,
+                                             float *h_n,
+                                             size_t h_n_len,
+                                             float *c_n,
+                                             size_t c_n_len);
+
+/**
  * Backward through every layer of the stack, from `dy` (and `dh_n`, `dc_n` `[L*D, N, H]`;
  * zeros when NULL): writes the gradients `dx`, `dh0`, `dc0` that are given (NULL: not
  * wanted), and writes (`FRNN_GRAD_MODE_OVERWRITE`) or adds (`FRNN_GRAD_MODE_ACCUMULATE`) the

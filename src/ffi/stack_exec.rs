@@ -330,6 +330,79 @@ pub unsafe extern "C" fn frnn_stack_forward_train_lengths(
     })
 }
 
+/// `frnn_stack_forward_train_lengths` with dropout in training: `between_layers` on the output
+/// of every layer but the last (PyTorch's `dropout`), `recurrent` on each layer-direction's
+/// hidden state where it enters the recurrent products (variational, one mask per call), each
+/// in `[0, 1)` (0: off). The masks are drawn from a SplitMix64 generator whose state
+/// `*rng_state` the caller owns: it is read, and on success advanced past the draws, so a
+/// seed fixes every mask whatever the thread count. `frnn_stack_backward` uses the same masks.
+///
+/// Errors: as `frnn_stack_forward_lengths`; `FRNN_STATUS_INVALID_VALUE` (a probability not in
+/// `[0, 1)`); `FRNN_STATUS_NULL_POINTER` (`rng_state`). `*rng_state` is unchanged on error.
+///
+/// # Safety
+///
+/// As `frnn_stack_forward_train_lengths`; `rng_state` is NULL or points to a readable and
+/// writable `uint64_t`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_stack_forward_train_dropout(
+    stack: *const frnn_stack,
+    workspace: *mut frnn_stack_workspace,
+    steps: usize,
+    batch: usize,
+    lengths: *const usize,
+    lengths_len: usize,
+    between_layers: f32,
+    recurrent: f32,
+    rng_state: *mut u64,
+    x: *const f32,
+    x_len: usize,
+    h0: *const f32,
+    h0_len: usize,
+    c0: *const f32,
+    c0_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    h_n: *mut f32,
+    h_n_len: usize,
+    c_n: *mut f32,
+    c_n_len: usize,
+) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety).
+        let stack = unsafe { borrow_handle("stack", stack) }?;
+        // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
+        let ws = unsafe { borrow_handle("workspace", workspace) }?;
+        let state = Out::new("rng_state", rng_state)?;
+        // SAFETY: the caller's contract (see # Safety): readable, non-NULL (checked).
+        let mut rng = crate::rng::SplitMix64::new(unsafe { rng_state.read() });
+        // SAFETY: the caller's contract (see # Safety).
+        let lengths = unsafe { lengths_arg(lengths, lengths_len) }?;
+        let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
+        // SAFETY: the caller's contract (see # Safety).
+        let (mut input, output) = unsafe { bufs.borrow() }?;
+        input.lengths = lengths;
+        let shape = SeqShape::new(steps, batch);
+        let dropout = crate::Dropout {
+            between_layers,
+            recurrent,
+        };
+        stack.run_locked(
+            || ws.lock(),
+            |s, st| {
+                st.filled = None;
+                s.forward_train_dropout(shape, input, output, &mut st.ws, dropout, &mut rng)?;
+                st.filled = Some(s.layers().len());
+                Ok(())
+            },
+        )?;
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { state.write(rng.state()) };
+        Ok(())
+    })
+}
+
 /// Backward through every layer of the stack, from `dy` (and `dh_n`, `dc_n` `[L*D, N, H]`;
 /// zeros when NULL): writes the gradients `dx`, `dh0`, `dc0` that are given (NULL: not
 /// wanted), and writes (`FRNN_GRAD_MODE_OVERWRITE`) or adds (`FRNN_GRAD_MODE_ACCUMULATE`) the
