@@ -49,7 +49,7 @@ fn main() {
                 shape.flops() as f64 / med / 1e9
             );
         }
-        if only.as_deref().map_or(true, |o| "lstm-step-1x256".contains(o)) {
+        if only.as_deref().is_none_or(|o| "lstm-step-1x256".contains(o)) {
             stream_step(runs);
         }
     });

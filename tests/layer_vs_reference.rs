@@ -21,9 +21,10 @@ use fusedrnn::{
 use proptest::prelude::*;
 
 const RTOL: f64 = 1e-4;
-/// For the layer-normalized LSTM: normalization divides by each row's standard deviation, which
+/// For the layer-normalized cells: normalization divides by each row's standard deviation, which
 /// amplifies f32 rounding; the naive reference run in f32 is itself 7e-5 off its f64 run on
-/// drawn cases (measured), so the fast path is held to 5x that.
+/// drawn LSTM cases (measured), so the fast path is held to 5x that. The GRU normalizes over as
+/// few as 3 values (`H = 1`) and was seen at 1.1e-4 with `H = 3` on both ISAs.
 const RTOL_LN: f64 = 5e-4;
 const FLOOR: f64 = 1e-2;
 
@@ -103,12 +104,14 @@ fn case_strategy() -> impl Strategy<Value = Case> {
     (
         cell_strategy(),
         1usize..12,
-        1usize..9,
+        // Small batches, and batches past the tallest register tile (16 rows) so every tile
+        // height of the 512-bit kernels and their even splits are drawn.
+        prop_oneof![3 => 1usize..9, 1 => 9usize..40],
         1usize..70,
         1usize..70,
         any::<[bool; 3]>(),
         any::<u64>(),
-        (any::<bool>(), prop::collection::vec(0usize..12, 8)),
+        (any::<bool>(), prop::collection::vec(0usize..12, 40)),
         (lstm_opts_strategy(), any::<bool>(), any::<bool>()),
     )
         .prop_map(
@@ -160,11 +163,7 @@ fn report(name: &str, c: &Case, e: f64) {
     if std::env::var_os("FUSEDRNN_REPORT_ERR").is_some() {
         eprintln!("ERR {name} {e:e}");
     }
-    let tol = if c.layer_norm && c.cell.has_cell_state() {
-        RTOL_LN
-    } else {
-        RTOL
-    };
+    let tol = if c.layer_norm { RTOL_LN } else { RTOL };
     assert!(e <= tol, "{name}: rel err {e:e} > {tol:e} in {c:?}");
 }
 
@@ -333,6 +332,8 @@ fn edge_sizes_every_cell() {
             (3, 2, 9, 9),
             (2, 1, 17, 15),
             (1, 5, 16, 33),
+            (2, 29, 9, 17),
+            (1, 64, 3, 24),
         ] {
             for (flags, layer_norm) in [(false, false), (true, false), (true, true)] {
                 // With I = 1 or H = 1 a layer norm sees a vector proportional to one scalar:

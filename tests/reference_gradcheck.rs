@@ -41,7 +41,7 @@ fn run(desc: LayerDesc, t: usize, n: usize, seed: u64) {
                 // γ blocks are the even ones of G*H (and γ_c, the 16th H of an LSTM).
                 let g = desc.gates();
                 let block = k / (g * desc.hidden_size());
-                if block < 4 && block % 2 == 0 || (g == 4 && k / desc.hidden_size() == 16) {
+                if block < 4 && block.is_multiple_of(2) || (g == 4 && k / desc.hidden_size() == 16) {
                     1.0 + v
                 } else {
                     *v

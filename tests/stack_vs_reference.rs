@@ -123,7 +123,7 @@ fn run(
     if lstm {
         ok("c_n", out_err(&cn, &tr.c_n), &ctx);
     }
-    if dropout.map_or(true, |p| p == 0.0) {
+    if dropout.is_none_or(|p| p == 0.0) {
         let mut y2 = vec![f32::NAN; y.len()];
         stack.forward(s, input, SeqOutput::new(&mut y2)).unwrap();
         assert!(

@@ -141,7 +141,7 @@ impl StackStream {
             });
         }
         let row = self.n * self.desc.input_size();
-        if x.is_empty() || x.len() % row != 0 {
+        if x.is_empty() || !x.len().is_multiple_of(row) {
             return Err(Error::LengthMismatch {
                 what: "x",
                 expected: row * (x.len() / row).max(1),

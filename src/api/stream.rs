@@ -107,7 +107,7 @@ impl Stream {
     pub fn push(&mut self, layer: &Layer, x: &[f32], y: &mut [f32]) -> Result<()> {
         self.check_layer(layer)?;
         let row = self.n * self.desc.input_size();
-        if x.is_empty() || x.len() % row != 0 {
+        if x.is_empty() || !x.len().is_multiple_of(row) {
             return Err(Error::LengthMismatch {
                 what: "x",
                 expected: row * (x.len() / row).max(1),

@@ -10,7 +10,7 @@ use std::slice;
 
 use crate::desc::Activation;
 use crate::gemm::pack::{Packed, UNITS};
-use crate::gemm::tile::{row_blocks, tile};
+use crate::gemm::tile::{tile, tile_rows};
 use crate::simd::math::{relu, sigmoid, tanh};
 use crate::simd::{isa_dispatch, Vf32};
 
@@ -73,7 +73,7 @@ impl FwdStep {
     pub(crate) unsafe fn new(s: StepSlices<'_>) -> Self {
         let nh = s.n * s.h;
         assert!(s.h_prev.len() == nh && s.h_next.len() == nh);
-        assert!(s.h_rec.map_or(true, |r| r.len() == nh));
+        assert!(s.h_rec.is_none_or(|r| r.len() == nh));
         assert!(s.gates.len() == nh * s.gates_per_unit);
         assert!(s.c_prev.is_empty() || s.c_prev.len() == nh);
         assert!(s.c_next.len() == s.c_prev.len());
@@ -290,7 +290,7 @@ unsafe fn gru_n_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize
 fn lstm_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: the caller of the dispatched function upholds `FwdStep`'s contract.
-        row_blocks!(s.n, 3, |MR, r0| unsafe { lstm_rows::<V, MR>(s, p, b, r0) });
+        tile_rows!(V, s.n, 3, 14, |MR, r0| unsafe { lstm_rows::<V, MR>(s, p, b, r0) });
     }
 }
 
@@ -298,7 +298,7 @@ fn lstm_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
 fn rnn_g<V: Vf32>(s: &FwdStep, p: &Packed, act: Activation, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
-        row_blocks!(s.n, 6, |MR, r0| unsafe { rnn_rows::<V, MR>(s, p, act, b, r0) });
+        tile_rows!(V, s.n, 6, 16, |MR, r0| unsafe { rnn_rows::<V, MR>(s, p, act, b, r0) });
     }
 }
 
@@ -306,7 +306,7 @@ fn rnn_g<V: Vf32>(s: &FwdStep, p: &Packed, act: Activation, blocks: Range<usize>
 fn gru_lbr_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
-        row_blocks!(s.n, 4, |MR, r0| unsafe { gru_lbr_rows::<V, MR>(s, p, b, r0) });
+        tile_rows!(V, s.n, 4, 14, |MR, r0| unsafe { gru_lbr_rows::<V, MR>(s, p, b, r0) });
     }
 }
 
@@ -314,7 +314,7 @@ fn gru_lbr_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
 fn gru_rz_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
-        row_blocks!(s.n, 6, |MR, r0| unsafe { gru_rz_rows::<V, MR>(s, p, b, r0) });
+        tile_rows!(V, s.n, 6, 16, |MR, r0| unsafe { gru_rz_rows::<V, MR>(s, p, b, r0) });
     }
 }
 
@@ -322,7 +322,7 @@ fn gru_rz_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
 fn gru_n_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
-        row_blocks!(s.n, 8, |MR, r0| unsafe { gru_n_rows::<V, MR>(s, p, b, r0) });
+        tile_rows!(V, s.n, 8, 16, |MR, r0| unsafe { gru_n_rows::<V, MR>(s, p, b, r0) });
     }
 }
 

@@ -307,7 +307,7 @@ pub fn save_state_dict_bytes(weights: &[Weights], bidirectional: bool) -> Result
     let dirs = if bidirectional { 2 } else { 1 };
     let first = weights.first().ok_or(Error::Missing { what: "weights" })?.desc();
     check_cell(first.cell())?;
-    if weights.len() % dirs != 0 {
+    if !weights.len().is_multiple_of(dirs) {
         return Err(Error::InvalidValue {
             what: "weights",
             why: "a bidirectional module needs an even number of layer-directions",

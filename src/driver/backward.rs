@@ -318,7 +318,7 @@ pub(crate) fn rec_product(
 /// `(slot t%2 mutable, slot (t+1)%2 shared)` of the two-slot gradient ring.
 fn split_prev_rec(ring: &mut [f32], nh: usize, t: usize) -> (&mut [f32], &[f32]) {
     let (lo, hi) = ring.split_at_mut(nh);
-    if t % 2 == 0 {
+    if t.is_multiple_of(2) {
         (lo, hi)
     } else {
         (hi, lo)

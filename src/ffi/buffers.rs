@@ -92,7 +92,7 @@ pub(crate) unsafe fn borrow_array<'a, T>(what: &'static str, ptr: *const T, coun
             len => Err(FfiError::NullWithLen { what, len }),
         };
     }
-    if (ptr as usize) % align_of::<T>() != 0 {
+    if !(ptr as usize).is_multiple_of(align_of::<T>()) {
         return Err(FfiError::Misaligned {
             what,
             align: align_of::<T>(),

@@ -33,7 +33,7 @@ pub(crate) unsafe fn borrow_handle<'a, T>(what: &'static str, handle: *const T) 
     if handle.is_null() {
         return Err(FfiError::Null { what: what.into() });
     }
-    if (handle as usize) % align_of::<T>() != 0 {
+    if !(handle as usize).is_multiple_of(align_of::<T>()) {
         return Err(FfiError::Misaligned {
             what: what.into(),
             align: align_of::<T>(),
@@ -54,7 +54,7 @@ impl<T> Out<T> {
         if ptr.is_null() {
             return Err(FfiError::Null { what: what.into() });
         }
-        if (ptr as usize) % align_of::<T>() != 0 {
+        if !(ptr as usize).is_multiple_of(align_of::<T>()) {
             return Err(FfiError::Misaligned {
                 what: what.into(),
                 align: align_of::<T>(),

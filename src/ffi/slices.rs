@@ -84,7 +84,7 @@ impl Range {
         if !fits {
             return Err(FfiError::TooLong { what, len: self.len });
         }
-        if self.addr % align_of::<f32>() != 0 {
+        if !self.addr.is_multiple_of(align_of::<f32>()) {
             return Err(FfiError::Misaligned {
                 what,
                 align: align_of::<f32>(),

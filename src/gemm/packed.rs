@@ -6,7 +6,7 @@ use std::slice;
 
 use super::pack::{Packed, UNITS};
 use super::par::SyncMutPtr;
-use super::tile::{row_blocks, tile};
+use super::tile::{tile, tile_rows};
 use crate::simd::{isa_dispatch, Vf32};
 
 /// The operands of one product; `C` is shared by the threads, each writing its own columns.
@@ -57,7 +57,7 @@ fn plain_g<V: Vf32>(g: &PlainGemm<'_>, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: `PlainGemm::c` is valid for `m * ldc` elements and blocks are disjoint per
         // thread (the contract of `SyncMutPtr` the creator took on).
-        row_blocks!(g.m, 6, |MR, r0| unsafe { rows::<V, MR>(g, b, r0) });
+        tile_rows!(V, g.m, 6, 16, |MR, r0| unsafe { rows::<V, MR>(g, b, r0) });
     }
 }
 

@@ -6,7 +6,7 @@ use std::slice;
 
 use super::pack::Packed;
 use super::par::SyncMutPtr;
-use super::tile::{row_blocks, tile};
+use super::tile::{tile, tile_rows};
 use crate::simd::{isa_dispatch, Vf32};
 
 /// The operands: `x` `[rows, I]`, `W_ihᵀ` packed gate-interleaved, `bias` `[G*H]`, and the
@@ -42,7 +42,7 @@ unsafe fn rows<V: Vf32, const MR: usize, const G: usize>(p: &Proj<'_>, b: usize,
 }
 
 /// Rows per chunk: a chunk of `X` (48 × I floats) stays in L2 while every unit block of this
-/// thread passes over it. A multiple of every tile height (3, 4, 6, 8).
+/// thread passes over it. A multiple of every tile height (3, 4, 6, 8, 12, 16).
 const ROW_CHUNK: usize = 48;
 
 #[inline(always)]
@@ -55,10 +55,10 @@ fn proj_g<V: Vf32>(p: &Proj<'_>, blocks: Range<usize>) {
             // SAFETY: `Proj::out` covers the output and blocks are disjoint per thread (the
             // `SyncMutPtr` contract its creator took on).
             match p.w.gates() {
-                4 => row_blocks!(n, 3, |MR, r| unsafe { rows::<V, MR, 4>(p, b, c0 + r) }),
-                3 => row_blocks!(n, 4, |MR, r| unsafe { rows::<V, MR, 3>(p, b, c0 + r) }),
-                2 => row_blocks!(n, 6, |MR, r| unsafe { rows::<V, MR, 2>(p, b, c0 + r) }),
-                1 => row_blocks!(n, 8, |MR, r| unsafe { rows::<V, MR, 1>(p, b, c0 + r) }),
+                4 => tile_rows!(V, n, 3, 12, |MR, r| unsafe { rows::<V, MR, 4>(p, b, c0 + r) }),
+                3 => tile_rows!(V, n, 4, 12, |MR, r| unsafe { rows::<V, MR, 3>(p, b, c0 + r) }),
+                2 => tile_rows!(V, n, 6, 16, |MR, r| unsafe { rows::<V, MR, 2>(p, b, c0 + r) }),
+                1 => tile_rows!(V, n, 8, 16, |MR, r| unsafe { rows::<V, MR, 1>(p, b, c0 + r) }),
                 g => unreachable!("{g} gates"),
             }
         }

@@ -115,3 +115,106 @@ fn column_sums_match() {
         assert!((out[j] - 2.0 * s).abs() < 1e-5);
     }
 }
+
+/// The register tile of one ISA for every tile shape the kernels use, flattened
+/// `[MR][G][8]`.
+fn tile_out<V: crate::simd::Vf32, const MR: usize, const G: usize>(
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    p: &[f32],
+) -> Vec<f32> {
+    let acc = tile::tile::<V, MR, G>(k, a, lda, p);
+    let mut out = vec![0.0f32; MR * G * 8];
+    for (r, row) in acc.iter().enumerate() {
+        for (g, v) in row.iter().enumerate() {
+            v.store(&mut out[(r * G + g) * 8..][..8]);
+        }
+    }
+    out
+}
+
+/// Every tile shape (`MR` 1..=16 by gates 1..=4, within each ISA's register budget) against a
+/// naive f64 product, and the 512-bit tile bitwise equal to the 256-bit one (same FMA chain).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn register_tiles_match_naive_and_each_other() {
+    use crate::simd::avx2::{Avx2, Avx512};
+    use crate::simd::Isa;
+    macro_rules! shapes {
+        ($f:ident) => {
+            $f!(1, 1);
+            $f!(1, 4);
+            $f!(2, 3);
+            $f!(3, 4);
+            $f!(4, 3);
+            $f!(5, 2);
+            $f!(6, 2);
+            $f!(7, 1);
+            $f!(8, 1);
+            $f!(9, 4);
+            $f!(10, 3);
+            $f!(11, 2);
+            $f!(12, 4);
+            $f!(13, 3);
+            $f!(14, 4);
+            $f!(14, 3);
+            $f!(15, 2);
+            $f!(16, 2);
+            $f!(16, 1);
+        };
+    }
+    if !Isa::Avx2.available() {
+        eprintln!("SKIPPED: register tile check (CPU lacks AVX2/FMA)");
+        return;
+    }
+    for k in [1usize, 2, 7, 16, 33, 130] {
+        let lda = k + 3;
+        let a = fill(16 * lda, k as u64);
+        let p = fill(k * 4 * 8, 99 + k as u64);
+        macro_rules! one {
+            ($mr:literal, $g:literal) => {{
+                // SAFETY: AVX2 and FMA were detected above.
+                let narrow = unsafe { avx2_tile::<$mr, $g>(k, &a, lda, &p) };
+                for r in 0..$mr {
+                    for g in 0..$g {
+                        for l in 0..8 {
+                            let want: f64 = (0..k)
+                                .map(|kk| a[r * lda + kk] as f64 * p[(kk * $g + g) * 8 + l] as f64)
+                                .sum();
+                            let got = narrow[(r * $g + g) * 8 + l] as f64;
+                            assert!(
+                                (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                                "avx2 MR={} G={} k={k}",
+                                $mr,
+                                $g
+                            );
+                        }
+                    }
+                }
+                if Isa::Avx512.available() {
+                    // SAFETY: AVX-512F/VL were detected just above.
+                    let wide = unsafe { avx512_tile::<$mr, $g>(k, &a, lda, &p) };
+                    assert_eq!(wide, narrow, "avx512 vs avx2 MR={} G={} k={k}", $mr, $g);
+                }
+            }};
+        }
+        shapes!(one);
+    }
+    if !Isa::Avx512.available() {
+        eprintln!("SKIPPED: the avx512 register tiles (CPU lacks AVX-512F/VL)");
+    }
+
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2_tile<const MR: usize, const G: usize>(k: usize, a: &[f32], lda: usize, p: &[f32]) -> Vec<f32> {
+        tile_out::<Avx2, MR, G>(k, a, lda, p)
+    }
+    /// # Safety
+    /// The CPU has AVX-512F/VL, AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+    unsafe fn avx512_tile<const MR: usize, const G: usize>(k: usize, a: &[f32], lda: usize, p: &[f32]) -> Vec<f32> {
+        tile_out::<Avx512, MR, G>(k, a, lda, p)
+    }
+}

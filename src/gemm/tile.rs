@@ -4,7 +4,8 @@ use super::pack::UNITS;
 use crate::simd::Vf32;
 
 /// `acc[r][g] = Σ_kk A[r, kk] · panel[kk, g, 0..8]` for `r < MR`, where row `r` of `A` is
-/// `a[r * lda ..][.. k]`. All `MR * G` accumulators live in registers (`MR * G <= 12`).
+/// `a[r * lda ..][.. k]`. All accumulators live in registers (`MR * G <= 12` on 256-bit
+/// tiles; see `simd::avx512::tile` for the 512-bit one).
 ///
 /// Each ISA compiles this into a function of its own ([`Vf32::tile`]): kept apart from the
 /// epilogue and the loops around it, the compiler keeps every accumulator in a register
@@ -86,6 +87,72 @@ macro_rules! row_blocks {
     }};
 }
 
+/// Runs `body` over `0..n` in row tiles: of `$narrow` rows (and a smaller remainder) for an
+/// ISA with the 256-bit tile, or for the 512-bit one ([`crate::simd::Vf32::ZMM_TILE`]) in
+/// tiles of at most `$wide` rows (at most 16) made as even as possible (64 rows in tiles of
+/// 14: 13, 13, 13, 13, 12), so no thin last tile wastes the wide registers.
+macro_rules! tile_rows {
+    ($v:ty, $n:expr, $narrow:literal, $wide:literal, |$m:ident, $r0:ident| $body:expr) => {{
+        if <$v as $crate::simd::Vf32>::ZMM_TILE {
+            let n: usize = $n;
+            let tiles = n.div_ceil($wide);
+            let mut $r0 = 0;
+            for t in 0..tiles {
+                let rows = (n - $r0).div_ceil(tiles - t);
+                $crate::gemm::tile::wide_rows!(rows, |$m| $body);
+                $r0 += rows;
+            }
+        } else {
+            $crate::gemm::tile::row_blocks!($n, $narrow, |$m, $r0| $body);
+        }
+    }};
+}
+
+/// Dispatches a tile height `1..=16` to a const.
+macro_rules! wide_rows {
+    ($rows:expr, |$m:ident| $body:expr) => {
+        match $rows {
+            9 => {
+                const $m: usize = 9;
+                $body
+            }
+            10 => {
+                const $m: usize = 10;
+                $body
+            }
+            11 => {
+                const $m: usize = 11;
+                $body
+            }
+            12 => {
+                const $m: usize = 12;
+                $body
+            }
+            13 => {
+                const $m: usize = 13;
+                $body
+            }
+            14 => {
+                const $m: usize = 14;
+                $body
+            }
+            15 => {
+                const $m: usize = 15;
+                $body
+            }
+            16 => {
+                const $m: usize = 16;
+                $body
+            }
+            8 => {
+                const $m: usize = 8;
+                $body
+            }
+            rest => $crate::gemm::tile::rest_rows!(rest, |$m| $body),
+        }
+    };
+}
+
 /// Dispatches a remainder `rest < MR` to a const tile height.
 macro_rules! rest_rows {
     ($rest:expr, |$m:ident| $body:expr) => {
@@ -125,3 +192,5 @@ macro_rules! rest_rows {
 }
 pub(crate) use rest_rows;
 pub(crate) use row_blocks;
+pub(crate) use tile_rows;
+pub(crate) use wide_rows;

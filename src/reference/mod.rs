@@ -191,7 +191,7 @@ pub fn forward_dropout<R: Real>(
     let d = &p.desc;
     shape.validate(d)?;
     crate::driver::schedule::check_lengths(shape.t, shape.n, lengths)?;
-    let active = |t: usize, b: usize| lengths.map_or(true, |l| t < l[b]);
+    let active = |t: usize, b: usize| lengths.is_none_or(|l| t < l[b]);
     let (t_len, n, i_sz) = (shape.t, shape.n, d.input_size());
     // `h` is `P` wide with a projection (`o_sz`), the cell state `H` (`c_sz`).
     let (o_sz, c_sz) = (d.output_size(), d.hidden_size());

@@ -1,7 +1,8 @@
-//! [`Vf32`] on AVX2 + FMA `__m256`.
+//! [`Vf32`] on AVX2 + FMA `__m256`, for two ISAs: [`Avx2`], and [`Avx512`], the same 8-lane
+//! element-wise code whose GEMM register tile runs on 512-bit registers (`super::avx512`).
 //!
-//! Every method is `#[inline(always)]` so it compiles into the `#[target_feature(enable =
-//! "avx2,fma")]` kernel that calls it; it must never run on a CPU without them (the dispatch in
+//! Every method is `#[inline(always)]` so it compiles into the `#[target_feature]` kernel that
+//! calls it; it must never run on a CPU without the ISA's features (the dispatch in
 //! [`super::isa`] guarantees it).
 
 #[cfg(target_arch = "x86_64")]
@@ -10,19 +11,34 @@ use std::arch::x86_64::*;
 use super::Vf32;
 
 #[cfg(target_arch = "x86_64")]
-super::vf32_ops!(Avx2);
+super::vf32_ops!(generic Avx);
 
-/// Eight `f32` lanes in one AVX register.
+/// Eight `f32` lanes in one AVX register. `ZMM` selects the register tile: 256-bit (AVX2 +
+/// FMA) or 512-bit (AVX-512F); everything else is the same code.
 #[derive(Clone, Copy, Debug)]
 #[cfg(target_arch = "x86_64")]
-pub(crate) struct Avx2(__m256);
+pub(crate) struct Avx<const ZMM: bool>(pub(super) __m256);
+
+/// The AVX2 + FMA vector.
+#[cfg(target_arch = "x86_64")]
+pub(crate) type Avx2 = Avx<false>;
+/// The vector of the AVX-512 ISA (8 lanes, 512-bit register tile).
+#[cfg(target_arch = "x86_64")]
+pub(crate) type Avx512 = Avx<true>;
 
 // SAFETY (for every `unsafe` block below): the intrinsics need AVX/AVX2/FMA, which the CPU has
 // whenever this type is used (module doc); pointer arguments are checked or documented.
 #[cfg(target_arch = "x86_64")]
-impl Vf32 for Avx2 {
+impl<const ZMM: bool> Vf32 for Avx<ZMM> {
+    const ZMM_TILE: bool = ZMM;
+
     #[inline(always)]
     fn tile<const MR: usize, const G: usize>(k: usize, a: &[f32], lda: usize, panel: &[f32]) -> [[Self; G]; MR] {
+        if ZMM {
+            // SAFETY: `Avx<true>` is used only on CPUs with AVX-512F (module doc).
+            let acc = unsafe { super::avx512::tile::<MR, G>(k, a, lda, panel) };
+            return acc.map(|row| row.map(Self));
+        }
         /// # Safety
         /// The CPU has AVX2 and FMA.
         #[inline(never)]
@@ -35,8 +51,8 @@ impl Vf32 for Avx2 {
         ) -> [[Avx2; G]; MR] {
             crate::gemm::tile::tile_body::<Avx2, MR, G>(k, a, lda, panel)
         }
-        // SAFETY: code using `Avx2` runs only on CPUs with AVX2 and FMA (module doc).
-        unsafe { out_of_line::<MR, G>(k, a, lda, panel) }
+        // SAFETY: code using `Avx` runs only on CPUs with AVX2 and FMA (module doc).
+        unsafe { out_of_line::<MR, G>(k, a, lda, panel) }.map(|row| row.map(|v| Self(v.0)))
     }
     #[inline(always)]
     fn splat(v: f32) -> Self {

@@ -1,16 +1,22 @@
 //! SIMD vectors, the gate nonlinearities written once over them, and run-time ISA dispatch.
 //!
-//! [`Vf32`] is an 8-lane `f32` vector. Two types implement it: `avx2::Avx2` (`std::arch`
-//! AVX2 + FMA, chosen at run time) and `portable::Wide` (`wide::f32x8`, whose instructions
-//! are fixed when the crate is compiled; SSE2 on a default x86-64 build). Kernels are generic
-//! `#[inline(always)]` functions over `V: Vf32`; [`isa_dispatch!`] instantiates each through a
-//! thin `#[target_feature]` wrapper and picks one with [`isa`].
+//! [`Vf32`] is an 8-lane `f32` vector. Three types implement it: `avx2::Avx512` (`std::arch`;
+//! the GEMM register tile on 512-bit registers, the element-wise code on 256-bit ones with
+//! AVX-512VL's 32 registers), `avx2::Avx2` (`std::arch` AVX2 + FMA), both chosen at run time,
+//! and `portable::Wide` (`wide::f32x8`, whose instructions are fixed when the crate is
+//! compiled; SSE2 on a default x86-64 build). Kernels are generic `#[inline(always)]` functions
+//! over `V: Vf32`; [`isa_dispatch!`] instantiates each through a thin `#[target_feature]`
+//! wrapper and picks one with [`isa`].
 //!
-//! The ISA is detected once. `FUSEDRNN_ISA=portable|avx2` forces one (tests run every
+//! The ISA is detected once. `FUSEDRNN_ISA=portable|avx2|avx512` forces one (tests run every
 //! variant); asking for one the CPU lacks falls back to the best available, with a warning on
-//! stderr.
+//! stderr. Every ISA computes each output element with the same operations in the same order
+//! (one fused multiply-add chain over `k` in the tiles), so AVX2 and AVX-512 results are
+//! bitwise identical; the portable path differs where `wide` lacks FMA.
 
 pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 pub(crate) mod ftz;
 pub(crate) mod math;
 pub(crate) mod portable;
@@ -24,6 +30,8 @@ pub enum Isa {
     Portable,
     /// AVX2 and FMA, detected at run time.
     Avx2,
+    /// AVX-512F and AVX-512VL (with AVX2 and FMA), detected at run time.
+    Avx512,
 }
 
 impl Isa {
@@ -33,8 +41,14 @@ impl Isa {
             Isa::Portable => true,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                Isa::Avx2.available()
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+            }
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 => false,
+            Isa::Avx2 | Isa::Avx512 => false,
         }
     }
 
@@ -43,6 +57,7 @@ impl Isa {
         match self {
             Isa::Portable => "portable",
             Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
         }
     }
 }
@@ -51,15 +66,15 @@ impl Isa {
 pub fn isa() -> Isa {
     static ISA: OnceLock<Isa> = OnceLock::new();
     *ISA.get_or_init(|| {
-        let best = if Isa::Avx2.available() {
-            Isa::Avx2
-        } else {
-            Isa::Portable
-        };
+        let best = [Isa::Avx512, Isa::Avx2]
+            .into_iter()
+            .find(|i| i.available())
+            .unwrap_or(Isa::Portable);
         match std::env::var("FUSEDRNN_ISA").ok().as_deref() {
             None | Some("") => best,
             Some("portable") => Isa::Portable,
             Some("avx2") if Isa::Avx2.available() => Isa::Avx2,
+            Some("avx512") if Isa::Avx512.available() => Isa::Avx512,
             Some(other) => {
                 eprintln!(
                     "fusedrnn: FUSEDRNN_ISA={other} is not available here; using {}",
@@ -83,6 +98,10 @@ pub(crate) trait Vf32:
     + std::ops::Div<Output = Self>
     + std::ops::Neg<Output = Self>
 {
+    /// Whether [`Vf32::tile`] runs on 512-bit registers (32 of them): callers then give it
+    /// taller tiles (see `gemm::tile::tile_rows!`).
+    const ZMM_TILE: bool = false;
+
     fn splat(v: f32) -> Self;
     /// Loads 8 elements. `s.len() >= 8` (checked).
     fn load(s: &[f32]) -> Self;
@@ -156,7 +175,8 @@ pub(crate) trait Vf32:
 }
 
 /// Defines `fn $name(args)` that runs `$generic::<V>(args)` with `V` the [`isa`]'s vector type,
-/// the AVX2 instance compiled with `#[target_feature(enable = "avx2,fma")]`.
+/// the AVX2 instance compiled with `#[target_feature(enable = "avx2,fma")]`, the AVX-512 one
+/// with `avx512f,avx512vl` added.
 macro_rules! isa_dispatch {
     ($(#[$m:meta])* $vis:vis fn $name:ident => $generic:ident $(<$($c:tt),*>)? ( $($arg:ident : $ty:ty),* $(,)? ) $(-> $ret:ty)?) => {
         $(#[$m])*
@@ -168,7 +188,16 @@ macro_rules! isa_dispatch {
             unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                 $generic::<$crate::simd::avx2::Avx2 $($(, $c)*)?>($($arg),*)
             }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                $generic::<$crate::simd::avx2::Avx512 $($(, $c)*)?>($($arg),*)
+            }
             match $crate::simd::isa() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `isa()` returns `Avx512` only when the CPU has AVX-512F/VL, AVX2, FMA.
+                $crate::simd::Isa::Avx512 => unsafe { avx512($($arg),*) },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `isa()` returns `Avx2` only when the CPU has AVX2 and FMA.
                 $crate::simd::Isa::Avx2 => unsafe { avx2($($arg),*) },
@@ -181,6 +210,43 @@ pub(crate) use isa_dispatch;
 
 /// Implements the arithmetic operators of a [`Vf32`] type through its methods.
 macro_rules! vf32_ops {
+    (generic $t:ident) => {
+        impl<const Z: bool> std::ops::Add for $t<Z> {
+            type Output = Self;
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                $crate::simd::Vf32::vadd(self, o)
+            }
+        }
+        impl<const Z: bool> std::ops::Sub for $t<Z> {
+            type Output = Self;
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                $crate::simd::Vf32::vsub(self, o)
+            }
+        }
+        impl<const Z: bool> std::ops::Mul for $t<Z> {
+            type Output = Self;
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                $crate::simd::Vf32::vmul(self, o)
+            }
+        }
+        impl<const Z: bool> std::ops::Div for $t<Z> {
+            type Output = Self;
+            #[inline(always)]
+            fn div(self, o: Self) -> Self {
+                $crate::simd::Vf32::vdiv(self, o)
+            }
+        }
+        impl<const Z: bool> std::ops::Neg for $t<Z> {
+            type Output = Self;
+            #[inline(always)]
+            fn neg(self) -> Self {
+                $crate::simd::Vf32::vsub(<Self as $crate::simd::Vf32>::splat(0.0), self)
+            }
+        }
+    };
     ($t:ty) => {
         impl std::ops::Add for $t {
             type Output = Self;

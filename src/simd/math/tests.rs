@@ -1,5 +1,5 @@
 use super::*;
-use crate::simd::{avx2::Avx2, portable::Wide, Isa};
+use crate::simd::{avx2::Avx2, avx2::Avx512, portable::Wide, Isa};
 
 fn apply<V: Vf32>(f: fn(V) -> V, x: f32) -> f32 {
     let mut out = [0.0f32; 8];
@@ -27,6 +27,19 @@ macro_rules! every_isa {
             unsafe { avx2() }
         } else {
             eprintln!("SKIPPED: avx2 variant of {} (CPU lacks AVX2/FMA)", stringify!($check));
+        }
+        if Isa::Avx512.available() {
+            // SAFETY: AVX-512F/VL, AVX2 and FMA were detected just above.
+            #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+            unsafe fn avx512() {
+                $check::<Avx512>("avx512")
+            }
+            unsafe { avx512() }
+        } else {
+            eprintln!(
+                "SKIPPED: avx512 variant of {} (CPU lacks AVX-512F/VL)",
+                stringify!($check)
+            );
         }
     }};
 }
