@@ -35,6 +35,9 @@ SHAPES = [
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+STAT = "median"
+
+
 def median_time(fn, runs):
     fn()
     ts = []
@@ -42,7 +45,7 @@ def median_time(fn, runs):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return min(ts) if STAT == "min" else statistics.median(ts)
 
 
 def torch_runner(torch, cell, t, n, h, mode):
@@ -78,7 +81,8 @@ def ours(threads, runs, only):
     exe = os.path.join(ROOT, "target", "release", "examples", "bench_shapes")
     out = subprocess.run([exe, "--threads", str(threads), "--runs", str(runs)] + (["--only", only] if only else []),
                          check=True, capture_output=True, text=True).stdout
-    return {line.split()[0]: float(line.split()[1]) / 1e3 for line in out.splitlines() if line.strip()}
+    col = 3 if STAT == "min" else 1
+    return {line.split()[0]: float(line.split()[col]) / 1e3 for line in out.splitlines() if line.strip()}
 
 
 def main():
@@ -88,7 +92,11 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", default=None)
     ap.add_argument("--png", default=None)
+    ap.add_argument("--stat", choices=["median", "min"], default="median",
+                    help="per round: the median run, or the fastest (steadier on a noisy VM)")
     a = ap.parse_args()
+    global STAT
+    STAT = a.stat
     os.environ["OMP_NUM_THREADS"] = str(a.threads)
     import torch
     torch.set_num_threads(a.threads)
@@ -111,11 +119,12 @@ def main():
             res[name]["torch"].append(median_time(runners[name][0], a.runs))
             if runners[name][1]:
                 res[name]["ort"].append(median_time(runners[name][1], a.runs))
-    print(f"threads={a.threads} torch={torch.__version__} ort={ort.__version__ if ort else '-'}")
+    print(f"threads={a.threads} stat={a.stat} torch={torch.__version__} ort={ort.__version__ if ort else '-'}")
     print(f"{'shape':22} {'fusedrnn ms':>12} {'torch ms':>10} {'ort ms':>9} {'vs torch':>9} {'vs ort':>8}")
     ratios = []
     for s in shapes:
-        r = {k: statistics.median(v) if v else None for k, v in res[s[0]].items()}
+        pick = min if a.stat == "min" else statistics.median
+        r = {k: pick(v) if v else None for k, v in res[s[0]].items()}
         vt = r["torch"] / r["fusedrnn"]
         vo = r["ort"] / r["fusedrnn"] if r["ort"] else None
         ratios.append((s[0], vt, vo))

@@ -1,5 +1,6 @@
 //! Times the speed issue's shape table and prints one line per shape:
-//! `name ms gflops` (median of the runs). `benches/compare.py` drives it.
+//! `name ms gflops min_ms` (median of the runs, then the fastest run). `benches/compare.py`
+//! drives it.
 //!
 //! `cargo run --release --example bench_shapes -- [--threads N] [--runs R] [--only NAME] [--denormal]`
 
@@ -43,10 +44,11 @@ fn main() {
             times.sort_by(f64::total_cmp);
             let med = times[runs / 2];
             println!(
-                "{} {:.3} {:.1}",
+                "{} {:.3} {:.1} {:.3}",
                 shape.name,
                 med * 1e3,
-                shape.flops() as f64 / med / 1e9
+                shape.flops() as f64 / med / 1e9,
+                times[0] * 1e3
             );
         }
         if only.as_deref().is_none_or(|o| "lstm-step-1x256".contains(o)) {
@@ -75,8 +77,9 @@ fn stream_step(runs: usize) {
     times.sort_by(f64::total_cmp);
     let med = times[times.len() / 2];
     println!(
-        "lstm-step-1x256 {:.4} {:.1}",
+        "lstm-step-1x256 {:.4} {:.1} {:.4}",
         med * 1e3,
-        (2 * 4 * h * 2 * h) as f64 / med / 1e9
+        (2 * 4 * h * 2 * h) as f64 / med / 1e9,
+        times[0] * 1e3
     );
 }

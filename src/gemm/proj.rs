@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::slice;
 
-use super::pack::Packed;
+use super::pack::{Packed, UNITS};
 use super::par::SyncMutPtr;
 use super::tile::{tile, tile_rows};
 use crate::simd::{isa_dispatch, Vf32};
@@ -41,25 +41,36 @@ unsafe fn rows<V: Vf32, const MR: usize, const G: usize>(p: &Proj<'_>, b: usize,
     }
 }
 
-/// Rows per chunk: a chunk of `X` (48 × I floats) stays in L2 while every unit block of this
-/// thread passes over it. A multiple of every tile height (3, 4, 6, 8, 12, 16).
+/// Rows per chunk: a chunk of `X` (48 × I floats) stays in L1/L2 while every unit block of the
+/// group passes over it. A multiple of every tile height (3, 4, 6, 8, 12, 16).
 const ROW_CHUNK: usize = 48;
+
+/// Packed panels per group, about 512 KiB: the group's panels stay in L2 while every row chunk
+/// of `X` streams past them, so `W_ih` is read from memory once per call rather than once per
+/// row chunk.
+const GROUP_BYTES: usize = 512 << 10;
 
 #[inline(always)]
 fn proj_g<V: Vf32>(p: &Proj<'_>, blocks: Range<usize>) {
     assert!(p.x.len() >= p.rows * p.w.k() && p.bias.len() == p.w.gates_out() * p.h);
-    // Loop over row chunks, then unit blocks (one packed panel each), then row tiles.
-    for c0 in (0..p.rows).step_by(ROW_CHUNK) {
-        let n = ROW_CHUNK.min(p.rows - c0);
-        for b in blocks.clone() {
-            // SAFETY: `Proj::out` covers the output and blocks are disjoint per thread (the
-            // `SyncMutPtr` contract its creator took on).
-            match p.w.gates() {
-                4 => tile_rows!(V, n, 3, 12, |MR, r| unsafe { rows::<V, MR, 4>(p, b, c0 + r) }),
-                3 => tile_rows!(V, n, 4, 12, |MR, r| unsafe { rows::<V, MR, 3>(p, b, c0 + r) }),
-                2 => tile_rows!(V, n, 6, 16, |MR, r| unsafe { rows::<V, MR, 2>(p, b, c0 + r) }),
-                1 => tile_rows!(V, n, 8, 16, |MR, r| unsafe { rows::<V, MR, 1>(p, b, c0 + r) }),
-                g => unreachable!("{g} gates"),
+    let panel_bytes = (p.w.k() * p.w.gates() * UNITS * 4).max(1);
+    let group = (GROUP_BYTES / panel_bytes).max(1);
+    // Loop over groups of unit blocks, then row chunks, then the group's blocks (one packed
+    // panel each), then row tiles. The order changes no element's arithmetic.
+    for g0 in blocks.clone().step_by(group) {
+        let g1 = (g0 + group).min(blocks.end);
+        for c0 in (0..p.rows).step_by(ROW_CHUNK) {
+            let n = ROW_CHUNK.min(p.rows - c0);
+            for b in g0..g1 {
+                // SAFETY: `Proj::out` covers the output and blocks are disjoint per thread (the
+                // `SyncMutPtr` contract its creator took on).
+                match p.w.gates() {
+                    4 => tile_rows!(V, n, 3, 12, |MR, r| unsafe { rows::<V, MR, 4>(p, b, c0 + r) }),
+                    3 => tile_rows!(V, n, 4, 12, |MR, r| unsafe { rows::<V, MR, 3>(p, b, c0 + r) }),
+                    2 => tile_rows!(V, n, 6, 16, |MR, r| unsafe { rows::<V, MR, 2>(p, b, c0 + r) }),
+                    1 => tile_rows!(V, n, 8, 16, |MR, r| unsafe { rows::<V, MR, 1>(p, b, c0 + r) }),
+                    g => unreachable!("{g} gates"),
+                }
             }
         }
     }
