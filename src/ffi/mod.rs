@@ -82,6 +82,7 @@ mod args;
 mod handles;
 mod shared;
 mod slices;
+mod weight_sets;
 
 pub use buffers::*;
 pub use clip::*;
