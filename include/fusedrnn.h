@@ -262,6 +262,33 @@ typedef uint32_t frnn_grad_mode;
 #endif // __cplusplus
 
 /**
+ * Which dropout masks `frnn_stack_workspace_get_mask` reads (its `kind` argument).
+ */
+enum frnn_mask_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * The inter-layer masks: one per layer but the last (index `l` in `0..L-1`), shaped like
+     * that layer's time-major output `[T, N, W]` (whatever `batch_first`).
+     */
+    FRNN_MASK_KIND_BETWEEN_LAYERS = 0,
+    /**
+     * The recurrent masks: one `[N, H]` (`[N, P]` with a projection) per layer-direction
+     * (index `k = l * D + d` in `0..L*D`).
+     */
+    FRNN_MASK_KIND_RECURRENT = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum frnn_mask_kind frnn_mask_kind;
+#else
+typedef uint32_t frnn_mask_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * One recurrent layer (one direction) with its weights and, optionally, its own threads.
  * Opaque; create with `frnn_layer_create`, free with `frnn_layer_destroy`.
  */

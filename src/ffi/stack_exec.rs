@@ -14,6 +14,7 @@ use super::slices::{borrow, borrow_vec, Dst};
 use super::stack::{elem, frnn_stack, per_layer_opt};
 use super::status::{frnn_status, guard, guard_value, FfiError};
 use super::weight_sets::{check_set, present, set_dsts, At, GRAD_NAMES7};
+use crate::api::dropout::check_p;
 use crate::api::{Dropout, GradInput, GradMode, GradOutput, StackWorkspace};
 use crate::desc::SeqShape;
 use crate::error::{check_len, mul, Error};
@@ -347,6 +348,11 @@ unsafe fn train(
                 why: "a stack draws its own masks (recurrent_dropout of frnn_stack_forward_train_dropout)",
             }
             .into());
+        }
+        // Refused before the workspace is touched.
+        if let Some((d, _)) = dropout {
+            check_p(d.between_layers)?;
+            check_p(d.recurrent)?;
         }
         let shape = SeqShape::new(steps, batch);
         stack.run_locked(
