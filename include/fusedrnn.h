@@ -13,6 +13,10 @@
  * Conventions:
  * - Weights in PyTorch's layout and gate order: W_ih [G*H, I], W_hh [G*H, H], b_ih and b_hh
  *   [G*H], row-major; gate blocks i,f,g,o (LSTM, G=4), r,z,n (GRU, G=3), one block (RNN, G=1).
+ *   Options (frnn_cell_options: LSTM projection P, peepholes, clips, coupled gates; layer
+ *   normalization) add the extra buffers of frnn_extra_weights (W_hr [P, H], peepholes [3H],
+ *   layer-norm gains and biases), taken by the *_ex calls; with a projection W_hh is [4H, P]
+ *   and h, y are P wide.
  * - Sequences time-major: x [T, N, I], y [T, N, H]; states [N, H]; row-major float.
  * - Every buffer is a (pointer, length in elements) pair. An optional buffer (h0, c0, h_n, c_n,
  *   dh_n, dc_n, dx, dh0, dc0) is absent when its pointer is NULL, and its length must then be 0:
@@ -22,13 +26,21 @@
  *   frnn_status_str() names it and frnn_last_error_message() tells the detail (per thread).
  *   On error no out-parameter and no output buffer is written.
  *
- * Threads:
- * - Any number of threads may run forward, training forward, backward and the getters on the
- *   same frnn_layer at once, each training call with its own frnn_workspace.
- * - frnn_layer_set_weights and frnn_layer_set_num_threads wait for the calls running on that
- *   layer, so they are safe to call at any time (calls that start later see the change).
- * - A frnn_workspace or frnn_stream serves one call at a time; concurrent calls on one are
- *   serialised.
+ * Threads (which calls may run concurrently on one handle):
+ * - frnn_layer: any number of threads may run the forwards (frnn_layer_forward*,
+ *   frnn_layer_forward_train*), the backward calls, frnn_stream_push and the getters
+ *   (get_desc, get_weights*, get_num_threads, workspace_size) on the same layer at once, each
+ *   training call with its own frnn_workspace.
+ * - frnn_stack: the same for frnn_stack_forward*, frnn_stack_forward_train* (dropout
+ *   included), frnn_stack_backward*, frnn_stack_stream_push and the getters, each training
+ *   call with its own frnn_stack_workspace. Results are bitwise those of a lone call.
+ * - frnn_{layer,stack}_set_weights* and frnn_{layer,stack}_set_num_threads wait for the calls
+ *   running on that handle, so they are safe to call at any time (calls that start later see
+ *   the change).
+ * - A frnn_workspace, frnn_stack_workspace, frnn_stream or frnn_stack_stream serves one call
+ *   at a time; concurrent calls on one are serialised.
+ * - Descriptors (frnn_layer_desc, frnn_stack_desc) are plain structs: the *_desc_set_* calls
+ *   write them, so do not call them on one descriptor from two threads at once.
  * - *_destroy must not race with any other use of the handle.
  * - Thread count: the layer's own (frnn_layer_set_num_threads), else the process-wide one
  *   (frnn_set_num_threads), else the environment variable FUSEDRNN_NUM_THREADS (read once),

@@ -167,10 +167,7 @@ pub(crate) trait WithOptions: Copy {
 /// # Safety
 ///
 /// `desc` is NULL or points to a readable and writable `D`.
-pub(crate) unsafe fn set_option<D: WithOptions>(
-    desc: *mut D,
-    change: impl FnOnce(&mut frnn_cell_options) -> Result<(), FfiError>,
-) -> frnn_status {
+pub(crate) unsafe fn set_option<D: WithOptions>(desc: *mut D, change: OptionChange) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract; every bit pattern is a valid desc. The copy is taken
         // before the write, so no reference outlives it.
@@ -185,7 +182,7 @@ pub(crate) unsafe fn set_option<D: WithOptions>(
 }
 
 /// A `0` or `1` argument.
-pub(crate) fn enable_arg(what: &'static str, v: u32) -> Result<u32, FfiError> {
+fn enable_arg(what: &'static str, v: u32) -> Result<u32, FfiError> {
     match v {
         0 | 1 => Ok(v),
         _ => Err(Error::InvalidValue {
@@ -197,7 +194,7 @@ pub(crate) fn enable_arg(what: &'static str, v: u32) -> Result<u32, FfiError> {
 }
 
 /// A clip argument: positive and finite.
-pub(crate) fn clip_arg(what: &'static str, v: f32) -> Result<f32, FfiError> {
+fn clip_arg(what: &'static str, v: f32) -> Result<f32, FfiError> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
@@ -209,11 +206,52 @@ pub(crate) fn clip_arg(what: &'static str, v: f32) -> Result<f32, FfiError> {
     }
 }
 
-/// A `proj_size` argument: at least 1 (its bound `H` is checked with the descriptor).
-pub(crate) fn proj_arg(p: usize) -> Result<usize, FfiError> {
-    match p {
-        0 => Err(Error::ZeroSize { what: "proj_size" }.into()),
-        p => Ok(p),
+/// A change of the cell options, for [`set_option`].
+pub(crate) type OptionChange = Box<dyn FnOnce(&mut frnn_cell_options) -> Result<(), FfiError>>;
+
+/// The changes the `*_desc_set_*` calls make (shared by layer and stack descriptors).
+pub(crate) mod change {
+    use super::{clip_arg, enable_arg, Error, OptionChange};
+
+    /// `proj_size`: at least 1 (its bound `H` is checked with the descriptor).
+    pub(crate) fn proj_size(p: usize) -> OptionChange {
+        Box::new(move |o| match p {
+            0 => Err(Error::ZeroSize { what: "proj_size" }.into()),
+            p => {
+                o.proj_size = p;
+                Ok(())
+            }
+        })
+    }
+    pub(crate) fn peepholes(enable: u32) -> OptionChange {
+        Box::new(move |o| {
+            o.peepholes = enable_arg("enable", enable)?;
+            Ok(())
+        })
+    }
+    pub(crate) fn input_forget(enable: u32) -> OptionChange {
+        Box::new(move |o| {
+            o.input_forget = enable_arg("enable", enable)?;
+            Ok(())
+        })
+    }
+    pub(crate) fn layer_norm(enable: u32) -> OptionChange {
+        Box::new(move |o| {
+            o.layer_norm = enable_arg("enable", enable)?;
+            Ok(())
+        })
+    }
+    pub(crate) fn clip(v: f32) -> OptionChange {
+        Box::new(move |o| {
+            o.clip = clip_arg("clip", v)?;
+            Ok(())
+        })
+    }
+    pub(crate) fn cell_clip(v: f32) -> OptionChange {
+        Box::new(move |o| {
+            o.cell_clip = clip_arg("cell_clip", v)?;
+            Ok(())
+        })
     }
 }
 
@@ -420,12 +458,7 @@ pub(crate) unsafe fn write_extra_lens(
 #[no_mangle]
 pub unsafe extern "C" fn frnn_layer_desc_set_proj_size(desc: *mut frnn_layer_desc, proj_size: usize) -> frnn_status {
     // SAFETY: the caller's contract (see # Safety).
-    unsafe {
-        set_option(desc, |o| {
-            o.proj_size = proj_arg(proj_size)?;
-            Ok(())
-        })
-    }
+    unsafe { set_option(desc, change::proj_size(proj_size)) }
 }
 
 /// Turns the LSTM peephole connections of `*desc` on (`enable` 1) or off (0); see
@@ -440,12 +473,7 @@ pub unsafe extern "C" fn frnn_layer_desc_set_proj_size(desc: *mut frnn_layer_des
 #[no_mangle]
 pub unsafe extern "C" fn frnn_layer_desc_set_peepholes(desc: *mut frnn_layer_desc, enable: u32) -> frnn_status {
     // SAFETY: the caller's contract (see # Safety).
-    unsafe {
-        set_option(desc, |o| {
-            o.peepholes = enable_arg("enable", enable)?;
-            Ok(())
-        })
-    }
+    unsafe { set_option(desc, change::peepholes(enable)) }
 }
 
 /// Sets the LSTM gate pre-activation clip of `*desc` (positive and finite; see
@@ -460,12 +488,7 @@ pub unsafe extern "C" fn frnn_layer_desc_set_peepholes(desc: *mut frnn_layer_des
 #[no_mangle]
 pub unsafe extern "C" fn frnn_layer_desc_set_clip(desc: *mut frnn_layer_desc, clip: f32) -> frnn_status {
     // SAFETY: the caller's contract (see # Safety).
-    unsafe {
-        set_option(desc, |o| {
-            o.clip = clip_arg("clip", clip)?;
-            Ok(())
-        })
-    }
+    unsafe { set_option(desc, change::clip(clip)) }
 }
 
 /// Sets the LSTM cell-state clip of `*desc` (positive and finite; see `frnn_cell_options`).
@@ -479,12 +502,7 @@ pub unsafe extern "C" fn frnn_layer_desc_set_clip(desc: *mut frnn_layer_desc, cl
 #[no_mangle]
 pub unsafe extern "C" fn frnn_layer_desc_set_cell_clip(desc: *mut frnn_layer_desc, cell_clip: f32) -> frnn_status {
     // SAFETY: the caller's contract (see # Safety).
-    unsafe {
-        set_option(desc, |o| {
-            o.cell_clip = clip_arg("cell_clip", cell_clip)?;
-            Ok(())
-        })
-    }
+    unsafe { set_option(desc, change::cell_clip(cell_clip)) }
 }
 
 /// Couples the LSTM input and forget gates of `*desc` (`f = 1 - i`; `enable` 1) or not (0);
@@ -498,12 +516,7 @@ pub unsafe extern "C" fn frnn_layer_desc_set_cell_clip(desc: *mut frnn_layer_des
 #[no_mangle]
 pub unsafe extern "C" fn frnn_layer_desc_set_input_forget(desc: *mut frnn_layer_desc, enable: u32) -> frnn_status {
     // SAFETY: the caller's contract (see # Safety).
-    unsafe {
-        set_option(desc, |o| {
-            o.input_forget = enable_arg("enable", enable)?;
-            Ok(())
-        })
-    }
+    unsafe { set_option(desc, change::input_forget(enable)) }
 }
 
 /// Turns layer normalization of `*desc` on (`enable` 1) or off (0); see
@@ -519,10 +532,5 @@ pub unsafe extern "C" fn frnn_layer_desc_set_input_forget(desc: *mut frnn_layer_
 #[no_mangle]
 pub unsafe extern "C" fn frnn_layer_desc_set_layer_norm(desc: *mut frnn_layer_desc, enable: u32) -> frnn_status {
     // SAFETY: the caller's contract (see # Safety).
-    unsafe {
-        set_option(desc, |o| {
-            o.layer_norm = enable_arg("enable", enable)?;
-            Ok(())
-        })
-    }
+    unsafe { set_option(desc, change::layer_norm(enable)) }
 }

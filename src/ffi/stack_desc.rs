@@ -1,9 +1,6 @@
 //! The stack descriptor: a plain C struct, the direction enum, and the size queries.
 
-use super::desc::{
-    clip_arg, enable_arg, frnn_cell_options, frnn_layer_desc, proj_arg, set_option, weight_lens, write_extra_lens,
-    WithOptions,
-};
+use super::desc::{change, frnn_cell_options, frnn_layer_desc, set_option, weight_lens, write_extra_lens, WithOptions};
 use super::handles::{borrow_handle, Out};
 use super::status::{frnn_status, guard, FfiError};
 use crate::api::{Direction, StackDesc};
@@ -265,12 +262,7 @@ pub unsafe extern "C" fn frnn_stack_desc_extra_weight_lens(
 #[no_mangle]
 pub unsafe extern "C" fn frnn_stack_desc_set_proj_size(desc: *mut frnn_stack_desc, proj_size: usize) -> frnn_status {
     // SAFETY: the caller's contract (see # Safety).
-    unsafe {
-        set_option(desc, |o| {
-            o.proj_size = proj_arg(proj_size)?;
-            Ok(())
-        })
-    }
+    unsafe { set_option(desc, change::proj_size(proj_size)) }
 }
 
 /// As `frnn_layer_desc_set_peepholes`, for every layer-direction of `*desc`.
@@ -283,12 +275,7 @@ pub unsafe extern "C" fn frnn_stack_desc_set_proj_size(desc: *mut frnn_stack_des
 #[no_mangle]
 pub unsafe extern "C" fn frnn_stack_desc_set_peepholes(desc: *mut frnn_stack_desc, enable: u32) -> frnn_status {
     // SAFETY: the caller's contract (see # Safety).
-    unsafe {
-        set_option(desc, |o| {
-            o.peepholes = enable_arg("enable", enable)?;
-            Ok(())
-        })
-    }
+    unsafe { set_option(desc, change::peepholes(enable)) }
 }
 
 /// As `frnn_layer_desc_set_clip`, for every layer-direction of `*desc`.
@@ -301,12 +288,7 @@ pub unsafe extern "C" fn frnn_stack_desc_set_peepholes(desc: *mut frnn_stack_des
 #[no_mangle]
 pub unsafe extern "C" fn frnn_stack_desc_set_clip(desc: *mut frnn_stack_desc, clip: f32) -> frnn_status {
     // SAFETY: the caller's contract (see # Safety).
-    unsafe {
-        set_option(desc, |o| {
-            o.clip = clip_arg("clip", clip)?;
-            Ok(())
-        })
-    }
+    unsafe { set_option(desc, change::clip(clip)) }
 }
 
 /// As `frnn_layer_desc_set_cell_clip`, for every layer-direction of `*desc`.
@@ -319,12 +301,7 @@ pub unsafe extern "C" fn frnn_stack_desc_set_clip(desc: *mut frnn_stack_desc, cl
 #[no_mangle]
 pub unsafe extern "C" fn frnn_stack_desc_set_cell_clip(desc: *mut frnn_stack_desc, cell_clip: f32) -> frnn_status {
     // SAFETY: the caller's contract (see # Safety).
-    unsafe {
-        set_option(desc, |o| {
-            o.cell_clip = clip_arg("cell_clip", cell_clip)?;
-            Ok(())
-        })
-    }
+    unsafe { set_option(desc, change::cell_clip(cell_clip)) }
 }
 
 /// As `frnn_layer_desc_set_input_forget`, for every layer-direction of `*desc`.
@@ -337,12 +314,7 @@ pub unsafe extern "C" fn frnn_stack_desc_set_cell_clip(desc: *mut frnn_stack_des
 #[no_mangle]
 pub unsafe extern "C" fn frnn_stack_desc_set_input_forget(desc: *mut frnn_stack_desc, enable: u32) -> frnn_status {
     // SAFETY: the caller's contract (see # Safety).
-    unsafe {
-        set_option(desc, |o| {
-            o.input_forget = enable_arg("enable", enable)?;
-            Ok(())
-        })
-    }
+    unsafe { set_option(desc, change::input_forget(enable)) }
 }
 
 /// As `frnn_layer_desc_set_layer_norm`, for every layer-direction of `*desc`.
@@ -355,10 +327,5 @@ pub unsafe extern "C" fn frnn_stack_desc_set_input_forget(desc: *mut frnn_stack_
 #[no_mangle]
 pub unsafe extern "C" fn frnn_stack_desc_set_layer_norm(desc: *mut frnn_stack_desc, enable: u32) -> frnn_status {
     // SAFETY: the caller's contract (see # Safety).
-    unsafe {
-        set_option(desc, |o| {
-            o.layer_norm = enable_arg("enable", enable)?;
-            Ok(())
-        })
-    }
+    unsafe { set_option(desc, change::layer_norm(enable)) }
 }
