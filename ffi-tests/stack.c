@@ -389,38 +389,6 @@ static void run_case(const fx_case *c, size_t index, const char *dir) {
     }
 
     check_lengths(st, &d, T, N, K, W, x, h0, c0, y2, gm);
-
-    /* Dropout in training from generator state 99: the Rust API's numbers; the state advances;
-     * the same state gives the same bits; probabilities 0 are a plain training forward. */
-    {
-        uint64_t state = 99;
-        float *yd = alloc_fill(ny, NAN), *yd2 = alloc_fill(ny, NAN), *dxd = alloc_fill(nx, NAN);
-        CHECK_OK(frnn_stack_forward_train_dropout(st, ws, T, N, NULL, 0, 0.3f, 0.2f, &state, x, nx, h0, ns,
-                                                  NL(c0, ns), yd, ny, NULL, 0, NULL, 0));
-        CHECK_CLOSE("y_drop", yd, fx_get(c, "y_drop", ny)->v, ny);
-        CHECK(state != 99);
-        CHECK_OK(frnn_stack_backward(st, ws, dy, ny, NULL, 0, NULL, 0, dxd, nx, NULL, 0, NULL, 0, gm, K,
-                                     FRNN_GRAD_MODE_OVERWRITE));
-        CHECK_CLOSE("dx_drop", dxd, fx_get(c, "dx_drop", nx)->v, nx);
-        uint64_t again = 99;
-        CHECK_OK(frnn_stack_forward_train_dropout(st, ws, T, N, NULL, 0, 0.3f, 0.2f, &again, x, nx, h0, ns,
-                                                  NL(c0, ns), yd2, ny, NULL, 0, NULL, 0));
-        CHECK(again == state && same(yd, yd2, ny));
-        CHECK_OK(frnn_stack_forward_train_dropout(st, ws, T, N, NULL, 0, 0.0f, 0.0f, &again, x, nx, h0, ns,
-                                                  NL(c0, ns), yd2, ny, NULL, 0, NULL, 0));
-        CHECK(same(yd2, y2, ny));
-        uint64_t keep = 7;
-        CHECK_STATUS(frnn_stack_forward_train_dropout(st, ws, T, N, NULL, 0, 1.0f, 0.0f, &keep, x, nx, NULL, 0, NULL,
-                                                      0, yd2, ny, NULL, 0, NULL, 0),
-                     FRNN_STATUS_INVALID_VALUE);
-        CHECK(keep == 7);
-        CHECK_STATUS(frnn_stack_forward_train_dropout(st, ws, T, N, NULL, 0, 0.1f, 0.0f, NULL, x, nx, NULL, 0, NULL,
-                                                      0, yd2, ny, NULL, 0, NULL, 0),
-                     FRNN_STATUS_NULL_POINTER);
-        free(yd);
-        free(yd2);
-        free(dxd);
-    }
     if (has_st) check_files(c, &d, &s, dir, index);
     check_layouts(c, &d, &s, L, dirs, W);
 

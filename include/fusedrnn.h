@@ -13,6 +13,10 @@
  * Conventions:
  * - Weights in PyTorch's layout and gate order: W_ih [G*H, I], W_hh [G*H, H], b_ih and b_hh
  *   [G*H], row-major; gate blocks i,f,g,o (LSTM, G=4), r,z,n (GRU, G=3), one block (RNN, G=1).
+ *   Options (frnn_cell_options: LSTM projection P, peepholes, clips, coupled gates; layer
+ *   normalization) add the extra buffers of frnn_extra_weights (W_hr [P, H], peepholes [3H],
+ *   layer-norm gains and biases), taken by the *_ex calls; with a projection W_hh is [4H, P]
+ *   and h, y are P wide.
  * - Sequences time-major: x [T, N, I], y [T, N, H]; states [N, H]; row-major float.
  * - Every buffer is a (pointer, length in elements) pair. An optional buffer (h0, c0, h_n, c_n,
  *   dh_n, dc_n, dx, dh0, dc0) is absent when its pointer is NULL, and its length must then be 0:
@@ -22,13 +26,21 @@
  *   frnn_status_str() names it and frnn_last_error_message() tells the detail (per thread).
  *   On error no out-parameter and no output buffer is written.
  *
- * Threads:
- * - Any number of threads may run forward, training forward, backward and the getters on the
- *   same frnn_layer at once, each training call with its own frnn_workspace.
- * - frnn_layer_set_weights and frnn_layer_set_num_threads wait for the calls running on that
- *   layer, so they are safe to call at any time (calls that start later see the change).
- * - A frnn_workspace or frnn_stream serves one call at a time; concurrent calls on one are
- *   serialised.
+ * Threads (which calls may run concurrently on one handle):
+ * - frnn_layer: any number of threads may run the forwards (frnn_layer_forward*,
+ *   frnn_layer_forward_train*), the backward calls, frnn_stream_push and the getters
+ *   (get_desc, get_weights*, get_num_threads, workspace_size) on the same layer at once, each
+ *   training call with its own frnn_workspace.
+ * - frnn_stack: the same for frnn_stack_forward*, frnn_stack_forward_train* (dropout
+ *   included), frnn_stack_backward*, frnn_stack_stream_push and the getters, each training
+ *   call with its own frnn_stack_workspace. Results are bitwise those of a lone call.
+ * - frnn_{layer,stack}_set_weights* and frnn_{layer,stack}_set_num_threads wait for the calls
+ *   running on that handle, so they are safe to call at any time (calls that start later see
+ *   the change).
+ * - A frnn_workspace, frnn_stack_workspace, frnn_stream or frnn_stack_stream serves one call
+ *   at a time; concurrent calls on one are serialised.
+ * - Descriptors (frnn_layer_desc, frnn_stack_desc) are plain structs: the *_desc_set_* calls
+ *   write them, so do not call them on one descriptor from two threads at once.
  * - *_destroy must not race with any other use of the handle.
  * - Thread count: the layer's own (frnn_layer_set_num_threads), else the process-wide one
  *   (frnn_set_num_threads), else the environment variable FUSEDRNN_NUM_THREADS (read once),
@@ -262,6 +274,33 @@ typedef uint32_t frnn_grad_mode;
 #endif // __cplusplus
 
 /**
+ * Which dropout masks `frnn_stack_workspace_get_mask` reads (its `kind` argument).
+ */
+enum frnn_mask_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * The inter-layer masks: one per layer but the last (index `l` in `0..L-1`), shaped like
+     * that layer's time-major output `[T, N, W]` (whatever `batch_first`).
+     */
+    FRNN_MASK_KIND_BETWEEN_LAYERS = 0,
+    /**
+     * The recurrent masks: one `[N, H]` (`[N, P]` with a projection) per layer-direction
+     * (index `k = l * D + d` in `0..L*D`).
+     */
+    FRNN_MASK_KIND_RECURRENT = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum frnn_mask_kind frnn_mask_kind;
+#else
+typedef uint32_t frnn_mask_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * One recurrent layer (one direction) with its weights and, optionally, its own threads.
  * Opaque; create with `frnn_layer_create`, free with `frnn_layer_destroy`.
  */
@@ -310,9 +349,69 @@ typedef struct frnn_stream frnn_stream;
 typedef struct frnn_workspace frnn_workspace;
 
 /**
+ * The options of a cell beyond the plain one, all off when zero (part of `frnn_layer_desc`
+ * and `frnn_stack_desc`, where a stack's options apply to every layer-direction). Set them
+ * with the `frnn_layer_desc_set_*` / `frnn_stack_desc_set_*` calls, which check the
+ * descriptor at once, or write the fields directly (then checked when the descriptor is
+ * used).
+ *
+ * LSTM only (PyTorch, ONNX, cuDNN and oneDNN options), none combined with `layer_norm`:
+ * - `proj_size` `P` (PyTorch `proj_size`; `1 <= P < H`, 0: none): `h' = W_hr (o * tanh(c'))`,
+ *   so `h`, the states `h0`/`h_n` and the outputs are `P` wide and `W_hh` is `[4H, P]`; the
+ *   layer then has a `W_hr` `[P, H]` buffer;
+ * - `peepholes` (0 or 1; ONNX `P`): `i` and `f` also see `p_i * c`, `p_f * c` (the previous
+ *   cell state), `o` sees `p_o * c'` (the new one); the layer then has a peephole buffer
+ *   `[3H]` (`p_i, p_f, p_o`);
+ * - `clip` (ONNX `clip`; positive and finite, 0: none): every gate pre-activation (peephole
+ *   term included) is clamped to `[-clip, clip]` before its nonlinearity;
+ * - `cell_clip` (cuDNN `cudnnRNNSetClip`; positive and finite, 0: none): `c'` is clamped to
+ *   `[-cell_clip, cell_clip]`;
+ * - `input_forget` (0 or 1; ONNX `input_forget`): `f = 1 - i` (the `f` rows of the weights
+ *   are unused and get zero gradients).
+ *
+ * Gradients are zero where a clamp is active.
+ *
+ * `layer_norm` (0 or 1; LSTM and linear-before-reset GRU): layer normalization inside the
+ * cell (Ba, Kiros & Hinton 2016), `LN(v; g, b) = g * (v - mean(v)) / sqrt(var(v) + 1e-5) + b`
+ * (biased variance) per step and sample. LSTM: `a = LN(W_hh h; g_h, b_h) + LN(W_ih x; g_x,
+ * b_x) + b_ih + b_hh` (each LN over all 4H), `h' = o * tanh(LN(c'; g_c, b_c))` (over H; `c'`
+ * itself is carried). GRU: `a_x = LN(W_ih x; g_x, b_x) + b_ih`, `a_h = LN(W_hh h; g_h, b_h) +
+ * b_hh` (each over all 3H), `r = sigma(a_x,r + a_h,r)`, `z = sigma(a_x,z + a_h,z)`, `n =
+ * tanh(a_x,n + r * a_h,n)`. The gains and biases are the layer's layer-norm buffer (see
+ * `frnn_extra_weights`).
+ */
+typedef struct frnn_cell_options {
+    /**
+     * `P`, the LSTM projection size (`1 <= P < H`), or 0 for none.
+     */
+    size_t proj_size;
+    /**
+     * 1: LSTM peephole connections; 0: none.
+     */
+    uint32_t peepholes;
+    /**
+     * 1: coupled LSTM input and forget gates, `f = 1 - i`; 0: independent.
+     */
+    uint32_t input_forget;
+    /**
+     * 1: layer-normalized cell (LSTM, linear-before-reset GRU); 0: plain.
+     */
+    uint32_t layer_norm;
+    /**
+     * The LSTM gate pre-activation clip (positive, finite), or 0 for none.
+     */
+    float clip;
+    /**
+     * The LSTM cell-state clip (positive, finite), or 0 for none.
+     */
+    float cell_clip;
+} frnn_cell_options;
+
+/**
  * What a layer computes. Zero-initialise it, then set the fields: fields that do not apply
  * to the cell (`gru_variant` unless GRU, `activation` unless RNN) are ignored but must still
- * hold a valid value, and 0 always is one.
+ * hold a valid value, and 0 always is one. `options` (all off when zero) are set after the
+ * other fields, best with the `frnn_layer_desc_set_*` calls.
  */
 typedef struct frnn_layer_desc {
     /**
@@ -335,54 +434,12 @@ typedef struct frnn_layer_desc {
      * `H`, the number of hidden units (at least 1).
      */
     size_t hidden_size;
+    /**
+     * The cell's options (LSTM projection, peepholes, clips, coupled gates; layer
+     * normalization); all off when zero.
+     */
+    struct frnn_cell_options options;
 } frnn_layer_desc;
-
-/**
- * What a stack computes: `num_layers` layers of one cell, layer 0 reading the input (`I`
- * features), layer `l > 0` reading layer `l - 1`'s output (`W` features), each layer with
- * `D` directions (`direction`). Zero-initialise it, then set the fields; fields that do not
- * apply to the cell are ignored but must hold a valid value (0 always is one).
- *
- * Weights and states are indexed as PyTorch orders them: layer-direction `k = l * D + d`,
- * the reverse direction second (`[l0, l0_reverse, l1, l1_reverse, ...]`). Sequences are
- * `x` `[T, N, I]` and `y` `[T, N, W]`, or `[N, T, I]` and `[N, T, W]` when `batch_first`
- * is 1; states are `[L*D, N, H]` either way.
- */
-typedef struct frnn_stack_desc {
-    /**
-     * A `frnn_cell` value.
-     */
-    uint32_t cell;
-    /**
-     * A `frnn_gru_variant` value (GRU only).
-     */
-    uint32_t gru_variant;
-    /**
-     * A `frnn_activation` value (RNN only).
-     */
-    uint32_t activation;
-    /**
-     * A `frnn_direction` value.
-     */
-    uint32_t direction;
-    /**
-     * `I`, the number of input features of layer 0 (at least 1).
-     */
-    size_t input_size;
-    /**
-     * `H`, the number of hidden units of every layer (at least 1).
-     */
-    size_t hidden_size;
-    /**
-     * `L`, the number of layers (at least 1).
-     */
-    size_t num_layers;
-    /**
-     * 0: sequences time-major `[T, N, .]`; 1: batch-major `[N, T, .]` (PyTorch
-     * `batch_first=True`, ONNX `layout=1`).
-     */
-    uint32_t batch_first;
-} frnn_stack_desc;
 
 /**
  * A buffer the call reads: `len` `float`s at `data` (`data` may be NULL only when `len` is 0).
@@ -424,6 +481,32 @@ typedef struct frnn_weights {
 } frnn_weights;
 
 /**
+ * The extra weight buffers of one layer-direction, read by the call: those that only some
+ * layers have (lengths as `frnn_desc_extra_weight_lens` / `frnn_stack_desc_extra_weight_lens`).
+ * Zero-initialise it; a buffer the layer does not have must be absent (NULL, length 0).
+ */
+typedef struct frnn_extra_weights {
+    /**
+     * `W_hr`, `[P, H]` row-major: the LSTM projection (`options.proj_size`; PyTorch
+     * `weight_hr_l{k}`), `h' = W_hr (o * tanh(c'))`. Required with a projection.
+     */
+    struct frnn_const_buffer w_hr;
+    /**
+     * The LSTM peepholes (`options.peepholes`), `[3H]`: `p_i`, `p_f`, `p_o`, `H` each, in
+     * that order. Required with peepholes.
+     */
+    struct frnn_const_buffer peepholes;
+    /**
+     * The layer-normalization gains and biases (`options.layer_norm`). LSTM `[18H]`: `g_x`,
+     * `b_x`, `g_h`, `b_h` (`[4H]` each, gate blocks `i, f, g, o`), then `g_c`, `b_c` (`[H]`
+     * each). GRU `[12H]`: `g_x`, `b_x`, `g_h`, `b_h` (`[3H]` each, gate blocks `r, z, n`).
+     * `x` normalizes `W_ih x`, `h` normalizes `W_hh h`, `c` the new cell state. Optional:
+     * absent, a layer-normalized layer gets the identity (`g = 1`, `b = 0`).
+     */
+    struct frnn_const_buffer layer_norm;
+} frnn_extra_weights;
+
+/**
  * A buffer the call writes (or reads and writes): `len` `float`s at `data` (`data` may be
  * NULL only when `len` is 0).
  */
@@ -461,6 +544,115 @@ typedef struct frnn_weights_mut {
     struct frnn_buffer b_hh;
 } frnn_weights_mut;
 
+/**
+ * The extra weight buffers (or their gradients `dW_hr`, `dpeepholes`, `dlayer_norm`) of
+ * one layer-direction, written by the call; layout as `frnn_extra_weights`. Zero-initialise
+ * it; a buffer the layer does not have must be absent (NULL, length 0).
+ */
+typedef struct frnn_extra_weights_mut {
+    /**
+     * `W_hr` (or `dW_hr`), `[P, H]`.
+     */
+    struct frnn_buffer w_hr;
+    /**
+     * The peepholes (or their gradient), `[3H]`: `p_i, p_f, p_o`.
+     */
+    struct frnn_buffer peepholes;
+    /**
+     * The layer-normalization parameters (or their gradient), `[18H]` (LSTM) or `[12H]`
+     * (GRU).
+     */
+    struct frnn_buffer layer_norm;
+} frnn_extra_weights_mut;
+
+/**
+ * What a stack computes: `num_layers` layers of one cell, layer 0 reading the input (`I`
+ * features), layer `l > 0` reading layer `l - 1`'s output (`W` features), each layer with
+ * `D` directions (`direction`). Zero-initialise it, then set the fields; fields that do not
+ * apply to the cell are ignored but must hold a valid value (0 always is one). `options`
+ * (all off when zero) apply to every layer-direction; set them after the other fields, best
+ * with the `frnn_stack_desc_set_*` calls.
+ *
+ * Weights and states are indexed as PyTorch orders them: layer-direction `k = l * D + d`,
+ * the reverse direction second (`[l0, l0_reverse, l1, l1_reverse, ...]`). Sequences are
+ * `x` `[T, N, I]` and `y` `[T, N, W]`, or `[N, T, I]` and `[N, T, W]` when `batch_first`
+ * is 1; states are `[L*D, N, H]` either way.
+ */
+typedef struct frnn_stack_desc {
+    /**
+     * A `frnn_cell` value.
+     */
+    uint32_t cell;
+    /**
+     * A `frnn_gru_variant` value (GRU only).
+     */
+    uint32_t gru_variant;
+    /**
+     * A `frnn_activation` value (RNN only).
+     */
+    uint32_t activation;
+    /**
+     * A `frnn_direction` value.
+     */
+    uint32_t direction;
+    /**
+     * `I`, the number of input features of layer 0 (at least 1).
+     */
+    size_t input_size;
+    /**
+     * `H`, the number of hidden units of every layer (at least 1). With an LSTM projection
+     * (`options.proj_size` `P`) the hidden states and outputs of each direction are `P`
+     * wide instead (`W = 2P` or `P`), cell states stay `H` wide.
+     */
+    size_t hidden_size;
+    /**
+     * `L`, the number of layers (at least 1).
+     */
+    size_t num_layers;
+    /**
+     * 0: sequences time-major `[T, N, .]`; 1: batch-major `[N, T, .]` (PyTorch
+     * `batch_first=True`, ONNX `layout=1`).
+     */
+    uint32_t batch_first;
+    /**
+     * The cell's options, for every layer-direction (see `frnn_cell_options`); all off when
+     * zero.
+     */
+    struct frnn_cell_options options;
+} frnn_stack_desc;
+
+/**
+ * The per-call options of the `*_opts` forward calls (`frnn_layer_forward_opts`,
+ * `frnn_layer_forward_train_opts`, `frnn_stack_forward_train_dropout`). Zero-initialise it;
+ * a NULL options pointer means all absent.
+ */
+typedef struct frnn_forward_options {
+    /**
+     * Sequence lengths, one per sequence (`N` of them, each in `0..=T`), as in
+     * `frnn_layer_forward_lengths`; NULL (length 0): every sequence has `T` steps.
+     */
+    const size_t *lengths;
+    /**
+     * The number of elements of `lengths`.
+     */
+    size_t lengths_len;
+    /**
+     * Recurrent (variational) dropout of a layer's training forward (Gal & Ghahramani 2016;
+     * Keras `recurrent_dropout`): a `[N, H]` mask (`[N, P]` with an LSTM projection)
+     * multiplying the hidden state wherever it enters a recurrent product (`W_hh h`; the
+     * GRU's `W_hn (r * h)`), the same at every step; the GRU's `z * h` and the state itself
+     * are not masked. Usually 0 or `1/(1-p)` per element (`frnn_dropout_mask` draws one). It
+     * is kept in the workspace, and backward goes through it. NULL (length 0): none.
+     * Inference refuses a mask (`FRNN_STATUS_UNEXPECTED_ARGUMENT`), and so do stacks, which
+     * draw their own (`FRNN_STATUS_INVALID_VALUE`).
+     */
+    const float *recurrent_mask;
+    /**
+     * The number of elements of `recurrent_mask`.
+     */
+    size_t recurrent_mask_len;
+} frnn_forward_options;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -489,11 +681,12 @@ const char *frnn_last_error_message(void);
 
 /**
  * Writes the lengths (in `float` elements) of the weight buffers of a layer described by
- * `desc`: `W_ih` is `[G*H, I]`, `W_hh` is `[G*H, H]`, and `b_ih`, `b_hh` are `[G*H]` each.
- * Also validates the descriptor.
+ * `desc`: `W_ih` is `[G*H, I]`, `W_hh` is `[G*H, H]` (`[4H, P]` with an LSTM projection),
+ * and `b_ih`, `b_hh` are `[G*H]` each. Also validates the descriptor (its options included).
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (a field is not a value
- * of its enum), `FRNN_STATUS_ZERO_SIZE` (`I` or `H` is 0), `FRNN_STATUS_OVERFLOW`.
+ * of its enum, or the options are invalid: see `frnn_cell_options`), `FRNN_STATUS_ZERO_SIZE`
+ * (`I` or `H` is 0), `FRNN_STATUS_OVERFLOW`.
  *
  * # Safety
  *
@@ -506,13 +699,112 @@ frnn_status frnn_desc_weight_lens(const struct frnn_layer_desc *desc,
                                   size_t *out_bias_len);
 
 /**
+ * Writes the lengths (in `float` elements) of the extra weight buffers (see
+ * `frnn_extra_weights`) of a layer described by `desc`, each 0 when the layer does not have
+ * it: `W_hr` `[P, H]` (LSTM projection), the peepholes `[3H]`, and the layer-norm gains and
+ * biases (`18H` for an LSTM, `12H` for a GRU). Also validates the descriptor.
+ *
+ * Errors: as `frnn_desc_weight_lens`.
+ *
+ * # Safety
+ *
+ * As `frnn_desc_weight_lens`.
+ */
+frnn_status frnn_desc_extra_weight_lens(const struct frnn_layer_desc *desc,
+                                        size_t *out_w_hr_len,
+                                        size_t *out_peepholes_len,
+                                        size_t *out_layer_norm_len);
+
+/**
+ * Sets the LSTM projection size `P` (`1 <= P < H`; see `frnn_cell_options`) of the layer
+ * descriptor `*desc`, whose other fields must already be set. `*desc` is changed only when
+ * the result is a valid descriptor.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`; `FRNN_STATUS_ZERO_SIZE` (`proj_size` is 0);
+ * `FRNN_STATUS_INVALID_VALUE` (`proj_size >= H`, not an LSTM, combined with layer
+ * normalization, or another field of `*desc` is invalid); `FRNN_STATUS_OVERFLOW`.
+ *
+ * # Safety
+ *
+ * `desc` is NULL or points to a readable and writable `frnn_layer_desc`.
+ */
+frnn_status frnn_layer_desc_set_proj_size(struct frnn_layer_desc *desc, size_t proj_size);
+
+/**
+ * Turns the LSTM peephole connections of `*desc` on (`enable` 1) or off (0); see
+ * `frnn_cell_options`. `*desc` is changed only when the result is a valid descriptor.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`; `FRNN_STATUS_INVALID_VALUE` (`enable` not 0 or 1, not
+ * an LSTM, combined with layer normalization, or another field is invalid).
+ *
+ * # Safety
+ *
+ * As `frnn_layer_desc_set_proj_size`.
+ */
+frnn_status frnn_layer_desc_set_peepholes(struct frnn_layer_desc *desc, uint32_t enable);
+
+/**
+ * Sets the LSTM gate pre-activation clip of `*desc` (positive and finite; see
+ * `frnn_cell_options`). `*desc` is changed only when the result is a valid descriptor.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`; `FRNN_STATUS_INVALID_VALUE` (`clip` not positive and
+ * finite, not an LSTM, combined with layer normalization, or another field is invalid).
+ *
+ * # Safety
+ *
+ * As `frnn_layer_desc_set_proj_size`.
+ */
+frnn_status frnn_layer_desc_set_clip(struct frnn_layer_desc *desc, float clip);
+
+/**
+ * Sets the LSTM cell-state clip of `*desc` (positive and finite; see `frnn_cell_options`).
+ * `*desc` is changed only when the result is a valid descriptor.
+ *
+ * Errors: as `frnn_layer_desc_set_clip`.
+ *
+ * # Safety
+ *
+ * As `frnn_layer_desc_set_proj_size`.
+ */
+frnn_status frnn_layer_desc_set_cell_clip(struct frnn_layer_desc *desc, float cell_clip);
+
+/**
+ * Couples the LSTM input and forget gates of `*desc` (`f = 1 - i`; `enable` 1) or not (0);
+ * see `frnn_cell_options`. `*desc` is changed only when the result is a valid descriptor.
+ *
+ * Errors: as `frnn_layer_desc_set_peepholes`.
+ *
+ * # Safety
+ *
+ * As `frnn_layer_desc_set_proj_size`.
+ */
+frnn_status frnn_layer_desc_set_input_forget(struct frnn_layer_desc *desc, uint32_t enable);
+
+/**
+ * Turns layer normalization of `*desc` on (`enable` 1) or off (0); see
+ * `frnn_cell_options`. `*desc` is changed only when the result is a valid descriptor.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`; `FRNN_STATUS_INVALID_VALUE` (`enable` not 0 or 1, a
+ * cell other than the LSTM and the linear-before-reset GRU, combined with LSTM options, or
+ * another field is invalid).
+ *
+ * # Safety
+ *
+ * As `frnn_layer_desc_set_proj_size`.
+ */
+frnn_status frnn_layer_desc_set_layer_norm(struct frnn_layer_desc *desc, uint32_t enable);
+
+/**
  * Creates a layer described by `desc` with the given weights (PyTorch layout and gate order,
  * lengths as `frnn_desc_weight_lens`; the data is copied) and writes its handle to
- * `*out_layer`.
+ * `*out_layer`. A layer whose options call for extra buffers (`W_hr`, peepholes) needs
+ * `frnn_layer_create_ex`; a layer-normalized one created here gets the identity
+ * normalization.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE`, `FRNN_STATUS_ZERO_SIZE`,
  * `FRNN_STATUS_OVERFLOW` (as `frnn_desc_weight_lens`), `FRNN_STATUS_LENGTH_MISMATCH` (a
- * weight buffer does not match the descriptor).
+ * weight buffer does not match the descriptor), `FRNN_STATUS_MISSING_ARGUMENT` (the
+ * descriptor has a projection or peepholes).
  *
  * # Safety
  *
@@ -530,6 +822,29 @@ frnn_status frnn_layer_create(const struct frnn_layer_desc *desc,
                               const float *b_hh,
                               size_t b_hh_len,
                               struct frnn_layer **out_layer);
+
+/**
+ * Creates a layer described by `desc` with the weights `*weights` (the four buffers every
+ * layer has; see `frnn_weights`) and `*extra` (NULL: none; `W_hr`, peepholes, layer-norm
+ * parameters as the options call for them; see `frnn_extra_weights`), copied, and writes its
+ * handle to `*out_layer`. Lengths as `frnn_desc_weight_lens` and
+ * `frnn_desc_extra_weight_lens`.
+ *
+ * Errors: as `frnn_layer_create`; `FRNN_STATUS_MISSING_ARGUMENT` (`W_hr` or the peepholes
+ * absent though the options need them), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (an extra buffer
+ * the layer does not have). Messages name the buffer (`"W_hr: expected 12 elements, got
+ * 11"`).
+ *
+ * # Safety
+ *
+ * `desc` is NULL or points to a readable `frnn_layer_desc`; `weights` and `extra` are NULL
+ * or point to a readable struct whose buffers are NULL or point to their lengths in readable
+ * `float`s; `out_layer` is NULL or points to a writable `frnn_layer *`.
+ */
+frnn_status frnn_layer_create_ex(const struct frnn_layer_desc *desc,
+                                 const struct frnn_weights *weights,
+                                 const struct frnn_extra_weights *extra,
+                                 struct frnn_layer **out_layer);
 
 /**
  * Creates a layer described by `desc` with weights drawn uniformly from
@@ -593,11 +908,33 @@ frnn_status frnn_layer_get_weights(const struct frnn_layer *layer,
                                    size_t b_hh_len);
 
 /**
- * Replaces the layer's weights (copied; lengths as `frnn_desc_weight_lens`). Workspaces
- * filled before no longer match the layer. Waits for calls running on the layer to finish.
+ * Copies the layer's weights into the buffers of `*weights` (NULL: none of the four) and
+ * `*extra` (NULL: no extras; see `frnn_extra_weights_mut`); a NULL buffer (with length 0) is
+ * skipped. Lengths as `frnn_desc_weight_lens` and `frnn_desc_extra_weight_lens`.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
- * `FRNN_STATUS_INVALID_VALUE` (misaligned buffer). The weights are unchanged on error.
+ * `FRNN_STATUS_UNEXPECTED_ARGUMENT` (an extra buffer the layer does not have),
+ * `FRNN_STATUS_INVALID_VALUE` (misaligned or overlapping buffers). Nothing is written
+ * unless every buffer is right.
+ *
+ * # Safety
+ *
+ * `layer` is NULL or a live layer handle; `weights` and `extra` are NULL or point to a
+ * readable struct whose buffers are NULL or point to their lengths in writable `float`s.
+ */
+frnn_status frnn_layer_get_weights_ex(const struct frnn_layer *layer,
+                                      const struct frnn_weights_mut *weights,
+                                      const struct frnn_extra_weights_mut *extra);
+
+/**
+ * Replaces the layer's weights (copied; lengths as `frnn_desc_weight_lens`). Workspaces
+ * filled before no longer match the layer. Waits for calls running on the layer to finish.
+ * A layer with a projection or peepholes needs `frnn_layer_set_weights_ex`; a
+ * layer-normalized one gets the identity normalization.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
+ * `FRNN_STATUS_MISSING_ARGUMENT`, `FRNN_STATUS_INVALID_VALUE` (misaligned buffer). The
+ * weights are unchanged on error.
  *
  * # Safety
  *
@@ -613,6 +950,24 @@ frnn_status frnn_layer_set_weights(struct frnn_layer *layer,
                                    size_t b_ih_len,
                                    const float *b_hh,
                                    size_t b_hh_len);
+
+/**
+ * Replaces the layer's weights with `*weights` and `*extra` (NULL: none), as
+ * `frnn_layer_create_ex` takes them (copied; an absent layer-norm buffer sets the identity).
+ * Workspaces filled before no longer match the layer. Waits for calls running on the layer
+ * to finish.
+ *
+ * Errors: as `frnn_layer_create_ex` (but for the descriptor's). The weights are unchanged on
+ * error.
+ *
+ * # Safety
+ *
+ * `layer` is NULL or a live layer handle; `weights` and `extra` as in
+ * `frnn_layer_create_ex`.
+ */
+frnn_status frnn_layer_set_weights_ex(struct frnn_layer *layer,
+                                      const struct frnn_weights *weights,
+                                      const struct frnn_extra_weights *extra);
 
 /**
  * Gives the layer its own pool of `num_threads` threads for every later call on it;
@@ -828,7 +1183,8 @@ frnn_status frnn_stack_desc_sizes(const struct frnn_stack_desc *desc,
 /**
  * Writes the lengths (in `float` elements) of the weight buffers of layer-direction `index`
  * (`l * D + d`, below `L*D`) of a stack described by `desc`: `W_ih` `[G*H, I_l]` with
- * `I_l = I` for layer 0 and `W` above, `W_hh` `[G*H, H]`, and `b_ih`, `b_hh` `[G*H]` each.
+ * `I_l = I` for layer 0 and `W` above, `W_hh` `[G*H, H]` (`[4H, P]` with an LSTM
+ * projection), and `b_ih`, `b_hh` `[G*H]` each.
  *
  * Errors: as `frnn_stack_desc_sizes`; `FRNN_STATUS_INVALID_VALUE` when `index >= L*D`.
  *
@@ -843,16 +1199,102 @@ frnn_status frnn_stack_desc_weight_lens(const struct frnn_stack_desc *desc,
                                         size_t *out_bias_len);
 
 /**
+ * Writes the lengths (in `float` elements) of the extra weight buffers (see
+ * `frnn_extra_weights`) of layer-direction `index` of a stack described by `desc`, each 0
+ * when the layers do not have it: `W_hr` `[P, H]`, the peepholes `[3H]`, the layer-norm
+ * parameters (`18H` LSTM, `12H` GRU). The same for every layer-direction.
+ *
+ * Errors: as `frnn_stack_desc_weight_lens`.
+ *
+ * # Safety
+ *
+ * As `frnn_stack_desc_sizes`.
+ */
+frnn_status frnn_stack_desc_extra_weight_lens(const struct frnn_stack_desc *desc,
+                                              size_t index,
+                                              size_t *out_w_hr_len,
+                                              size_t *out_peepholes_len,
+                                              size_t *out_layer_norm_len);
+
+/**
+ * As `frnn_layer_desc_set_proj_size`, for every layer-direction of the stack descriptor
+ * `*desc` (whose other fields must already be set).
+ *
+ * Errors: as `frnn_layer_desc_set_proj_size`.
+ *
+ * # Safety
+ *
+ * `desc` is NULL or points to a readable and writable `frnn_stack_desc`.
+ */
+frnn_status frnn_stack_desc_set_proj_size(struct frnn_stack_desc *desc, size_t proj_size);
+
+/**
+ * As `frnn_layer_desc_set_peepholes`, for every layer-direction of `*desc`.
+ *
+ * Errors: as `frnn_layer_desc_set_peepholes`.
+ *
+ * # Safety
+ *
+ * As `frnn_stack_desc_set_proj_size`.
+ */
+frnn_status frnn_stack_desc_set_peepholes(struct frnn_stack_desc *desc, uint32_t enable);
+
+/**
+ * As `frnn_layer_desc_set_clip`, for every layer-direction of `*desc`.
+ *
+ * Errors: as `frnn_layer_desc_set_clip`.
+ *
+ * # Safety
+ *
+ * As `frnn_stack_desc_set_proj_size`.
+ */
+frnn_status frnn_stack_desc_set_clip(struct frnn_stack_desc *desc, float clip);
+
+/**
+ * As `frnn_layer_desc_set_cell_clip`, for every layer-direction of `*desc`.
+ *
+ * Errors: as `frnn_layer_desc_set_clip`.
+ *
+ * # Safety
+ *
+ * As `frnn_stack_desc_set_proj_size`.
+ */
+frnn_status frnn_stack_desc_set_cell_clip(struct frnn_stack_desc *desc, float cell_clip);
+
+/**
+ * As `frnn_layer_desc_set_input_forget`, for every layer-direction of `*desc`.
+ *
+ * Errors: as `frnn_layer_desc_set_peepholes`.
+ *
+ * # Safety
+ *
+ * As `frnn_stack_desc_set_proj_size`.
+ */
+frnn_status frnn_stack_desc_set_input_forget(struct frnn_stack_desc *desc, uint32_t enable);
+
+/**
+ * As `frnn_layer_desc_set_layer_norm`, for every layer-direction of `*desc`.
+ *
+ * Errors: as `frnn_layer_desc_set_layer_norm`.
+ *
+ * # Safety
+ *
+ * As `frnn_stack_desc_set_proj_size`.
+ */
+frnn_status frnn_stack_desc_set_layer_norm(struct frnn_stack_desc *desc, uint32_t enable);
+
+/**
  * Creates a stack described by `desc` with the given weights: `weights` is an array of
  * `weights_count = L*D` weight sets in PyTorch's order (`[l0, l0_reverse, l1, ...]`; see
  * `frnn_stack_desc`), each in PyTorch's layout with the lengths
  * `frnn_stack_desc_weight_lens` gives (the data is copied). Writes the handle to
- * `*out_stack`.
+ * `*out_stack`. Stacks whose options call for extra buffers (`W_hr`, peepholes) need
+ * `frnn_stack_create_ex`; layer-normalized ones created here get the identity normalization.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE`, `FRNN_STATUS_ZERO_SIZE`,
  * `FRNN_STATUS_OVERFLOW` (as `frnn_stack_desc_sizes`), `FRNN_STATUS_LENGTH_MISMATCH`
  * (`weights_count` is not `L*D`, or a buffer's length is wrong; the message names it, e.g.
- * `weights[2].W_ih`).
+ * `weights[2].W_ih`), `FRNN_STATUS_MISSING_ARGUMENT` (the options need extra buffers).
  *
  * # Safety
  *
@@ -864,6 +1306,30 @@ frnn_status frnn_stack_create(const struct frnn_stack_desc *desc,
                               const struct frnn_weights *weights,
                               size_t weights_count,
                               struct frnn_stack **out_stack);
+
+/**
+ * `frnn_stack_create` with extra weights: `extra` is an array of `extra_count = L*D`
+ * `frnn_extra_weights` in the order of `weights` (`W_hr`, peepholes, layer-norm parameters
+ * of each layer-direction as the options call for them; lengths as
+ * `frnn_stack_desc_extra_weight_lens`), or NULL with `extra_count` 0 for none.
+ *
+ * Errors: as `frnn_stack_create`; `FRNN_STATUS_LENGTH_MISMATCH` also when `extra_count` is
+ * neither 0 nor `L*D`; `FRNN_STATUS_MISSING_ARGUMENT` (a required extra buffer is absent),
+ * `FRNN_STATUS_UNEXPECTED_ARGUMENT` (an extra buffer the layers do not have). Messages name
+ * the buffer (`extra[1].W_hr`).
+ *
+ * # Safety
+ *
+ * As `frnn_stack_create`; `extra` is NULL or points to `extra_count` readable
+ * `frnn_extra_weights` whose buffers are NULL or point to their lengths in readable
+ * `float`s.
+ */
+frnn_status frnn_stack_create_ex(const struct frnn_stack_desc *desc,
+                                 const struct frnn_weights *weights,
+                                 size_t weights_count,
+                                 const struct frnn_extra_weights *extra,
+                                 size_t extra_count,
+                                 struct frnn_stack **out_stack);
 
 /**
  * Creates a stack described by `desc` with PyTorch-style initial weights: layer-direction
@@ -923,12 +1389,35 @@ frnn_status frnn_stack_get_weights(const struct frnn_stack *stack,
                                    size_t weights_count);
 
 /**
+ * `frnn_stack_get_weights` with the extra weights too: `weights` (NULL with
+ * `weights_count` 0: none of the four buffers) and `extra` (NULL with `extra_count` 0: no
+ * extras) are arrays of `L*D` elements in the stack's order; a NULL buffer (with length 0) is
+ * skipped. Lengths as `frnn_stack_desc_weight_lens` and `frnn_stack_desc_extra_weight_lens`.
+ *
+ * Errors: as `frnn_stack_get_weights`; `FRNN_STATUS_UNEXPECTED_ARGUMENT` (an extra buffer
+ * the layers do not have). Nothing is written unless every buffer is right.
+ *
+ * # Safety
+ *
+ * As `frnn_stack_get_weights`; `extra` is NULL or points to `extra_count` readable
+ * `frnn_extra_weights_mut` whose buffers are NULL or point to their lengths in writable
+ * `float`s.
+ */
+frnn_status frnn_stack_get_weights_ex(const struct frnn_stack *stack,
+                                      const struct frnn_weights_mut *weights,
+                                      size_t weights_count,
+                                      const struct frnn_extra_weights_mut *extra,
+                                      size_t extra_count);
+
+/**
  * Replaces the stack's weights with `weights` (as `frnn_stack_create` takes them; copied).
  * Workspaces filled before no longer match the stack. Waits for calls running on the stack
  * to finish.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
- * `FRNN_STATUS_INVALID_VALUE` (misaligned buffer). The weights are unchanged on error.
+ * `FRNN_STATUS_MISSING_ARGUMENT` (the layers have extra weights: use
+ * `frnn_stack_set_weights_ex`), `FRNN_STATUS_INVALID_VALUE` (misaligned buffer). The
+ * weights are unchanged on error.
  *
  * # Safety
  *
@@ -937,6 +1426,25 @@ frnn_status frnn_stack_get_weights(const struct frnn_stack *stack,
 frnn_status frnn_stack_set_weights(struct frnn_stack *stack,
                                    const struct frnn_weights *weights,
                                    size_t weights_count);
+
+/**
+ * Replaces the stack's weights with `weights` and `extra` (as `frnn_stack_create_ex` takes
+ * them; copied; an absent layer-norm buffer sets the identity). Workspaces filled before no
+ * longer match the stack. Waits for calls running on the stack to finish.
+ *
+ * Errors: as `frnn_stack_create_ex` (but for the descriptor's). The weights are unchanged on
+ * error.
+ *
+ * # Safety
+ *
+ * `stack` is NULL or a live stack handle; `weights` and `extra` as in
+ * `frnn_stack_create_ex`.
+ */
+frnn_status frnn_stack_set_weights_ex(struct frnn_stack *stack,
+                                      const struct frnn_weights *weights,
+                                      size_t weights_count,
+                                      const struct frnn_extra_weights *extra,
+                                      size_t extra_count);
 
 /**
  * Gives the stack its own pool of `num_threads` threads for every later call on it;
@@ -1126,30 +1634,39 @@ frnn_status frnn_stack_forward_train_lengths(const struct frnn_stack *stack,
                                              size_t c_n_len);
 
 /**
- * `frnn_stack_forward_train_lengths` with dropout in training: `between_layers` on the output
- * of every layer but the last (PyTorch's `dropout`), `recurrent` on each layer-direction's
- * hidden state where it enters the recurrent products (variational, one mask per call), each
- * in `[0, 1)` (0: off). The masks are drawn from a SplitMix64 generator whose state
- * `*rng_state` the caller owns: it is read, and on success advanced past the draws, so a
- * seed fixes every mask whatever the thread count. `frnn_stack_backward` uses the same masks.
+ * `frnn_stack_forward_train` with dropout (and per-call options `opts`, NULL: none; only
+ * `lengths` apply, as in `frnn_stack_forward_train_lengths`: a stack refuses a
+ * `recurrent_mask`, it draws its own). Between layers (PyTorch's `dropout`): every element of
+ * each layer's output but the last layer's is zeroed with probability `dropout` and the
+ * others scaled by `1/(1-dropout)` before the next layer reads it. Recurrent (variational):
+ * each layer-direction's hidden state is masked with probability `recurrent_dropout` where it
+ * enters the recurrent products, with one `[N, H]` (`[N, P]`) mask per call and
+ * layer-direction (see `frnn_forward_options.recurrent_mask`). Both in `[0, 1)`, 0: off.
  *
- * Errors: as `frnn_stack_forward_lengths`; `FRNN_STATUS_INVALID_VALUE` (a probability not in
- * `[0, 1)`); `FRNN_STATUS_NULL_POINTER` (`rng_state`). `*rng_state` is unchanged on error.
+ * The masks are drawn from a SplitMix64 generator seeded with `seed`, layer by layer (the
+ * layer's recurrent masks, direction by direction, then its output mask, time-major), so
+ * `seed` fixes them whatever the thread count, and they equal what the Rust API's
+ * `Stack::forward_train_dropout` draws with `SplitMix64::new(seed)`. They are kept in
+ * `workspace` for `frnn_stack_backward` and can be read back with
+ * `frnn_stack_workspace_get_mask`. Inference (`frnn_stack_forward`) never drops.
+ *
+ * Errors: as `frnn_stack_forward_train_lengths`; `FRNN_STATUS_INVALID_VALUE` (a probability
+ * outside `[0, 1)`, or `opts.recurrent_mask` given).
  *
  * # Safety
  *
- * As `frnn_stack_forward_train_lengths`; `rng_state` is NULL or points to a readable and
- * writable `uint64_t`.
+ * As `frnn_stack_forward_train`; `opts` is NULL or points to a readable
+ * `frnn_forward_options` whose pointers are NULL or point to their lengths in readable
+ * elements.
  */
 frnn_status frnn_stack_forward_train_dropout(const struct frnn_stack *stack,
                                              struct frnn_stack_workspace *workspace,
                                              size_t steps,
                                              size_t batch,
-                                             const size_t *lengths,
-                                             size_t lengths_len,
-                                             float between_layers,
-                                             float recurrent,
-                                             uint64_t *rng_state,
+                                             const struct frnn_forward_options *opts,
+                                             float dropout,
+                                             float recurrent_dropout,
+                                             uint64_t seed,
                                              const float *x,
                                              size_t x_len,
                                              const float *h0,
@@ -1164,17 +1681,56 @@ frnn_status frnn_stack_forward_train_dropout(const struct frnn_stack *stack,
                                              size_t c_n_len);
 
 /**
+ * Writes to `*out_count` how many masks of `kind` (a `frnn_mask_kind` value) the last
+ * training forward into `workspace` drew, and to `*out_len` the length of each (0 and 0
+ * when it drew none: no dropout of that kind, a forward without dropout, or none yet).
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (bad `kind`).
+ *
+ * # Safety
+ *
+ * `workspace` is NULL or a live stack workspace handle; `out_count` and `out_len` are NULL
+ * or point to a writable `size_t`.
+ */
+frnn_status frnn_stack_workspace_mask_count(const struct frnn_stack_workspace *workspace,
+                                            uint32_t kind,
+                                            size_t *out_count,
+                                            size_t *out_len);
+
+/**
+ * Copies mask `index` of `kind` (a `frnn_mask_kind` value) that the last training forward
+ * into `workspace` drew into `out` (`out_len` elements, as `frnn_stack_workspace_mask_count`
+ * tells): each element 0 or `1/(1-p)`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (bad `kind`, `index` not
+ * below the count, misaligned `out`), `FRNN_STATUS_LENGTH_MISMATCH`. Nothing is written on
+ * error.
+ *
+ * # Safety
+ *
+ * `workspace` is NULL or a live stack workspace handle; `out` is NULL or points to `out_len`
+ * writable `float`s.
+ */
+frnn_status frnn_stack_workspace_get_mask(const struct frnn_stack_workspace *workspace,
+                                          uint32_t kind,
+                                          size_t index,
+                                          float *out,
+                                          size_t out_len);
+
+/**
  * Backward through every layer of the stack, from `dy` (and `dh_n`, `dc_n` `[L*D, N, H]`;
  * zeros when NULL): writes the gradients `dx`, `dh0`, `dc0` that are given (NULL: not
  * wanted), and writes (`FRNN_GRAD_MODE_OVERWRITE`) or adds (`FRNN_GRAD_MODE_ACCUMULATE`) the
  * weight gradients into `grads`, an array of `grads_count = L*D` gradient sets in the
  * stack's order (`dW_ih`, `dW_hh`, `db_ih`, `db_hh` of each layer-direction, lengths as
  * `frnn_stack_desc_weight_lens`). The shape is that of the training forward that filled
- * `workspace`. `mode` is a `frnn_grad_mode` value.
+ * `workspace`, and backward goes through the dropout masks it drew. `mode` is a
+ * `frnn_grad_mode` value. Stacks with extra weights need `frnn_stack_backward_ex`.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_WORKSPACE` (not filled by this stack's
  * training forward, or the weights changed since), `FRNN_STATUS_LENGTH_MISMATCH` (the
  * message names the buffer, e.g. `grads[1].dW_hh`), `FRNN_STATUS_UNEXPECTED_ARGUMENT`,
+ * `FRNN_STATUS_MISSING_ARGUMENT` (the layers have extra weights),
  * `FRNN_STATUS_INVALID_VALUE` (bad `mode`, misaligned or overlapping buffers). No output is
  * written on error.
  *
@@ -1201,6 +1757,44 @@ frnn_status frnn_stack_backward(const struct frnn_stack *stack,
                                 const struct frnn_weights_mut *grads,
                                 size_t grads_count,
                                 uint32_t mode);
+
+/**
+ * `frnn_stack_backward` with the gradients of the extra weights too: `extra_grads` is an
+ * array of `extra_grads_count = L*D` `frnn_extra_weights_mut` in the order of `grads`
+ * (`dW_hr` `[P, H]`, `dpeepholes` `[3H]`, `dlayer_norm` `[18H]` / `[12H]` of each
+ * layer-direction, laid out as `frnn_extra_weights`), or NULL with 0 for a stack without
+ * extra weights. Every gradient of a buffer the layers have is required, and only those.
+ *
+ * Errors: as `frnn_stack_backward`; `FRNN_STATUS_LENGTH_MISMATCH` also when
+ * `extra_grads_count` is neither 0 nor `L*D`; `FRNN_STATUS_MISSING_ARGUMENT` (a required
+ * gradient is absent), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (one the layers do not have is
+ * given). Messages name the buffer (`extra_grads[1].dW_hr`).
+ *
+ * # Safety
+ *
+ * As `frnn_stack_backward`; `extra_grads` is NULL or points to `extra_grads_count` readable
+ * `frnn_extra_weights_mut` whose buffers are NULL or point to their lengths in writable
+ * `float`s.
+ */
+frnn_status frnn_stack_backward_ex(const struct frnn_stack *stack,
+                                   struct frnn_stack_workspace *workspace,
+                                   const float *dy,
+                                   size_t dy_len,
+                                   const float *dh_n,
+                                   size_t dh_n_len,
+                                   const float *dc_n,
+                                   size_t dc_n_len,
+                                   float *dx,
+                                   size_t dx_len,
+                                   float *dh0,
+                                   size_t dh0_len,
+                                   float *dc0,
+                                   size_t dc0_len,
+                                   const struct frnn_weights_mut *grads,
+                                   size_t grads_count,
+                                   const struct frnn_extra_weights_mut *extra_grads,
+                                   size_t extra_grads_count,
+                                   uint32_t mode);
 
 /**
  * Creates a stream of `batch` (`N`) sequences through `stack` (whose direction must be
@@ -1389,6 +1983,36 @@ frnn_status frnn_layer_forward_lengths(const struct frnn_layer *layer,
                                        size_t c_n_len);
 
 /**
+ * `frnn_layer_forward` with per-call options (`opts`, NULL: none; see
+ * `frnn_forward_options`): lengths as in `frnn_layer_forward_lengths`. Inference takes no
+ * recurrent mask.
+ *
+ * Errors: as `frnn_layer_forward_lengths`; `FRNN_STATUS_UNEXPECTED_ARGUMENT` (a
+ * `recurrent_mask`).
+ *
+ * # Safety
+ *
+ * As `frnn_layer_forward`; `opts` is NULL or points to a readable `frnn_forward_options`
+ * whose pointers are NULL or point to their lengths in readable elements.
+ */
+frnn_status frnn_layer_forward_opts(const struct frnn_layer *layer,
+                                    size_t steps,
+                                    size_t batch,
+                                    const struct frnn_forward_options *opts,
+                                    const float *x,
+                                    size_t x_len,
+                                    const float *h0,
+                                    size_t h0_len,
+                                    const float *c0,
+                                    size_t c0_len,
+                                    float *y,
+                                    size_t y_len,
+                                    float *h_n,
+                                    size_t h_n_len,
+                                    float *c_n,
+                                    size_t c_n_len);
+
+/**
  * Training forward: as `frnn_layer_forward`, and saves into `workspace` what the backward
  * calls need (growing it if needed). Threads may run this on the same layer at once, each
  * with its own workspace.
@@ -1448,6 +2072,52 @@ frnn_status frnn_layer_forward_train_lengths(const struct frnn_layer *layer,
                                              size_t c_n_len);
 
 /**
+ * `frnn_layer_forward_train` with per-call options (`opts`, NULL: none; see
+ * `frnn_forward_options`): lengths as in `frnn_layer_forward_train_lengths`, and a
+ * recurrent-dropout mask `[N, H]` (`[N, P]` with a projection) that the forward applies and
+ * the backward calls then go through.
+ *
+ * Errors: as `frnn_layer_forward_train_lengths`; `FRNN_STATUS_LENGTH_MISMATCH` (a mask of
+ * another length).
+ *
+ * # Safety
+ *
+ * As `frnn_layer_forward_train`; `opts` as in `frnn_layer_forward_opts`.
+ */
+frnn_status frnn_layer_forward_train_opts(const struct frnn_layer *layer,
+                                          struct frnn_workspace *workspace,
+                                          size_t steps,
+                                          size_t batch,
+                                          const struct frnn_forward_options *opts,
+                                          const float *x,
+                                          size_t x_len,
+                                          const float *h0,
+                                          size_t h0_len,
+                                          const float *c0,
+                                          size_t c0_len,
+                                          float *y,
+                                          size_t y_len,
+                                          float *h_n,
+                                          size_t h_n_len,
+                                          float *c_n,
+                                          size_t c_n_len);
+
+/**
+ * Draws a dropout mask of `out_len` elements into `out`: each 0 with probability `p`, else
+ * `1/(1-p)`, from the deterministic generator (SplitMix64) seeded with `seed`: the masks
+ * the Rust API's `fusedrnn::train::dropout_mask` draws with `SplitMix64::new(seed)`. For
+ * `frnn_forward_options.recurrent_mask`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (`p` not in `[0, 1)`,
+ * misaligned `out`), `FRNN_STATUS_OVERFLOW`. Nothing is written on error.
+ *
+ * # Safety
+ *
+ * `out` is NULL or points to `out_len` writable `float`s.
+ */
+frnn_status frnn_dropout_mask(float p, uint64_t seed, float *out, size_t out_len);
+
+/**
  * Backward-data: from `dy` (and `dh_n`, `dc_n`; zeros when NULL) computes the gradients
  * `dx`, `dh0`, `dc0` that are given (NULL: not wanted), and leaves the gate gradients in
  * `workspace` for `frnn_layer_backward_weights`. The shape is that of the training forward
@@ -1481,12 +2151,14 @@ frnn_status frnn_layer_backward_data(const struct frnn_layer *layer,
 /**
  * Backward-weights: writes (`FRNN_GRAD_MODE_OVERWRITE`) or adds
  * (`FRNN_GRAD_MODE_ACCUMULATE`) the weight gradients `dw_ih` `[G*H, I]`, `dw_hh`
- * `[G*H, H]`, `db_ih`, `db_hh` `[G*H]`, from the gate gradients `frnn_layer_backward_data`
- * left in `workspace` and the same `x` the training forward read. `mode` is a
- * `frnn_grad_mode` value.
+ * `[G*H, H]` (`[4H, P]` with a projection), `db_ih`, `db_hh` `[G*H]`, from the gate
+ * gradients `frnn_layer_backward_data` left in `workspace` and the same `x` the training
+ * forward read. `mode` is a `frnn_grad_mode` value. A layer with extra weights needs
+ * `frnn_layer_backward_weights_ex`.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_WORKSPACE` (also: backward-data has not
  * run since the training forward), `FRNN_STATUS_LENGTH_MISMATCH`,
+ * `FRNN_STATUS_MISSING_ARGUMENT` (the layer has extra weights),
  * `FRNN_STATUS_INVALID_VALUE` (bad `mode`, misaligned or overlapping buffers). No output is
  * written on error.
  *
@@ -1509,8 +2181,33 @@ frnn_status frnn_layer_backward_weights(const struct frnn_layer *layer,
                                         uint32_t mode);
 
 /**
+ * Backward-weights into `*grads` (`dW_ih`, `dW_hh`, `db_ih`, `db_hh`, as
+ * `frnn_layer_backward_weights` writes them) and `*extra_grads` (`dW_hr` `[P, H]`,
+ * `dpeepholes` `[3H]` (`p_i, p_f, p_o`), `dlayer_norm` `[18H]` / `[12H]`, laid out as
+ * `frnn_extra_weights`): every gradient of a buffer the layer has is required, and only
+ * those. `extra_grads` may be NULL for a layer without extra weights.
+ *
+ * Errors: as `frnn_layer_backward_weights`; `FRNN_STATUS_MISSING_ARGUMENT` (a gradient of an
+ * extra buffer the layer has is absent), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (one it does not
+ * have is given). Messages name the buffer (`"dW_hr: ..."`).
+ *
+ * # Safety
+ *
+ * As `frnn_layer_backward_data`; `grads` and `extra_grads` are NULL or point to a readable
+ * struct whose buffers are NULL or point to their lengths in writable `float`s.
+ */
+frnn_status frnn_layer_backward_weights_ex(const struct frnn_layer *layer,
+                                           struct frnn_workspace *workspace,
+                                           const float *x,
+                                           size_t x_len,
+                                           const struct frnn_weights_mut *grads,
+                                           const struct frnn_extra_weights_mut *extra_grads,
+                                           uint32_t mode);
+
+/**
  * Backward-data then backward-weights in one call (arguments as the two calls). Every
- * argument is checked before anything is written: on error no output changes.
+ * argument is checked before anything is written: on error no output changes. A layer with
+ * extra weights needs `frnn_layer_backward_ex`.
  *
  * Errors: as `frnn_layer_backward_data` and `frnn_layer_backward_weights`.
  *
@@ -1543,6 +2240,37 @@ frnn_status frnn_layer_backward(const struct frnn_layer *layer,
                                 float *db_hh,
                                 size_t db_hh_len,
                                 uint32_t mode);
+
+/**
+ * `frnn_layer_backward` with the weight gradients in `*grads` and `*extra_grads` (as
+ * `frnn_layer_backward_weights_ex` takes them).
+ *
+ * Errors: as `frnn_layer_backward_data` and `frnn_layer_backward_weights_ex`.
+ *
+ * # Safety
+ *
+ * As `frnn_layer_backward_data`; `grads` and `extra_grads` as in
+ * `frnn_layer_backward_weights_ex`.
+ */
+frnn_status frnn_layer_backward_ex(const struct frnn_layer *layer,
+                                   struct frnn_workspace *workspace,
+                                   const float *x,
+                                   size_t x_len,
+                                   const float *dy,
+                                   size_t dy_len,
+                                   const float *dh_n,
+                                   size_t dh_n_len,
+                                   const float *dc_n,
+                                   size_t dc_n_len,
+                                   float *dx,
+                                   size_t dx_len,
+                                   float *dh0,
+                                   size_t dh0_len,
+                                   float *dc0,
+                                   size_t dc0_len,
+                                   const struct frnn_weights_mut *grads,
+                                   const struct frnn_extra_weights_mut *extra_grads,
+                                   uint32_t mode);
 
 /**
  * Creates a stack from a PyTorch `nn.LSTM` / `nn.GRU` / `nn.RNN` `state_dict` saved as a

@@ -17,8 +17,8 @@ use ffi_support::*;
 use fusedrnn::convert::{keras, onnx, pytorch};
 use fusedrnn::rng::SplitMix64;
 use fusedrnn::{
-    Activation, Cell, Direction, Dropout, GradInput, GradMode, GradOutput, GruVariant, SeqInput, SeqOutput, SeqShape,
-    Stack, StackDesc, StackWorkspace, Weights,
+    Activation, Cell, Direction, GradInput, GradMode, GradOutput, GruVariant, SeqInput, SeqOutput, SeqShape, Stack,
+    StackDesc, StackWorkspace, Weights,
 };
 
 /// One stack case: cell, `I, H, T, N`, `L`, direction, `batch_first`.
@@ -156,40 +156,6 @@ fn write_case(out: &mut String, k: usize, c: &Case, dir: &Path) {
             put(out, &format!("{name}.{k}"), buf);
         }
     }
-    // Dropout in training (between layers 0.3, recurrent 0.2) from generator state 99.
-    let mut y_drop = vec![0.0; t * n * w];
-    let mut ws_drop = StackWorkspace::new();
-    let dropout = Dropout {
-        between_layers: 0.3,
-        recurrent: 0.2,
-    };
-    let mut input = SeqInput::new(&x).h0(&h0);
-    if lstm {
-        input = input.c0(&c0);
-    }
-    let mut rng = SplitMix64::new(99);
-    stack
-        .forward_train_dropout(
-            shape,
-            input,
-            SeqOutput::new(&mut y_drop),
-            &mut ws_drop,
-            dropout,
-            &mut rng,
-        )
-        .unwrap();
-    let mut dx_drop = vec![0.0; t * n * i];
-    stack
-        .backward(
-            &mut ws_drop,
-            GradOutput::new(&dy),
-            GradInput::none().dx(&mut dx_drop),
-            &mut grads,
-            GradMode::Overwrite,
-        )
-        .unwrap();
-    put(out, "y_drop", &y_drop);
-    put(out, "dx_drop", &dx_drop);
     let d = c.direction.count();
     for l in 0..c.layers {
         let ws: Vec<Weights> = stack.layers()[l * d..(l + 1) * d]

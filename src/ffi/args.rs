@@ -2,14 +2,17 @@
 //! [`borrow`](super::slices::borrow): the sequence buffers of a forward call, the buffers of
 //! backward-data, and the four weight (or weight-gradient) buffers of a layer.
 
+use super::buffers::frnn_forward_options;
 use super::slices::{borrow, Dst, Src};
 use super::status::FfiError;
+use super::weight_sets::opt_struct;
 use crate::api::{GradInput, GradOutput, SeqInput, SeqOutput};
 
-/// A forward call's buffers: `x`; `h0`, `c0` (optional); `y`; `h_n`, `c_n` (optional).
+/// A forward call's buffers: `x`; `h0`, `c0`, `recurrent_mask` (optional); `y`; `h_n`, `c_n`
+/// (optional).
 pub(crate) struct SeqBufs {
     pub(crate) req_in: [Src; 1],
-    pub(crate) opt_in: [Src; 2],
+    pub(crate) opt_in: [Src; 3],
     pub(crate) req_out: [Dst; 1],
     pub(crate) opt_out: [Dst; 2],
 }
@@ -31,28 +34,61 @@ pub(crate) fn seq_bufs(
 ) -> SeqBufs {
     SeqBufs {
         req_in: [Src::new("x", x, x_len)],
-        opt_in: [Src::new("h0", h0, h0_len), Src::new("c0", c0, c0_len)],
+        opt_in: [
+            Src::new("h0", h0, h0_len),
+            Src::new("c0", c0, c0_len),
+            Src::new("recurrent_mask", std::ptr::null(), 0),
+        ],
         req_out: [Dst::new("y", y, y_len)],
         opt_out: [Dst::new("h_n", h_n, h_n_len), Dst::new("c_n", c_n, c_n_len)],
     }
 }
 
+/// The options of no `*_opts` call: no lengths, no mask.
+pub(crate) fn no_options() -> frnn_forward_options {
+    frnn_forward_options {
+        lengths: std::ptr::null(),
+        lengths_len: 0,
+        recurrent_mask: std::ptr::null(),
+        recurrent_mask_len: 0,
+    }
+}
+
+/// Only lengths.
+pub(crate) fn length_options(lengths: *const usize, lengths_len: usize) -> frnn_forward_options {
+    frnn_forward_options {
+        lengths,
+        lengths_len,
+        ..no_options()
+    }
+}
+
 impl SeqBufs {
-    /// The checked buffers as the safe API's arguments.
+    /// The checked buffers and options (`opts` NULL: none) as the safe API's arguments.
     ///
     /// # Safety
     ///
-    /// As [`borrow`].
-    pub(crate) unsafe fn borrow<'a>(self) -> Result<(SeqInput<'a>, SeqOutput<'a>), FfiError> {
+    /// As [`borrow`]; `opts` is NULL or points to a readable `frnn_forward_options` whose
+    /// `lengths` is NULL or points to `lengths_len` readable `size_t`s.
+    pub(crate) unsafe fn borrow<'a>(
+        mut self,
+        opts: *const frnn_forward_options,
+    ) -> Result<(SeqInput<'a>, SeqOutput<'a>), FfiError> {
         // SAFETY: the contract, passed on.
-        let ([x], [h0, c0], [y], [h_n, c_n]) = unsafe { borrow(self.req_in, self.opt_in, self.req_out, self.opt_out) }?;
+        let opts = unsafe { opt_struct("opts", opts) }?.copied().unwrap_or_else(no_options);
+        // SAFETY: the contract, passed on.
+        let lengths = unsafe { lengths_arg(opts.lengths, opts.lengths_len) }?;
+        self.opt_in[2] = Src::new("recurrent_mask", opts.recurrent_mask, opts.recurrent_mask_len);
+        // SAFETY: the contract, passed on.
+        let ([x], [h0, c0, recurrent_mask], [y], [h_n, c_n]) =
+            unsafe { borrow(self.req_in, self.opt_in, self.req_out, self.opt_out) }?;
         Ok((
             SeqInput {
                 x,
                 h0,
                 c0,
-                lengths: None,
-                recurrent_mask: None,
+                lengths,
+                recurrent_mask,
             },
             SeqOutput { y, h_n, c_n },
         ))
@@ -100,50 +136,6 @@ pub(crate) fn grad_args<'a>(
 ) -> (GradOutput<'a>, GradInput<'a>) {
     (GradOutput { dy, dh_n, dc_n }, GradInput { dx, dh0, dc0 })
 }
-
-/// The four weight buffers of a layer, read: `W_ih`, `W_hh`, `b_ih`, `b_hh`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn weight_srcs(
-    w_ih: *const f32,
-    w_ih_len: usize,
-    w_hh: *const f32,
-    w_hh_len: usize,
-    b_ih: *const f32,
-    b_ih_len: usize,
-    b_hh: *const f32,
-    b_hh_len: usize,
-) -> [Src; 4] {
-    [
-        Src::new("W_ih", w_ih, w_ih_len),
-        Src::new("W_hh", w_hh, w_hh_len),
-        Src::new("b_ih", b_ih, b_ih_len),
-        Src::new("b_hh", b_hh, b_hh_len),
-    ]
-}
-
-/// The four weight buffers of a layer, written, named `names` (`W_ih`... or `dW_ih`...).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn weight_dsts(
-    names: [&'static str; 4],
-    w_ih: *mut f32,
-    w_ih_len: usize,
-    w_hh: *mut f32,
-    w_hh_len: usize,
-    b_ih: *mut f32,
-    b_ih_len: usize,
-    b_hh: *mut f32,
-    b_hh_len: usize,
-) -> [Dst; 4] {
-    [
-        Dst::new(names[0], w_ih, w_ih_len),
-        Dst::new(names[1], w_hh, w_hh_len),
-        Dst::new(names[2], b_ih, b_ih_len),
-        Dst::new(names[3], b_hh, b_hh_len),
-    ]
-}
-
-/// Names of the weight-gradient buffers.
-pub(crate) const GRAD_NAMES: [&str; 4] = ["dW_ih", "dW_hh", "db_ih", "db_hh"];
 
 /// The optional lengths argument: NULL with 0 is "no lengths".
 ///

@@ -59,6 +59,65 @@ pub struct frnn_weights_mut {
     pub b_hh: frnn_buffer,
 }
 
+/// The extra weight buffers of one layer-direction, read by the call: those that only some
+/// layers have (lengths as `frnn_desc_extra_weight_lens` / `frnn_stack_desc_extra_weight_lens`).
+/// Zero-initialise it; a buffer the layer does not have must be absent (NULL, length 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct frnn_extra_weights {
+    /// `W_hr`, `[P, H]` row-major: the LSTM projection (`options.proj_size`; PyTorch
+    /// `weight_hr_l{k}`), `h' = W_hr (o * tanh(c'))`. Required with a projection.
+    pub w_hr: frnn_const_buffer,
+    /// The LSTM peepholes (`options.peepholes`), `[3H]`: `p_i`, `p_f`, `p_o`, `H` each, in
+    /// that order. Required with peepholes.
+    pub peepholes: frnn_const_buffer,
+    /// The layer-normalization gains and biases (`options.layer_norm`). LSTM `[18H]`: `g_x`,
+    /// `b_x`, `g_h`, `b_h` (`[4H]` each, gate blocks `i, f, g, o`), then `g_c`, `b_c` (`[H]`
+    /// each). GRU `[12H]`: `g_x`, `b_x`, `g_h`, `b_h` (`[3H]` each, gate blocks `r, z, n`).
+    /// `x` normalizes `W_ih x`, `h` normalizes `W_hh h`, `c` the new cell state. Optional:
+    /// absent, a layer-normalized layer gets the identity (`g = 1`, `b = 0`).
+    pub layer_norm: frnn_const_buffer,
+}
+
+/// The extra weight buffers (or their gradients `dW_hr`, `dpeepholes`, `dlayer_norm`) of
+/// one layer-direction, written by the call; layout as `frnn_extra_weights`. Zero-initialise
+/// it; a buffer the layer does not have must be absent (NULL, length 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct frnn_extra_weights_mut {
+    /// `W_hr` (or `dW_hr`), `[P, H]`.
+    pub w_hr: frnn_buffer,
+    /// The peepholes (or their gradient), `[3H]`: `p_i, p_f, p_o`.
+    pub peepholes: frnn_buffer,
+    /// The layer-normalization parameters (or their gradient), `[18H]` (LSTM) or `[12H]`
+    /// (GRU).
+    pub layer_norm: frnn_buffer,
+}
+
+/// The per-call options of the `*_opts` forward calls (`frnn_layer_forward_opts`,
+/// `frnn_layer_forward_train_opts`, `frnn_stack_forward_train_dropout`). Zero-initialise it;
+/// a NULL options pointer means all absent.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct frnn_forward_options {
+    /// Sequence lengths, one per sequence (`N` of them, each in `0..=T`), as in
+    /// `frnn_layer_forward_lengths`; NULL (length 0): every sequence has `T` steps.
+    pub lengths: *const usize,
+    /// The number of elements of `lengths`.
+    pub lengths_len: usize,
+    /// Recurrent (variational) dropout of a layer's training forward (Gal & Ghahramani 2016;
+    /// Keras `recurrent_dropout`): a `[N, H]` mask (`[N, P]` with an LSTM projection)
+    /// multiplying the hidden state wherever it enters a recurrent product (`W_hh h`; the
+    /// GRU's `W_hn (r * h)`), the same at every step; the GRU's `z * h` and the state itself
+    /// are not masked. Usually 0 or `1/(1-p)` per element (`frnn_dropout_mask` draws one). It
+    /// is kept in the workspace, and backward goes through it. NULL (length 0): none.
+    /// Inference refuses a mask (`FRNN_STATUS_UNEXPECTED_ARGUMENT`), and so do stacks, which
+    /// draw their own (`FRNN_STATUS_INVALID_VALUE`).
+    pub recurrent_mask: *const f32,
+    /// The number of elements of `recurrent_mask`.
+    pub recurrent_mask_len: usize,
+}
+
 /// The names of the four weight buffers in messages.
 pub(crate) const WEIGHT_NAMES: [&str; 4] = ["W_ih", "W_hh", "b_ih", "b_hh"];
 

@@ -1,43 +1,73 @@
 //! The execute calls: inference, training forward, backward-data, backward-weights.
 //!
-//! Shapes: `x`, `dx` are `[T, N, I]`; `y`, `dy` are `[T, N, H]`; every state and state
-//! gradient is `[N, H]`; all row-major `float`, lengths in elements. Optional buffers are
-//! absent when NULL (length 0): initial states and incoming state gradients are then zeros,
-//! final states and input gradients are not computed.
+//! Shapes: `x`, `dx` are `[T, N, I]`; `y`, `dy` are `[T, N, H]` (`[T, N, P]` with an LSTM
+//! projection); hidden states and their gradients are `[N, H]` (`[N, P]`), cell states and
+//! theirs `[N, H]`; all row-major `float`, lengths in elements. Optional buffers are absent
+//! when NULL (length 0): initial states and incoming state gradients are then zeros, final
+//! states and input gradients are not computed.
 
-use super::args::{grad_args, grad_bufs, lengths_arg, seq_bufs, weight_dsts, GRAD_NAMES};
+use super::args::{grad_args, grad_bufs, length_options, seq_bufs};
+use super::buffers::{frnn_extra_weights_mut, frnn_forward_options, frnn_weights_mut};
 use super::desc::grad_mode;
 use super::handles::borrow_handle;
-use super::layer::frnn_layer;
-use super::slices::{borrow, Src};
-use super::status::{frnn_status, guard};
+use super::layer::{frnn_layer, main_set_mut};
+use super::slices::{borrow, Dst, Src};
+use super::status::{frnn_status, guard, FfiError};
+use super::weight_sets::{check_set, opt_struct, present, set_dsts, At, GRAD_NAMES7};
 use super::workspace::{frnn_workspace, WorkspaceState};
 use crate::api::{GradInput, GradMode, GradOutput, Layer};
 use crate::desc::SeqShape;
-use crate::error::{check_len, Result};
+use crate::rng::SplitMix64;
 use crate::weights::Weights;
 
-/// Backward-weights (after backward-data when `data` is given) into the caller's four
-/// gradient buffers, through the workspace's scratch gradients; nothing is written to the
-/// caller's buffers unless the whole call succeeds.
+/// The gradient buffers of a backward-weights call, checked (all seven, `None` where not
+/// given) and sliced.
+type GradOuts<'a> = [Option<&'a mut [f32]>; 7];
+
+/// The gradient buffers of the backward-weights calls: the four of `*grads` (required) and
+/// the extras of `*extra` (NULL: none), in [`GRAD_NAMES7`] order.
+///
+/// # Safety
+///
+/// `grads` and `extra` are NULL or point to readable structs.
+unsafe fn grad_dsts(
+    grads: *const frnn_weights_mut,
+    extra: *const frnn_extra_weights_mut,
+) -> Result<([Dst; 4], [Dst; 3]), FfiError> {
+    // SAFETY: the caller's contract.
+    let g = unsafe { borrow_handle("grads", grads) }?;
+    // SAFETY: the caller's contract.
+    let e = unsafe { opt_struct("extra_grads", extra) }?;
+    let [d0, d1, d2, d3, d4, d5, d6] = set_dsts(At::Args, &GRAD_NAMES7, Some(g), e);
+    Ok(([d0, d1, d2, d3], [d4, d5, d6]))
+}
+
+/// The seven gradient buffers from the checked required four and optional three.
+fn grad_outs<'a>([a, b, c, d]: [&'a mut [f32]; 4], [e, f, g]: [Option<&'a mut [f32]>; 3]) -> GradOuts<'a> {
+    [Some(a), Some(b), Some(c), Some(d), e, f, g]
+}
+
+/// Backward-weights (after backward-data when `data` is given) into the caller's gradient
+/// buffers (every one the layer has must be given), through the workspace's scratch
+/// gradients; nothing is written to the caller's buffers unless the whole call succeeds.
 fn weights_into(
     l: &Layer,
     st: &mut WorkspaceState,
     x: &[f32],
     data: Option<(GradOutput<'_>, GradInput<'_>)>,
-    out: [&mut [f32]; 4],
+    outs: GradOuts<'_>,
     mode: GradMode,
-) -> Result<()> {
+) -> Result<(), FfiError> {
     let d = *l.desc();
-    for ((what, o), w) in GRAD_NAMES.into_iter().zip(&out).zip(l.weights().buffers()) {
-        check_len(what, w.len(), o.len())?;
-    }
+    let got = outs.each_ref().map(|o| o.as_deref().map(<[f32]>::len));
+    check_set(&d, At::Args, &GRAD_NAMES7, got, &[0, 1, 2, 3, 4, 5, 6])?;
+    let out: Vec<&mut [f32]> = present(&d, outs).into_iter().flatten().collect();
     if st.grads.as_ref().is_some_and(|g| *g.desc() != d) {
         st.grads = None;
     }
     let grads = st.grads.get_or_insert_with(|| Weights::zeros(&d));
     if mode == GradMode::Accumulate {
-        for (g, o) in grads.buffers_mut().into_iter().zip(&out) {
+        for (g, o) in grads.all_buffers_mut().into_iter().zip(&out) {
             g.copy_from_slice(o);
         }
     }
@@ -45,7 +75,7 @@ fn weights_into(
         Some((grad_out, grad_in)) => l.backward(&mut st.ws, x, grad_out, grad_in, grads, mode)?,
         None => l.backward_weights(&mut st.ws, x, grads, mode)?,
     }
-    for (o, g) in out.into_iter().zip(grads.buffers()) {
+    for (o, g) in out.into_iter().zip(grads.all_buffers()) {
         o.copy_from_slice(g);
     }
     Ok(())
@@ -141,15 +171,52 @@ pub unsafe extern "C" fn frnn_layer_forward_lengths(
     c_n: *mut f32,
     c_n_len: usize,
 ) -> frnn_status {
+    let opts = length_options(lengths, lengths_len);
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe {
+        frnn_layer_forward_opts(
+            layer, steps, batch, &opts, x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len,
+        )
+    }
+}
+
+/// `frnn_layer_forward` with per-call options (`opts`, NULL: none; see
+/// `frnn_forward_options`): lengths as in `frnn_layer_forward_lengths`. Inference takes no
+/// recurrent mask.
+///
+/// Errors: as `frnn_layer_forward_lengths`; `FRNN_STATUS_UNEXPECTED_ARGUMENT` (a
+/// `recurrent_mask`).
+///
+/// # Safety
+///
+/// As `frnn_layer_forward`; `opts` is NULL or points to a readable `frnn_forward_options`
+/// whose pointers are NULL or point to their lengths in readable elements.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_layer_forward_opts(
+    layer: *const frnn_layer,
+    steps: usize,
+    batch: usize,
+    opts: *const frnn_forward_options,
+    x: *const f32,
+    x_len: usize,
+    h0: *const f32,
+    h0_len: usize,
+    c0: *const f32,
+    c0_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    h_n: *mut f32,
+    h_n_len: usize,
+    c_n: *mut f32,
+    c_n_len: usize,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
-        // SAFETY: the caller's contract (see # Safety).
-        let lengths = unsafe { lengths_arg(lengths, lengths_len) }?;
         let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
         // SAFETY: the caller's contract (see # Safety).
-        let (mut input, output) = unsafe { bufs.borrow() }?;
-        input.lengths = lengths;
+        let (input, output) = unsafe { bufs.borrow(opts) }?;
         layer.run(|l| l.forward(SeqShape::new(steps, batch), input, output))
     })
 }
@@ -240,19 +307,80 @@ pub unsafe extern "C" fn frnn_layer_forward_train_lengths(
     c_n: *mut f32,
     c_n_len: usize,
 ) -> frnn_status {
+    let opts = length_options(lengths, lengths_len);
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe {
+        frnn_layer_forward_train_opts(
+            layer, workspace, steps, batch, &opts, x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n,
+            c_n_len,
+        )
+    }
+}
+
+/// `frnn_layer_forward_train` with per-call options (`opts`, NULL: none; see
+/// `frnn_forward_options`): lengths as in `frnn_layer_forward_train_lengths`, and a
+/// recurrent-dropout mask `[N, H]` (`[N, P]` with a projection) that the forward applies and
+/// the backward calls then go through.
+///
+/// Errors: as `frnn_layer_forward_train_lengths`; `FRNN_STATUS_LENGTH_MISMATCH` (a mask of
+/// another length).
+///
+/// # Safety
+///
+/// As `frnn_layer_forward_train`; `opts` as in `frnn_layer_forward_opts`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_layer_forward_train_opts(
+    layer: *const frnn_layer,
+    workspace: *mut frnn_workspace,
+    steps: usize,
+    batch: usize,
+    opts: *const frnn_forward_options,
+    x: *const f32,
+    x_len: usize,
+    h0: *const f32,
+    h0_len: usize,
+    c0: *const f32,
+    c0_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    h_n: *mut f32,
+    h_n_len: usize,
+    c_n: *mut f32,
+    c_n_len: usize,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
-        // SAFETY: the caller's contract (see # Safety).
-        let lengths = unsafe { lengths_arg(lengths, lengths_len) }?;
         let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
         // SAFETY: the caller's contract (see # Safety).
-        let (mut input, output) = unsafe { bufs.borrow() }?;
-        input.lengths = lengths;
+        let (input, output) = unsafe { bufs.borrow(opts) }?;
         let shape = SeqShape::new(steps, batch);
         layer.run_with_ws(ws, |l, st| Ok(l.forward_train(shape, input, output, &mut st.ws)?))
+    })
+}
+
+/// Draws a dropout mask of `out_len` elements into `out`: each 0 with probability `p`, else
+/// `1/(1-p)`, from the deterministic generator (SplitMix64) seeded with `seed`: the masks
+/// the Rust API's `fusedrnn::train::dropout_mask` draws with `SplitMix64::new(seed)`. For
+/// `frnn_forward_options.recurrent_mask`.
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (`p` not in `[0, 1)`,
+/// misaligned `out`), `FRNN_STATUS_OVERFLOW`. Nothing is written on error.
+///
+/// # Safety
+///
+/// `out` is NULL or points to `out_len` writable `float`s.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_dropout_mask(p: f32, seed: u64, out: *mut f32, out_len: usize) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety).
+        let ([], [], [out], []) = unsafe { borrow([], [], [Dst::new("out", out, out_len)], []) }?;
+        let m = crate::train::dropout_mask(out.len(), p, &mut SplitMix64::new(seed))?;
+        out.copy_from_slice(&m);
+        Ok(())
     })
 }
 
@@ -305,12 +433,14 @@ pub unsafe extern "C" fn frnn_layer_backward_data(
 
 /// Backward-weights: writes (`FRNN_GRAD_MODE_OVERWRITE`) or adds
 /// (`FRNN_GRAD_MODE_ACCUMULATE`) the weight gradients `dw_ih` `[G*H, I]`, `dw_hh`
-/// `[G*H, H]`, `db_ih`, `db_hh` `[G*H]`, from the gate gradients `frnn_layer_backward_data`
-/// left in `workspace` and the same `x` the training forward read. `mode` is a
-/// `frnn_grad_mode` value.
+/// `[G*H, H]` (`[4H, P]` with a projection), `db_ih`, `db_hh` `[G*H]`, from the gate
+/// gradients `frnn_layer_backward_data` left in `workspace` and the same `x` the training
+/// forward read. `mode` is a `frnn_grad_mode` value. A layer with extra weights needs
+/// `frnn_layer_backward_weights_ex`.
 ///
 /// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_WORKSPACE` (also: backward-data has not
 /// run since the training forward), `FRNN_STATUS_LENGTH_MISMATCH`,
+/// `FRNN_STATUS_MISSING_ARGUMENT` (the layer has extra weights),
 /// `FRNN_STATUS_INVALID_VALUE` (bad `mode`, misaligned or overlapping buffers). No output is
 /// written on error.
 ///
@@ -334,24 +464,53 @@ pub unsafe extern "C" fn frnn_layer_backward_weights(
     db_hh_len: usize,
     mode: u32,
 ) -> frnn_status {
+    let g = main_set_mut(dw_ih, dw_ih_len, dw_hh, dw_hh_len, db_ih, db_ih_len, db_hh, db_hh_len);
+    // SAFETY: the caller's contract (see # Safety); no extras.
+    unsafe { frnn_layer_backward_weights_ex(layer, workspace, x, x_len, &g, std::ptr::null(), mode) }
+}
+
+/// Backward-weights into `*grads` (`dW_ih`, `dW_hh`, `db_ih`, `db_hh`, as
+/// `frnn_layer_backward_weights` writes them) and `*extra_grads` (`dW_hr` `[P, H]`,
+/// `dpeepholes` `[3H]` (`p_i, p_f, p_o`), `dlayer_norm` `[18H]` / `[12H]`, laid out as
+/// `frnn_extra_weights`): every gradient of a buffer the layer has is required, and only
+/// those. `extra_grads` may be NULL for a layer without extra weights.
+///
+/// Errors: as `frnn_layer_backward_weights`; `FRNN_STATUS_MISSING_ARGUMENT` (a gradient of an
+/// extra buffer the layer has is absent), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (one it does not
+/// have is given). Messages name the buffer (`"dW_hr: ..."`).
+///
+/// # Safety
+///
+/// As `frnn_layer_backward_data`; `grads` and `extra_grads` are NULL or point to a readable
+/// struct whose buffers are NULL or point to their lengths in writable `float`s.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_layer_backward_weights_ex(
+    layer: *const frnn_layer,
+    workspace: *mut frnn_workspace,
+    x: *const f32,
+    x_len: usize,
+    grads: *const frnn_weights_mut,
+    extra_grads: *const frnn_extra_weights_mut,
+    mode: u32,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
         // SAFETY: the caller's contract (see # Safety).
-        let dsts = weight_dsts(
-            GRAD_NAMES, dw_ih, dw_ih_len, dw_hh, dw_hh_len, db_ih, db_ih_len, db_hh, db_hh_len,
-        );
+        let (main, extra) = unsafe { grad_dsts(grads, extra_grads) }?;
         // SAFETY: the caller's contract (see # Safety).
-        let ([x], [], grads, []) = unsafe { borrow([Src::new("x", x, x_len)], [], dsts, []) }?;
+        let ([x], [], main, extra) = unsafe { borrow([Src::new("x", x, x_len)], [], main, extra) }?;
         let mode = grad_mode(mode)?;
-        layer.run_with_ws(ws, |l, st| Ok(weights_into(l, st, x, None, grads, mode)?))
+        let outs = grad_outs(main, extra);
+        layer.run_with_ws(ws, |l, st| weights_into(l, st, x, None, outs, mode))
     })
 }
 
 /// Backward-data then backward-weights in one call (arguments as the two calls). Every
-/// argument is checked before anything is written: on error no output changes.
+/// argument is checked before anything is written: on error no output changes. A layer with
+/// extra weights needs `frnn_layer_backward_ex`.
 ///
 /// Errors: as `frnn_layer_backward_data` and `frnn_layer_backward_weights`.
 ///
@@ -387,6 +546,65 @@ pub unsafe extern "C" fn frnn_layer_backward(
     db_hh_len: usize,
     mode: u32,
 ) -> frnn_status {
+    let g = main_set_mut(dw_ih, dw_ih_len, dw_hh, dw_hh_len, db_ih, db_ih_len, db_hh, db_hh_len);
+    // SAFETY: the caller's contract (see # Safety); no extras.
+    unsafe {
+        frnn_layer_backward_ex(
+            layer,
+            workspace,
+            x,
+            x_len,
+            dy,
+            dy_len,
+            dh_n,
+            dh_n_len,
+            dc_n,
+            dc_n_len,
+            dx,
+            dx_len,
+            dh0,
+            dh0_len,
+            dc0,
+            dc0_len,
+            &g,
+            std::ptr::null(),
+            mode,
+        )
+    }
+}
+
+/// `frnn_layer_backward` with the weight gradients in `*grads` and `*extra_grads` (as
+/// `frnn_layer_backward_weights_ex` takes them).
+///
+/// Errors: as `frnn_layer_backward_data` and `frnn_layer_backward_weights_ex`.
+///
+/// # Safety
+///
+/// As `frnn_layer_backward_data`; `grads` and `extra_grads` as in
+/// `frnn_layer_backward_weights_ex`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_layer_backward_ex(
+    layer: *const frnn_layer,
+    workspace: *mut frnn_workspace,
+    x: *const f32,
+    x_len: usize,
+    dy: *const f32,
+    dy_len: usize,
+    dh_n: *const f32,
+    dh_n_len: usize,
+    dc_n: *const f32,
+    dc_n_len: usize,
+    dx: *mut f32,
+    dx_len: usize,
+    dh0: *mut f32,
+    dh0_len: usize,
+    dc0: *mut f32,
+    dc0_len: usize,
+    grads: *const frnn_weights_mut,
+    extra_grads: *const frnn_extra_weights_mut,
+    mode: u32,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
@@ -395,15 +613,18 @@ pub unsafe extern "C" fn frnn_layer_backward(
         let g = grad_bufs(
             dy, dy_len, dh_n, dh_n_len, dc_n, dc_n_len, dx, dx_len, dh0, dh0_len, dc0, dc0_len,
         );
-        let dsts = weight_dsts(
-            GRAD_NAMES, dw_ih, dw_ih_len, dw_hh, dw_hh_len, db_ih, db_ih_len, db_hh, db_hh_len,
-        );
-        let [dy] = g.req_in;
         // SAFETY: the caller's contract (see # Safety).
-        let ([x, dy], opt_in, grads, opt_out) =
-            unsafe { borrow([Src::new("x", x, x_len), dy], g.opt_in, dsts, g.opt_out) }?;
+        let (main, extra) = unsafe { grad_dsts(grads, extra_grads) }?;
+        let [dy] = g.req_in;
+        let [o0, o1, o2] = g.opt_out;
+        let [e0, e1, e2] = extra;
+        // SAFETY: the caller's contract (see # Safety).
+        let ([x, dy], opt_in, main, outs) =
+            unsafe { borrow([Src::new("x", x, x_len), dy], g.opt_in, main, [o0, o1, o2, e0, e1, e2]) }?;
         let mode = grad_mode(mode)?;
-        let data = grad_args([dy], opt_in, opt_out);
-        layer.run_with_ws(ws, |l, st| Ok(weights_into(l, st, x, Some(data), grads, mode)?))
+        let [dx, dh0, dc0, e0, e1, e2] = outs;
+        let data = grad_args([dy], opt_in, [dx, dh0, dc0]);
+        let grads = grad_outs(main, [e0, e1, e2]);
+        layer.run_with_ws(ws, |l, st| weights_into(l, st, x, Some(data), grads, mode))
     })
 }

@@ -1,16 +1,17 @@
 //! The layer handle: creation, weights, thread count, workspace size.
 
-use super::args::{weight_dsts, weight_srcs};
-use super::buffers::WEIGHT_NAMES;
+use super::buffers::{
+    frnn_buffer, frnn_const_buffer, frnn_extra_weights, frnn_extra_weights_mut, frnn_weights, frnn_weights_mut,
+};
 use super::desc::frnn_layer_desc;
 use super::handles::{borrow_handle, free_handle, into_handle, Out};
 use super::shared::Shared;
 use super::slices::borrow;
 use super::status::{frnn_status, guard, guard_value, FfiError};
+use super::weight_sets::{check_set, copy_set_out, opt_struct, present, read_set, set_dsts, At, WEIGHT_NAMES7};
 use super::workspace::{frnn_workspace, WorkspaceState};
 use crate::api::Layer;
 use crate::desc::{LayerDesc, SeqShape};
-use crate::error::check_len;
 use crate::weights::Weights;
 
 /// One recurrent layer (one direction) with its weights and, optionally, its own threads.
@@ -48,28 +49,58 @@ pub(crate) fn weights_from(desc: &LayerDesc, [w_ih, w_hh, b_ih, b_hh]: [&[f32]; 
     Weights::new(desc, w_ih.to_vec(), w_hh.to_vec(), b_ih.to_vec(), b_hh.to_vec())
 }
 
-/// Copies `w` into the buffers given (`None`: skipped), after checking every length.
-pub(crate) fn copy_weights_out(w: &Weights, outs: [Option<&mut [f32]>; 4]) -> crate::Result<()> {
-    for ((what, out), src) in WEIGHT_NAMES.iter().zip(&outs).zip(w.buffers()) {
-        if let Some(out) = out {
-            check_len(what, src.len(), out.len())?;
-        }
+/// The four weight buffers of the plain calls as a struct.
+#[allow(clippy::too_many_arguments)]
+fn main_set(
+    w_ih: *const f32,
+    w_ih_len: usize,
+    w_hh: *const f32,
+    w_hh_len: usize,
+    b_ih: *const f32,
+    b_ih_len: usize,
+    b_hh: *const f32,
+    b_hh_len: usize,
+) -> frnn_weights {
+    let b = |data, len| frnn_const_buffer { data, len };
+    frnn_weights {
+        w_ih: b(w_ih, w_ih_len),
+        w_hh: b(w_hh, w_hh_len),
+        b_ih: b(b_ih, b_ih_len),
+        b_hh: b(b_hh, b_hh_len),
     }
-    for (out, src) in outs.into_iter().zip(w.buffers()) {
-        if let Some(out) = out {
-            out.copy_from_slice(src);
-        }
+}
+
+/// The four writable weight (or gradient) buffers of the plain calls as a struct.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn main_set_mut(
+    w_ih: *mut f32,
+    w_ih_len: usize,
+    w_hh: *mut f32,
+    w_hh_len: usize,
+    b_ih: *mut f32,
+    b_ih_len: usize,
+    b_hh: *mut f32,
+    b_hh_len: usize,
+) -> frnn_weights_mut {
+    let b = |data, len| frnn_buffer { data, len };
+    frnn_weights_mut {
+        w_ih: b(w_ih, w_ih_len),
+        w_hh: b(w_hh, w_hh_len),
+        b_ih: b(b_ih, b_ih_len),
+        b_hh: b(b_hh, b_hh_len),
     }
-    Ok(())
 }
 
 /// Creates a layer described by `desc` with the given weights (PyTorch layout and gate order,
 /// lengths as `frnn_desc_weight_lens`; the data is copied) and writes its handle to
-/// `*out_layer`.
+/// `*out_layer`. A layer whose options call for extra buffers (`W_hr`, peepholes) needs
+/// `frnn_layer_create_ex`; a layer-normalized one created here gets the identity
+/// normalization.
 ///
 /// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE`, `FRNN_STATUS_ZERO_SIZE`,
 /// `FRNN_STATUS_OVERFLOW` (as `frnn_desc_weight_lens`), `FRNN_STATUS_LENGTH_MISMATCH` (a
-/// weight buffer does not match the descriptor).
+/// weight buffer does not match the descriptor), `FRNN_STATUS_MISSING_ARGUMENT` (the
+/// descriptor has a projection or peepholes).
 ///
 /// # Safety
 ///
@@ -90,16 +121,42 @@ pub unsafe extern "C" fn frnn_layer_create(
     b_hh_len: usize,
     out_layer: *mut *mut frnn_layer,
 ) -> frnn_status {
+    let w = main_set(w_ih, w_ih_len, w_hh, w_hh_len, b_ih, b_ih_len, b_hh, b_hh_len);
+    // SAFETY: the caller's contract (see # Safety); no extras.
+    unsafe { frnn_layer_create_ex(desc, &w, std::ptr::null(), out_layer) }
+}
+
+/// Creates a layer described by `desc` with the weights `*weights` (the four buffers every
+/// layer has; see `frnn_weights`) and `*extra` (NULL: none; `W_hr`, peepholes, layer-norm
+/// parameters as the options call for them; see `frnn_extra_weights`), copied, and writes its
+/// handle to `*out_layer`. Lengths as `frnn_desc_weight_lens` and
+/// `frnn_desc_extra_weight_lens`.
+///
+/// Errors: as `frnn_layer_create`; `FRNN_STATUS_MISSING_ARGUMENT` (`W_hr` or the peepholes
+/// absent though the options need them), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (an extra buffer
+/// the layer does not have). Messages name the buffer (`"W_hr: expected 12 elements, got
+/// 11"`).
+///
+/// # Safety
+///
+/// `desc` is NULL or points to a readable `frnn_layer_desc`; `weights` and `extra` are NULL
+/// or point to a readable struct whose buffers are NULL or point to their lengths in readable
+/// `float`s; `out_layer` is NULL or points to a writable `frnn_layer *`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_layer_create_ex(
+    desc: *const frnn_layer_desc,
+    weights: *const frnn_weights,
+    extra: *const frnn_extra_weights,
+    out_layer: *mut *mut frnn_layer,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety); every bit pattern is a valid desc.
         let desc = unsafe { borrow_handle("desc", desc) }?.to_desc()?;
         let out = Out::new("out_layer", out_layer)?;
-        let srcs = weight_srcs(w_ih, w_ih_len, w_hh, w_hh_len, b_ih, b_ih_len, b_hh, b_hh_len);
         // SAFETY: the caller's contract (see # Safety).
-        let (w, [], [], []) = unsafe { borrow(srcs, [], [], []) }?;
-        let weights = weights_from(&desc, w)?;
+        let w = unsafe { read_set(&desc, weights, extra) }?;
         // SAFETY: the caller's contract (see # Safety).
-        unsafe { out.write(into_handle(frnn_layer::new(Layer::new(weights)))) };
+        unsafe { out.write(into_handle(frnn_layer::new(Layer::new(w)))) };
         Ok(())
     })
 }
@@ -190,31 +247,60 @@ pub unsafe extern "C" fn frnn_layer_get_weights(
     b_hh: *mut f32,
     b_hh_len: usize,
 ) -> frnn_status {
+    let w = main_set_mut(w_ih, w_ih_len, w_hh, w_hh_len, b_ih, b_ih_len, b_hh, b_hh_len);
+    // SAFETY: the caller's contract (see # Safety); no extras.
+    unsafe { frnn_layer_get_weights_ex(layer, &w, std::ptr::null()) }
+}
+
+/// Copies the layer's weights into the buffers of `*weights` (NULL: none of the four) and
+/// `*extra` (NULL: no extras; see `frnn_extra_weights_mut`); a NULL buffer (with length 0) is
+/// skipped. Lengths as `frnn_desc_weight_lens` and `frnn_desc_extra_weight_lens`.
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
+/// `FRNN_STATUS_UNEXPECTED_ARGUMENT` (an extra buffer the layer does not have),
+/// `FRNN_STATUS_INVALID_VALUE` (misaligned or overlapping buffers). Nothing is written
+/// unless every buffer is right.
+///
+/// # Safety
+///
+/// `layer` is NULL or a live layer handle; `weights` and `extra` are NULL or point to a
+/// readable struct whose buffers are NULL or point to their lengths in writable `float`s.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_layer_get_weights_ex(
+    layer: *const frnn_layer,
+    weights: *const frnn_weights_mut,
+    extra: *const frnn_extra_weights_mut,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
-        let dsts = weight_dsts(
-            WEIGHT_NAMES,
-            w_ih,
-            w_ih_len,
-            w_hh,
-            w_hh_len,
-            b_ih,
-            b_ih_len,
-            b_hh,
-            b_hh_len,
-        );
+        // SAFETY: the caller's contract (see # Safety).
+        let (w, e) = unsafe { (opt_struct("weights", weights)?, opt_struct("extra", extra)?) };
+        let dsts = set_dsts(At::Args, &WEIGHT_NAMES7, w, e);
         // SAFETY: the caller's contract (see # Safety).
         let ([], [], [], outs) = unsafe { borrow([], [], [], dsts) }?;
-        layer.with(|l| copy_weights_out(l.weights(), outs))
+        let st = layer.read();
+        let d = st.value.desc();
+        check_set(
+            d,
+            At::Args,
+            &WEIGHT_NAMES7,
+            outs.each_ref().map(|o| o.as_deref().map(<[f32]>::len)),
+            &[],
+        )?;
+        copy_set_out(st.value.weights(), present(d, outs));
+        Ok(())
     })
 }
 
 /// Replaces the layer's weights (copied; lengths as `frnn_desc_weight_lens`). Workspaces
 /// filled before no longer match the layer. Waits for calls running on the layer to finish.
+/// A layer with a projection or peepholes needs `frnn_layer_set_weights_ex`; a
+/// layer-normalized one gets the identity normalization.
 ///
 /// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
-/// `FRNN_STATUS_INVALID_VALUE` (misaligned buffer). The weights are unchanged on error.
+/// `FRNN_STATUS_MISSING_ARGUMENT`, `FRNN_STATUS_INVALID_VALUE` (misaligned buffer). The
+/// weights are unchanged on error.
 ///
 /// # Safety
 ///
@@ -233,16 +319,37 @@ pub unsafe extern "C" fn frnn_layer_set_weights(
     b_hh: *const f32,
     b_hh_len: usize,
 ) -> frnn_status {
+    let w = main_set(w_ih, w_ih_len, w_hh, w_hh_len, b_ih, b_ih_len, b_hh, b_hh_len);
+    // SAFETY: the caller's contract (see # Safety); no extras.
+    unsafe { frnn_layer_set_weights_ex(layer, &w, std::ptr::null()) }
+}
+
+/// Replaces the layer's weights with `*weights` and `*extra` (NULL: none), as
+/// `frnn_layer_create_ex` takes them (copied; an absent layer-norm buffer sets the identity).
+/// Workspaces filled before no longer match the layer. Waits for calls running on the layer
+/// to finish.
+///
+/// Errors: as `frnn_layer_create_ex` (but for the descriptor's). The weights are unchanged on
+/// error.
+///
+/// # Safety
+///
+/// `layer` is NULL or a live layer handle; `weights` and `extra` as in
+/// `frnn_layer_create_ex`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_layer_set_weights_ex(
+    layer: *mut frnn_layer,
+    weights: *const frnn_weights,
+    extra: *const frnn_extra_weights,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety). Shared access suffices: the layer is
         // replaced under its lock.
         let layer = unsafe { borrow_handle("layer", layer) }?;
-        let srcs = weight_srcs(w_ih, w_ih_len, w_hh, w_hh_len, b_ih, b_ih_len, b_hh, b_hh_len);
-        // SAFETY: the caller's contract (see # Safety).
-        let (w, [], [], []) = unsafe { borrow(srcs, [], [], []) }?;
         let desc = layer.with(|l| Ok(*l.desc()))?;
-        let weights = weights_from(&desc, w)?;
-        layer.write().value.set_weights(weights)?;
+        // SAFETY: the caller's contract (see # Safety).
+        let w = unsafe { read_set(&desc, weights, extra) }?;
+        layer.write().value.set_weights(w)?;
         Ok(())
     })
 }

@@ -3,8 +3,9 @@
 //!
 //! # Shape of the API
 //!
-//! - A plain C struct [`frnn_layer_desc`] (cell, GRU variant, activation, `I`, `H`) describes a
-//!   layer; `frnn_layer_create` makes an opaque `frnn_layer` handle from it and the four weight
+//! - A plain C struct [`frnn_layer_desc`] (cell, GRU variant, activation, `I`, `H`, and the
+//!   [`frnn_cell_options`]: LSTM projection, peepholes, clips, coupled gates, layer norm)
+//!   describes a layer; `frnn_layer_create` makes an opaque `frnn_layer` handle from it and the four weight
 //!   buffers (PyTorch layout, as [`crate::Weights`]); `frnn_layer_destroy` frees it.
 //! - `frnn_workspace_create` / `frnn_workspace_destroy` manage the training workspace that
 //!   `frnn_layer_forward_train` fills and `frnn_layer_backward_data` /
@@ -32,11 +33,17 @@
 //! - Any number of threads may call `frnn_layer_forward`, `frnn_layer_forward_train`, the
 //!   backward calls and the getters on the same `frnn_layer` at once, provided each training
 //!   call uses its own `frnn_workspace`.
-//! - `frnn_layer_set_weights` and `frnn_layer_set_num_threads` may also be called while other
-//!   threads use the layer: they wait until the running calls on that layer have finished, and
-//!   calls that start later see the new state.
-//! - A `frnn_workspace` or `frnn_stream` serves one call at a time: concurrent calls on one
-//!   are serialised (memory-safe, but what it then holds depends on their order).
+//! - The same holds for a `frnn_stack`: inference, training forwards (dropout included) and
+//!   backward on one stack at once, each training call with its own `frnn_stack_workspace`
+//!   (`ffi-tests/threads.cpp` checks the results are bitwise those of a lone call).
+//! - `frnn_layer_set_weights*`, `frnn_stack_set_weights*` and the `*_set_num_threads` calls
+//!   may also be called while other threads use the handle: they wait until the running calls
+//!   on it have finished, and calls that start later see the new state.
+//! - A `frnn_workspace`, `frnn_stack_workspace`, `frnn_stream` or `frnn_stack_stream` serves
+//!   one call at a time: concurrent calls on one are serialised (memory-safe, but what it then
+//!   holds depends on their order).
+//! - Descriptors are plain structs that the `*_desc_set_*` calls write: not from two threads
+//!   at once on one descriptor.
 //! - `*_destroy` must not run concurrently with any other use of that handle.
 //! - Threads used by a call: the layer's own pool (`frnn_layer_set_num_threads`), else the
 //!   process-wide setting (`frnn_set_num_threads`), else the environment variable
@@ -82,6 +89,7 @@ mod args;
 mod handles;
 mod shared;
 mod slices;
+mod weight_sets;
 
 pub use buffers::*;
 pub use clip::*;

@@ -2,7 +2,7 @@
 //! own thread pool.
 
 use std::ops::DerefMut;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rayon::ThreadPool;
 
@@ -85,4 +85,91 @@ impl<T: Sync> Shared<T> {
     pub(crate) fn num_threads(&self) -> Result<usize, FfiError> {
         threads::effective(self.read().pool.as_ref())
     }
+}
+
+/// What a streaming handle holds: its state behind a mutex (calls on one stream are
+/// serialised).
+pub struct Serial<S> {
+    state: Mutex<S>,
+}
+
+impl<S> Serial<S> {
+    pub(crate) fn new(state: S) -> Self {
+        Self {
+            state: Mutex::new(state),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, S> {
+        // A push refused or interrupted keeps the previous state (see `Stream::push`).
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The streaming state of a layer or a stack: the calls `frnn_stream_*` and
+/// `frnn_stack_stream_*` share.
+pub(crate) trait StreamState: Send {
+    /// What it streams through (a layer or a stack).
+    type Model: Sync;
+    fn push(&mut self, model: &Self::Model, x: &[f32], y: &mut [f32]) -> crate::Result<()>;
+    fn set_state(&mut self, h: &[f32], c: Option<&[f32]>) -> crate::Result<()>;
+}
+
+impl StreamState for crate::api::Stream {
+    type Model = crate::api::Layer;
+    fn push(&mut self, model: &Self::Model, x: &[f32], y: &mut [f32]) -> crate::Result<()> {
+        crate::api::Stream::push(self, model, x, y)
+    }
+    fn set_state(&mut self, h: &[f32], c: Option<&[f32]>) -> crate::Result<()> {
+        crate::api::Stream::set_state(self, h, c)
+    }
+}
+
+impl StreamState for crate::api::StackStream {
+    type Model = crate::api::Stack;
+    fn push(&mut self, model: &Self::Model, x: &[f32], y: &mut [f32]) -> crate::Result<()> {
+        crate::api::StackStream::push(self, model, x, y)
+    }
+    fn set_state(&mut self, h: &[f32], c: Option<&[f32]>) -> crate::Result<()> {
+        crate::api::StackStream::set_state(self, h, c)
+    }
+}
+
+/// The body of `frnn_stream_push` / `frnn_stack_stream_push`: the next steps `x` through
+/// `model` into `y`, on the model's threads.
+///
+/// # Safety
+///
+/// `x` and `y` are NULL or point to their lengths in `float`s, readable and writable.
+pub(crate) unsafe fn stream_push<S: StreamState>(
+    stream: &Serial<S>,
+    model: &Shared<S::Model>,
+    x: *const f32,
+    x_len: usize,
+    y: *mut f32,
+    y_len: usize,
+) -> Result<(), FfiError> {
+    use super::slices::{borrow, Dst, Src};
+    // SAFETY: the caller's contract.
+    let ([x], [], [y], []) = unsafe { borrow([Src::new("x", x, x_len)], [], [Dst::new("y", y, y_len)], []) }?;
+    // Lock order as everywhere: the model's (inside `run_locked`), then the stream's.
+    model.run_locked(|| stream.lock(), |m, s| Ok(s.push(m, x, y)?))
+}
+
+/// The body of `frnn_stream_set_state` / `frnn_stack_stream_set_state`.
+///
+/// # Safety
+///
+/// `h` and `c` are NULL or point to their lengths in readable `float`s.
+pub(crate) unsafe fn stream_set_state<S: StreamState>(
+    stream: &Serial<S>,
+    h: *const f32,
+    h_len: usize,
+    c: *const f32,
+    c_len: usize,
+) -> Result<(), FfiError> {
+    use super::slices::{borrow, Src};
+    // SAFETY: the caller's contract.
+    let ([h], [c], [], []) = unsafe { borrow([Src::new("h", h, h_len)], [Src::new("c", c, c_len)], [], []) }?;
+    Ok(stream.lock().set_state(h, c)?)
 }

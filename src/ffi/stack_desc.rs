@@ -1,10 +1,10 @@
 //! The stack descriptor: a plain C struct, the direction enum, and the size queries.
 
-use super::desc::frnn_layer_desc;
+use super::desc::{change, frnn_cell_options, frnn_layer_desc, set_option, weight_lens, write_extra_lens, WithOptions};
 use super::handles::{borrow_handle, Out};
 use super::status::{frnn_status, guard, FfiError};
 use crate::api::{Direction, StackDesc};
-use crate::desc::{Activation, Cell, GruVariant};
+use crate::desc::{Activation, Cell, GruVariant, LayerDesc};
 use crate::error::Error;
 
 /// How the layers of a stack run over time (values of `frnn_stack_desc.direction`).
@@ -26,14 +26,16 @@ pub enum frnn_direction {
 /// What a stack computes: `num_layers` layers of one cell, layer 0 reading the input (`I`
 /// features), layer `l > 0` reading layer `l - 1`'s output (`W` features), each layer with
 /// `D` directions (`direction`). Zero-initialise it, then set the fields; fields that do not
-/// apply to the cell are ignored but must hold a valid value (0 always is one).
+/// apply to the cell are ignored but must hold a valid value (0 always is one). `options`
+/// (all off when zero) apply to every layer-direction; set them after the other fields, best
+/// with the `frnn_stack_desc_set_*` calls.
 ///
 /// Weights and states are indexed as PyTorch orders them: layer-direction `k = l * D + d`,
 /// the reverse direction second (`[l0, l0_reverse, l1, l1_reverse, ...]`). Sequences are
 /// `x` `[T, N, I]` and `y` `[T, N, W]`, or `[N, T, I]` and `[N, T, W]` when `batch_first`
 /// is 1; states are `[L*D, N, H]` either way.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct frnn_stack_desc {
     /// A `frnn_cell` value.
     pub cell: u32,
@@ -45,20 +47,28 @@ pub struct frnn_stack_desc {
     pub direction: u32,
     /// `I`, the number of input features of layer 0 (at least 1).
     pub input_size: usize,
-    /// `H`, the number of hidden units of every layer (at least 1).
+    /// `H`, the number of hidden units of every layer (at least 1). With an LSTM projection
+    /// (`options.proj_size` `P`) the hidden states and outputs of each direction are `P`
+    /// wide instead (`W = 2P` or `P`), cell states stay `H` wide.
     pub hidden_size: usize,
     /// `L`, the number of layers (at least 1).
     pub num_layers: usize,
     /// 0: sequences time-major `[T, N, .]`; 1: batch-major `[N, T, .]` (PyTorch
     /// `batch_first=True`, ONNX `layout=1`).
     pub batch_first: u32,
+    /// The cell's options, for every layer-direction (see `frnn_cell_options`); all off when
+    /// zero.
+    pub options: frnn_cell_options,
 }
 
 impl frnn_stack_desc {
     /// The safe descriptor, after checking every field.
     pub(crate) fn to_desc(self) -> Result<StackDesc, FfiError> {
         let (cell, direction, batch_first) = self.parts()?;
-        let d = StackDesc::new(cell, self.input_size, self.hidden_size, self.num_layers, direction)?;
+        let layer = self
+            .options
+            .apply(LayerDesc::new(cell, self.input_size, self.hidden_size)?)?;
+        let d = StackDesc::from_layer(layer, self.num_layers, direction)?;
         Ok(d.batch_first(batch_first))
     }
 
@@ -71,6 +81,7 @@ impl frnn_stack_desc {
             activation: self.activation,
             input_size: 1,
             hidden_size: 1,
+            options: frnn_cell_options::default(),
         }
         .to_desc()?
         .cell();
@@ -116,8 +127,32 @@ impl frnn_stack_desc {
             hidden_size: d.hidden_size(),
             num_layers: d.num_layers(),
             batch_first: u32::from(d.is_batch_first()),
+            options: d
+                .layer_desc(0)
+                .map_or_else(|_| frnn_cell_options::default(), |l| frnn_cell_options::of(&l)),
         }
     }
+}
+
+impl WithOptions for frnn_stack_desc {
+    fn options_mut(&mut self) -> &mut frnn_cell_options {
+        &mut self.options
+    }
+    fn validate(&self) -> Result<(), FfiError> {
+        self.to_desc().map(drop)
+    }
+}
+
+/// The descriptor of layer-direction `index` of `desc`, refusing an index past `L*D`.
+pub(crate) fn layer_at(desc: &StackDesc, index: usize) -> Result<LayerDesc, FfiError> {
+    if index >= desc.layer_count() {
+        return Err(Error::InvalidValue {
+            what: "index",
+            why: "not below the number of layer-directions L*D",
+        }
+        .into());
+    }
+    Ok(desc.layer_desc(index / desc.direction().count())?)
 }
 
 /// Writes the number of layer-directions `L*D` (of weight sets, and of state slices) of a
@@ -156,7 +191,8 @@ pub unsafe extern "C" fn frnn_stack_desc_sizes(
 
 /// Writes the lengths (in `float` elements) of the weight buffers of layer-direction `index`
 /// (`l * D + d`, below `L*D`) of a stack described by `desc`: `W_ih` `[G*H, I_l]` with
-/// `I_l = I` for layer 0 and `W` above, `W_hh` `[G*H, H]`, and `b_ih`, `b_hh` `[G*H]` each.
+/// `I_l = I` for layer 0 and `W` above, `W_hh` `[G*H, H]` (`[4H, P]` with an LSTM
+/// projection), and `b_ih`, `b_hh` `[G*H]` each.
 ///
 /// Errors: as `frnn_stack_desc_sizes`; `FRNN_STATUS_INVALID_VALUE` when `index >= L*D`.
 ///
@@ -179,20 +215,117 @@ pub unsafe extern "C" fn frnn_stack_desc_weight_lens(
             Out::new("out_w_hh_len", out_w_hh_len)?,
             Out::new("out_bias_len", out_bias_len)?,
         ];
-        if index >= desc.layer_count() {
-            return Err(Error::InvalidValue {
-                what: "index",
-                why: "not below the number of layer-directions L*D",
-            }
-            .into());
-        }
-        let layer = desc.layer_desc(index / desc.direction().count())?;
-        let gh = layer.gate_rows();
-        let lens = [gh * layer.input_size(), gh * layer.hidden_size(), gh];
-        for (out, len) in outs.into_iter().zip(lens) {
+        let [w_ih, w_hh, b, _] = weight_lens(&layer_at(&desc, index)?);
+        for (out, len) in outs.into_iter().zip([w_ih, w_hh, b]) {
             // SAFETY: the caller's contract (see # Safety).
             unsafe { out.write(len) };
         }
         Ok(())
     })
+}
+
+/// Writes the lengths (in `float` elements) of the extra weight buffers (see
+/// `frnn_extra_weights`) of layer-direction `index` of a stack described by `desc`, each 0
+/// when the layers do not have it: `W_hr` `[P, H]`, the peepholes `[3H]`, the layer-norm
+/// parameters (`18H` LSTM, `12H` GRU). The same for every layer-direction.
+///
+/// Errors: as `frnn_stack_desc_weight_lens`.
+///
+/// # Safety
+///
+/// As `frnn_stack_desc_sizes`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_stack_desc_extra_weight_lens(
+    desc: *const frnn_stack_desc,
+    index: usize,
+    out_w_hr_len: *mut usize,
+    out_peepholes_len: *mut usize,
+    out_layer_norm_len: *mut usize,
+) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety); every bit pattern is a valid desc.
+        let desc = unsafe { borrow_handle("desc", desc) }?.to_desc()?;
+        let layer = layer_at(&desc, index)?;
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { write_extra_lens(&layer, out_w_hr_len, out_peepholes_len, out_layer_norm_len) }
+    })
+}
+
+/// As `frnn_layer_desc_set_proj_size`, for every layer-direction of the stack descriptor
+/// `*desc` (whose other fields must already be set).
+///
+/// Errors: as `frnn_layer_desc_set_proj_size`.
+///
+/// # Safety
+///
+/// `desc` is NULL or points to a readable and writable `frnn_stack_desc`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_stack_desc_set_proj_size(desc: *mut frnn_stack_desc, proj_size: usize) -> frnn_status {
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { set_option(desc, change::proj_size(proj_size)) }
+}
+
+/// As `frnn_layer_desc_set_peepholes`, for every layer-direction of `*desc`.
+///
+/// Errors: as `frnn_layer_desc_set_peepholes`.
+///
+/// # Safety
+///
+/// As `frnn_stack_desc_set_proj_size`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_stack_desc_set_peepholes(desc: *mut frnn_stack_desc, enable: u32) -> frnn_status {
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { set_option(desc, change::peepholes(enable)) }
+}
+
+/// As `frnn_layer_desc_set_clip`, for every layer-direction of `*desc`.
+///
+/// Errors: as `frnn_layer_desc_set_clip`.
+///
+/// # Safety
+///
+/// As `frnn_stack_desc_set_proj_size`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_stack_desc_set_clip(desc: *mut frnn_stack_desc, clip: f32) -> frnn_status {
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { set_option(desc, change::clip(clip)) }
+}
+
+/// As `frnn_layer_desc_set_cell_clip`, for every layer-direction of `*desc`.
+///
+/// Errors: as `frnn_layer_desc_set_clip`.
+///
+/// # Safety
+///
+/// As `frnn_stack_desc_set_proj_size`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_stack_desc_set_cell_clip(desc: *mut frnn_stack_desc, cell_clip: f32) -> frnn_status {
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { set_option(desc, change::cell_clip(cell_clip)) }
+}
+
+/// As `frnn_layer_desc_set_input_forget`, for every layer-direction of `*desc`.
+///
+/// Errors: as `frnn_layer_desc_set_peepholes`.
+///
+/// # Safety
+///
+/// As `frnn_stack_desc_set_proj_size`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_stack_desc_set_input_forget(desc: *mut frnn_stack_desc, enable: u32) -> frnn_status {
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { set_option(desc, change::input_forget(enable)) }
+}
+
+/// As `frnn_layer_desc_set_layer_norm`, for every layer-direction of `*desc`.
+///
+/// Errors: as `frnn_layer_desc_set_layer_norm`.
+///
+/// # Safety
+///
+/// As `frnn_stack_desc_set_proj_size`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_stack_desc_set_layer_norm(desc: *mut frnn_stack_desc, enable: u32) -> frnn_status {
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { set_option(desc, change::layer_norm(enable)) }
 }

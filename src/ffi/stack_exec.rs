@@ -6,16 +6,19 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::args::{grad_bufs, lengths_arg, seq_bufs, GRAD_NAMES};
-use super::buffers::{borrow_array, frnn_weights_mut};
+use super::args::{grad_bufs, length_options, seq_bufs, SeqBufs};
+use super::buffers::{borrow_array, frnn_extra_weights_mut, frnn_forward_options, frnn_weights_mut};
 use super::desc::grad_mode;
 use super::handles::{borrow_handle, free_handle, into_handle, Out};
-use super::slices::{borrow_vec, Dst};
-use super::stack::{check_weight_lens, frnn_stack, weight_lens};
-use super::status::{frnn_status, guard, guard_value};
-use crate::api::{GradInput, GradMode, GradOutput, StackWorkspace};
+use super::slices::{borrow, borrow_vec, Dst};
+use super::stack::{elem, frnn_stack, per_layer_opt};
+use super::status::{frnn_status, guard, guard_value, FfiError};
+use super::weight_sets::{check_set, present, set_dsts, At, GRAD_NAMES7};
+use crate::api::dropout::check_p;
+use crate::api::{Dropout, GradInput, GradMode, GradOutput, StackWorkspace};
 use crate::desc::SeqShape;
 use crate::error::{check_len, mul, Error};
+use crate::rng::SplitMix64;
 use crate::weights::Weights;
 
 /// A stack's training workspace: what `frnn_stack_forward_train` saves for
@@ -210,12 +213,9 @@ pub unsafe extern "C" fn frnn_stack_forward_lengths(
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let stack = unsafe { borrow_handle("stack", stack) }?;
-        // SAFETY: the caller's contract (see # Safety).
-        let lengths = unsafe { lengths_arg(lengths, lengths_len) }?;
         let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
         // SAFETY: the caller's contract (see # Safety).
-        let (mut input, output) = unsafe { bufs.borrow() }?;
-        input.lengths = lengths;
+        let (input, output) = unsafe { bufs.borrow(&length_options(lengths, lengths_len)) }?;
         stack.run(|s| s.forward(SeqShape::new(steps, batch), input, output))
     })
 }
@@ -306,23 +306,65 @@ pub unsafe extern "C" fn frnn_stack_forward_train_lengths(
     c_n: *mut f32,
     c_n_len: usize,
 ) -> frnn_status {
+    let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe {
+        train(
+            stack,
+            workspace,
+            steps,
+            batch,
+            &length_options(lengths, lengths_len),
+            bufs,
+            None,
+        )
+    }
+}
+
+/// The body of the stack's training forwards: `dropout` (probabilities and seed) or none.
+///
+/// # Safety
+///
+/// As `frnn_stack_forward_train_dropout`.
+unsafe fn train(
+    stack: *const frnn_stack,
+    workspace: *mut frnn_stack_workspace,
+    steps: usize,
+    batch: usize,
+    opts: *const frnn_forward_options,
+    bufs: SeqBufs,
+    dropout: Option<(Dropout, u64)>,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let stack = unsafe { borrow_handle("stack", stack) }?;
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
         // SAFETY: the caller's contract (see # Safety).
-        let lengths = unsafe { lengths_arg(lengths, lengths_len) }?;
-        let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
-        // SAFETY: the caller's contract (see # Safety).
-        let (mut input, output) = unsafe { bufs.borrow() }?;
-        input.lengths = lengths;
+        let (input, output) = unsafe { bufs.borrow(opts) }?;
+        if input.recurrent_mask.is_some() {
+            return Err(Error::InvalidValue {
+                what: "opts.recurrent_mask",
+                why: "a stack draws its own masks (recurrent_dropout of frnn_stack_forward_train_dropout)",
+            }
+            .into());
+        }
+        // Refused before the workspace is touched.
+        if let Some((d, _)) = dropout {
+            check_p(d.between_layers)?;
+            check_p(d.recurrent)?;
+        }
         let shape = SeqShape::new(steps, batch);
         stack.run_locked(
             || ws.lock(),
             |s, st| {
                 st.filled = None;
-                s.forward_train(shape, input, output, &mut st.ws)?;
+                match dropout {
+                    Some((d, seed)) => {
+                        s.forward_train_dropout(shape, input, output, &mut st.ws, d, &mut SplitMix64::new(seed))?
+                    }
+                    None => s.forward_train(shape, input, output, &mut st.ws)?,
+                }
                 st.filled = Some(s.layers().len());
                 Ok(())
             },
@@ -330,20 +372,30 @@ pub unsafe extern "C" fn frnn_stack_forward_train_lengths(
     })
 }
 
-/// `frnn_stack_forward_train_lengths` with dropout in training: `between_layers` on the output
-/// of every layer but the last (PyTorch's `dropout`), `recurrent` on each layer-direction's
-/// hidden state where it enters the recurrent products (variational, one mask per call), each
-/// in `[0, 1)` (0: off). The masks are drawn from a SplitMix64 generator whose state
-/// `*rng_state` the caller owns: it is read, and on success advanced past the draws, so a
-/// seed fixes every mask whatever the thread count. `frnn_stack_backward` uses the same masks.
+/// `frnn_stack_forward_train` with dropout (and per-call options `opts`, NULL: none; only
+/// `lengths` apply, as in `frnn_stack_forward_train_lengths`: a stack refuses a
+/// `recurrent_mask`, it draws its own). Between layers (PyTorch's `dropout`): every element of
+/// each layer's output but the last layer's is zeroed with probability `dropout` and the
+/// others scaled by `1/(1-dropout)` before the next layer reads it. Recurrent (variational):
+/// each layer-direction's hidden state is masked with probability `recurrent_dropout` where it
+/// enters the recurrent products, with one `[N, H]` (`[N, P]`) mask per call and
+/// layer-direction (see `frnn_forward_options.recurrent_mask`). Both in `[0, 1)`, 0: off.
 ///
-/// Errors: as `frnn_stack_forward_lengths`; `FRNN_STATUS_INVALID_VALUE` (a probability not in
-/// `[0, 1)`); `FRNN_STATUS_NULL_POINTER` (`rng_state`). `*rng_state` is unchanged on error.
+/// The masks are drawn from a SplitMix64 generator seeded with `seed`, layer by layer (the
+/// layer's recurrent masks, direction by direction, then its output mask, time-major), so
+/// `seed` fixes them whatever the thread count, and they equal what the Rust API's
+/// `Stack::forward_train_dropout` draws with `SplitMix64::new(seed)`. They are kept in
+/// `workspace` for `frnn_stack_backward` and can be read back with
+/// `frnn_stack_workspace_get_mask`. Inference (`frnn_stack_forward`) never drops.
+///
+/// Errors: as `frnn_stack_forward_train_lengths`; `FRNN_STATUS_INVALID_VALUE` (a probability
+/// outside `[0, 1)`, or `opts.recurrent_mask` given).
 ///
 /// # Safety
 ///
-/// As `frnn_stack_forward_train_lengths`; `rng_state` is NULL or points to a readable and
-/// writable `uint64_t`.
+/// As `frnn_stack_forward_train`; `opts` is NULL or points to a readable
+/// `frnn_forward_options` whose pointers are NULL or point to their lengths in readable
+/// elements.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn frnn_stack_forward_train_dropout(
@@ -351,11 +403,10 @@ pub unsafe extern "C" fn frnn_stack_forward_train_dropout(
     workspace: *mut frnn_stack_workspace,
     steps: usize,
     batch: usize,
-    lengths: *const usize,
-    lengths_len: usize,
-    between_layers: f32,
-    recurrent: f32,
-    rng_state: *mut u64,
+    opts: *const frnn_forward_options,
+    dropout: f32,
+    recurrent_dropout: f32,
+    seed: u64,
     x: *const f32,
     x_len: usize,
     h0: *const f32,
@@ -369,38 +420,106 @@ pub unsafe extern "C" fn frnn_stack_forward_train_dropout(
     c_n: *mut f32,
     c_n_len: usize,
 ) -> frnn_status {
+    let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
+    let d = Dropout {
+        between_layers: dropout,
+        recurrent: recurrent_dropout,
+    };
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { train(stack, workspace, steps, batch, opts, bufs, Some((d, seed))) }
+}
+
+/// Which dropout masks `frnn_stack_workspace_get_mask` reads (its `kind` argument).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum frnn_mask_kind {
+    /// The inter-layer masks: one per layer but the last (index `l` in `0..L-1`), shaped like
+    /// that layer's time-major output `[T, N, W]` (whatever `batch_first`).
+    BetweenLayers = 0,
+    /// The recurrent masks: one `[N, H]` (`[N, P]` with a projection) per layer-direction
+    /// (index `k = l * D + d` in `0..L*D`).
+    Recurrent = 1,
+}
+
+/// Writes to `*out_count` how many masks of `kind` (a `frnn_mask_kind` value) the last
+/// training forward into `workspace` drew, and to `*out_len` the length of each (0 and 0
+/// when it drew none: no dropout of that kind, a forward without dropout, or none yet).
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (bad `kind`).
+///
+/// # Safety
+///
+/// `workspace` is NULL or a live stack workspace handle; `out_count` and `out_len` are NULL
+/// or point to a writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_stack_workspace_mask_count(
+    workspace: *const frnn_stack_workspace,
+    kind: u32,
+    out_count: *mut usize,
+    out_len: *mut usize,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
-        let stack = unsafe { borrow_handle("stack", stack) }?;
-        // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
-        let state = Out::new("rng_state", rng_state)?;
-        // SAFETY: the caller's contract (see # Safety): readable, non-NULL (checked).
-        let mut rng = crate::rng::SplitMix64::new(unsafe { rng_state.read() });
-        // SAFETY: the caller's contract (see # Safety).
-        let lengths = unsafe { lengths_arg(lengths, lengths_len) }?;
-        let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
-        // SAFETY: the caller's contract (see # Safety).
-        let (mut input, output) = unsafe { bufs.borrow() }?;
-        input.lengths = lengths;
-        let shape = SeqShape::new(steps, batch);
-        let dropout = crate::Dropout {
-            between_layers,
-            recurrent,
-        };
-        stack.run_locked(
-            || ws.lock(),
-            |s, st| {
-                st.filled = None;
-                s.forward_train_dropout(shape, input, output, &mut st.ws, dropout, &mut rng)?;
-                st.filled = Some(s.layers().len());
-                Ok(())
-            },
-        )?;
-        // SAFETY: the caller's contract (see # Safety).
-        unsafe { state.write(rng.state()) };
+        let outs = [Out::new("out_count", out_count)?, Out::new("out_len", out_len)?];
+        let st = ws.lock();
+        let masks = masks_of(&st.ws, kind)?;
+        let vals = [masks.len(), masks.first().map_or(0, Vec::len)];
+        for (out, v) in outs.into_iter().zip(vals) {
+            // SAFETY: the caller's contract (see # Safety).
+            unsafe { out.write(v) };
+        }
         Ok(())
     })
+}
+
+/// Copies mask `index` of `kind` (a `frnn_mask_kind` value) that the last training forward
+/// into `workspace` drew into `out` (`out_len` elements, as `frnn_stack_workspace_mask_count`
+/// tells): each element 0 or `1/(1-p)`.
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (bad `kind`, `index` not
+/// below the count, misaligned `out`), `FRNN_STATUS_LENGTH_MISMATCH`. Nothing is written on
+/// error.
+///
+/// # Safety
+///
+/// `workspace` is NULL or a live stack workspace handle; `out` is NULL or points to `out_len`
+/// writable `float`s.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_stack_workspace_get_mask(
+    workspace: *const frnn_stack_workspace,
+    kind: u32,
+    index: usize,
+    out: *mut f32,
+    out_len: usize,
+) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety).
+        let ws = unsafe { borrow_handle("workspace", workspace) }?;
+        // SAFETY: the caller's contract (see # Safety).
+        let ([], [], [out], []) = unsafe { borrow([], [], [Dst::new("out", out, out_len)], []) }?;
+        let st = ws.lock();
+        let m = masks_of(&st.ws, kind)?.get(index).ok_or(Error::InvalidValue {
+            what: "index",
+            why: "not below the number of masks drawn (frnn_stack_workspace_mask_count)",
+        })?;
+        check_len("out", m.len(), out.len())?;
+        out.copy_from_slice(m);
+        Ok(())
+    })
+}
+
+/// The masks of `kind` kept in `ws`.
+fn masks_of(ws: &StackWorkspace, kind: u32) -> Result<&[Vec<f32>], FfiError> {
+    match kind {
+        k if k == frnn_mask_kind::BetweenLayers as u32 => Ok(ws.dropout_masks()),
+        k if k == frnn_mask_kind::Recurrent as u32 => Ok(ws.recurrent_masks()),
+        _ => Err(Error::InvalidValue {
+            what: "kind",
+            why: "not a frnn_mask_kind value",
+        }
+        .into()),
+    }
 }
 
 /// Backward through every layer of the stack, from `dy` (and `dh_n`, `dc_n` `[L*D, N, H]`;
@@ -409,11 +528,13 @@ pub unsafe extern "C" fn frnn_stack_forward_train_dropout(
 /// weight gradients into `grads`, an array of `grads_count = L*D` gradient sets in the
 /// stack's order (`dW_ih`, `dW_hh`, `db_ih`, `db_hh` of each layer-direction, lengths as
 /// `frnn_stack_desc_weight_lens`). The shape is that of the training forward that filled
-/// `workspace`. `mode` is a `frnn_grad_mode` value.
+/// `workspace`, and backward goes through the dropout masks it drew. `mode` is a
+/// `frnn_grad_mode` value. Stacks with extra weights need `frnn_stack_backward_ex`.
 ///
 /// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_WORKSPACE` (not filled by this stack's
 /// training forward, or the weights changed since), `FRNN_STATUS_LENGTH_MISMATCH` (the
 /// message names the buffer, e.g. `grads[1].dW_hh`), `FRNN_STATUS_UNEXPECTED_ARGUMENT`,
+/// `FRNN_STATUS_MISSING_ARGUMENT` (the layers have extra weights),
 /// `FRNN_STATUS_INVALID_VALUE` (bad `mode`, misaligned or overlapping buffers). No output is
 /// written on error.
 ///
@@ -443,6 +564,71 @@ pub unsafe extern "C" fn frnn_stack_backward(
     grads_count: usize,
     mode: u32,
 ) -> frnn_status {
+    // SAFETY: the caller's contract (see # Safety); no extras.
+    unsafe {
+        frnn_stack_backward_ex(
+            stack,
+            workspace,
+            dy,
+            dy_len,
+            dh_n,
+            dh_n_len,
+            dc_n,
+            dc_n_len,
+            dx,
+            dx_len,
+            dh0,
+            dh0_len,
+            dc0,
+            dc0_len,
+            grads,
+            grads_count,
+            std::ptr::null(),
+            0,
+            mode,
+        )
+    }
+}
+
+/// `frnn_stack_backward` with the gradients of the extra weights too: `extra_grads` is an
+/// array of `extra_grads_count = L*D` `frnn_extra_weights_mut` in the order of `grads`
+/// (`dW_hr` `[P, H]`, `dpeepholes` `[3H]`, `dlayer_norm` `[18H]` / `[12H]` of each
+/// layer-direction, laid out as `frnn_extra_weights`), or NULL with 0 for a stack without
+/// extra weights. Every gradient of a buffer the layers have is required, and only those.
+///
+/// Errors: as `frnn_stack_backward`; `FRNN_STATUS_LENGTH_MISMATCH` also when
+/// `extra_grads_count` is neither 0 nor `L*D`; `FRNN_STATUS_MISSING_ARGUMENT` (a required
+/// gradient is absent), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (one the layers do not have is
+/// given). Messages name the buffer (`extra_grads[1].dW_hr`).
+///
+/// # Safety
+///
+/// As `frnn_stack_backward`; `extra_grads` is NULL or points to `extra_grads_count` readable
+/// `frnn_extra_weights_mut` whose buffers are NULL or point to their lengths in writable
+/// `float`s.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_stack_backward_ex(
+    stack: *const frnn_stack,
+    workspace: *mut frnn_stack_workspace,
+    dy: *const f32,
+    dy_len: usize,
+    dh_n: *const f32,
+    dh_n_len: usize,
+    dc_n: *const f32,
+    dc_n_len: usize,
+    dx: *mut f32,
+    dx_len: usize,
+    dh0: *mut f32,
+    dh0_len: usize,
+    dc0: *mut f32,
+    dc0_len: usize,
+    grads: *const frnn_weights_mut,
+    grads_count: usize,
+    extra_grads: *const frnn_extra_weights_mut,
+    extra_grads_count: usize,
+    mode: u32,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let stack = unsafe { borrow_handle("stack", stack) }?;
@@ -450,18 +636,23 @@ pub unsafe extern "C" fn frnn_stack_backward(
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
         // SAFETY: the caller's contract (see # Safety).
         let views = unsafe { borrow_array("grads", grads, grads_count) }?;
+        // SAFETY: the caller's contract (see # Safety).
+        let extras = unsafe { per_layer_opt("extra_grads", extra_grads, extra_grads_count, views.len()) }?;
         let g = grad_bufs(
             dy, dy_len, dh_n, dh_n_len, dc_n, dc_n_len, dx, dx_len, dh0, dh0_len, dc0, dc0_len,
         );
-        let outs: Vec<Dst> = (views.iter().enumerate())
-            .flat_map(|(k, w)| w.dsts("grads", k, GRAD_NAMES))
-            .collect();
+        let (mut main, mut opt) = (Vec::new(), g.opt_out.to_vec());
+        for (k, w) in views.iter().enumerate() {
+            let [d0, d1, d2, d3, d4, d5, d6] = set_dsts(at(k), &GRAD_NAMES7, Some(w), extras.get(k));
+            main.extend([d0, d1, d2, d3]);
+            opt.extend([d4, d5, d6]);
+        }
         // SAFETY: the caller's contract (see # Safety).
-        let (req_in, opt_in, mut outs, opt_out) = unsafe { borrow_vec(&g.req_in, &g.opt_in, &outs, &g.opt_out) }?;
+        let (req_in, opt_in, main, opt) = unsafe { borrow_vec(&g.req_in, &g.opt_in, &main, &opt) }?;
         let mode = grad_mode(mode)?;
         let count = views.len();
-        let mut opt_out = opt_out.into_iter();
-        let mut next = || opt_out.next().flatten();
+        let mut opt = opt.into_iter();
+        let mut next = || opt.next().flatten();
         let grad_out = GradOutput {
             dy: req_in[0],
             dh_n: opt_in[0],
@@ -472,14 +663,21 @@ pub unsafe extern "C" fn frnn_stack_backward(
             dh0: next(),
             dc0: next(),
         };
+        let extra: Vec<Option<&mut [f32]>> = opt.collect();
         stack.run_locked(
             || ws.lock(),
             |s, st| {
                 let n = s.layers().len();
                 check_len("grads (layers x directions)", n, count)?;
-                for (k, o) in outs.chunks_exact(4).enumerate() {
-                    let got = std::array::from_fn(|j| Some(o[j].len()));
-                    check_weight_lens("grads", k, GRAD_NAMES, weight_lens(s.desc(), k)?, got)?;
+                // Every set's seven buffers, checked, then those the layer has.
+                let mut outs: Vec<Vec<&mut [f32]>> = Vec::with_capacity(n);
+                let (mut main, mut extra) = (main.into_iter(), extra.into_iter());
+                for (k, l) in s.layers().iter().enumerate() {
+                    let set: Vec<Option<&mut [f32]>> =
+                        main.by_ref().take(4).map(Some).chain(extra.by_ref().take(3)).collect();
+                    let got = std::array::from_fn(|j| set[j].as_deref().map(<[f32]>::len));
+                    check_set(l.desc(), at(k), &GRAD_NAMES7, got, &[0, 1, 2, 3, 4, 5, 6])?;
+                    outs.push(present(l.desc(), set).into_iter().flatten().collect());
                 }
                 match st.filled {
                     Some(m) if m == n => {}
@@ -501,15 +699,15 @@ pub unsafe extern "C" fn frnn_stack_backward(
                     st.grads = s.layers().iter().map(|l| Weights::zeros(l.desc())).collect();
                 }
                 if mode == GradMode::Accumulate {
-                    for (g, o) in st.grads.iter_mut().zip(outs.chunks_exact(4)) {
-                        for (g, o) in g.buffers_mut().into_iter().zip(o) {
+                    for (g, o) in st.grads.iter_mut().zip(&outs) {
+                        for (g, o) in g.all_buffers_mut().into_iter().zip(o) {
                             g.copy_from_slice(o);
                         }
                     }
                 }
                 s.backward(&mut st.ws, grad_out, grad_in, &mut st.grads, mode)?;
-                for (g, o) in st.grads.iter().zip(outs.chunks_exact_mut(4)) {
-                    for (g, o) in g.buffers().into_iter().zip(o) {
+                for (g, o) in st.grads.iter().zip(outs) {
+                    for (g, o) in g.all_buffers().into_iter().zip(o) {
                         o.copy_from_slice(g);
                     }
                 }
@@ -517,4 +715,9 @@ pub unsafe extern "C" fn frnn_stack_backward(
             },
         )
     })
+}
+
+/// Where layer-direction `k`'s gradient buffers come from.
+fn at(k: usize) -> At {
+    elem("grads", "extra_grads", k)
 }

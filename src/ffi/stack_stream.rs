@@ -1,9 +1,10 @@
 //! The stack streaming handle: every layer's state carried across pushes of any chunk size.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::MutexGuard;
 
 use super::handles::{borrow_handle, free_handle, into_handle, Out};
-use super::slices::{borrow, Dst, Src};
+use super::shared::{stream_push, stream_set_state, Serial};
+use super::slices::{borrow, Dst};
 use super::stack::frnn_stack;
 use super::status::{frnn_status, guard, guard_value};
 use crate::api::StackStream;
@@ -15,13 +16,12 @@ use crate::api::StackStream;
 /// `batch_first`. Opaque; create with `frnn_stack_stream_create`, free with
 /// `frnn_stack_stream_destroy`. Calls on one stream are serialised; use one stream per thread.
 pub struct frnn_stack_stream {
-    stream: Mutex<StackStream>,
+    stream: Serial<StackStream>,
 }
 
 impl frnn_stack_stream {
     fn lock(&self) -> MutexGuard<'_, StackStream> {
-        // A push refused or interrupted keeps the previous state (see `StackStream::push`).
-        self.stream.lock().unwrap_or_else(PoisonError::into_inner)
+        self.stream.lock()
     }
 }
 
@@ -50,7 +50,7 @@ pub unsafe extern "C" fn frnn_stack_stream_create(
         let out = Out::new("out_stream", out_stream)?;
         let stream = stack.with(|s| StackStream::with_capacity(s, batch, max_steps))?;
         let handle = into_handle(frnn_stack_stream {
-            stream: Mutex::new(stream),
+            stream: Serial::new(stream),
         });
         // SAFETY: the caller's contract (see # Safety).
         unsafe { out.write(handle) };
@@ -99,9 +99,7 @@ pub unsafe extern "C" fn frnn_stack_stream_push(
         // SAFETY: the caller's contract (see # Safety).
         let stack = unsafe { borrow_handle("stack", stack) }?;
         // SAFETY: the caller's contract (see # Safety).
-        let ([x], [], [y], []) = unsafe { borrow([Src::new("x", x, x_len)], [], [Dst::new("y", y, y_len)], []) }?;
-        // Lock order as everywhere: the stack's (inside `run_locked`), then the stream's.
-        stack.run_locked(|| stream.lock(), |s, st| Ok(st.push(s, x, y)?))
+        unsafe { stream_push(&stream.stream, stack, x, x_len, y, y_len) }
     })
 }
 
@@ -129,8 +127,7 @@ pub unsafe extern "C" fn frnn_stack_stream_set_state(
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let stream = unsafe { borrow_handle("stream", stream) }?;
         // SAFETY: the caller's contract (see # Safety).
-        let ([h], [c], [], []) = unsafe { borrow([Src::new("h", h, h_len)], [Src::new("c", c, c_len)], [], []) }?;
-        Ok(stream.lock().set_state(h, c)?)
+        unsafe { stream_set_state(&stream.stream, h, h_len, c, c_len) }
     })
 }
 

@@ -94,6 +94,10 @@ pub(crate) enum FfiError {
     Overlap { what: Name, other: Name },
     /// A buffer (an element of an array argument) with the wrong number of elements.
     Length { what: Name, expected: usize, got: usize },
+    /// A buffer (an element of an array argument) the layer needs but was not given.
+    Missing { what: Name },
+    /// A buffer (an element of an array argument) given to a layer that does not take it.
+    Unexpected { what: Name },
     /// A panic or a resource failure.
     Internal(String),
 }
@@ -120,6 +124,8 @@ impl FfiError {
             FfiError::Null { .. } | FfiError::NullWithLen { .. } => frnn_status::NullPointer,
             FfiError::TooLong { .. } => frnn_status::Overflow,
             FfiError::Length { .. } => frnn_status::LengthMismatch,
+            FfiError::Missing { .. } => frnn_status::MissingArgument,
+            FfiError::Unexpected { .. } => frnn_status::UnexpectedArgument,
             FfiError::Misaligned { .. } | FfiError::Overlap { .. } => frnn_status::InvalidValue,
             FfiError::Internal(_) => frnn_status::Internal,
         }
@@ -137,6 +143,9 @@ impl FfiError {
             FfiError::Misaligned { what, align } => format!("{what}: pointer not aligned to {align} bytes"),
             FfiError::Overlap { what, other } => format!("{what}: output buffer overlaps {other}"),
             FfiError::Length { what, expected, got } => format!("{what}: expected {expected} elements, got {got}"),
+            // The texts of the safe API's `Missing` and `Unexpected`.
+            FfiError::Missing { what } => format!("{what}: required but missing"),
+            FfiError::Unexpected { what } => format!("{what}: not taken by this layer"),
             FfiError::Internal(m) => format!("internal error: {m}"),
         }
     }

@@ -1,10 +1,11 @@
 //! The streaming-inference handle: a layer's state carried across pushes of any chunk size.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::MutexGuard;
 
 use super::handles::{borrow_handle, free_handle, into_handle, Out};
 use super::layer::frnn_layer;
-use super::slices::{borrow, Dst, Src};
+use super::shared::{stream_push, stream_set_state, Serial};
+use super::slices::{borrow, Dst};
 use super::status::{frnn_status, guard, guard_value};
 use crate::api::Stream;
 use crate::error::{check_len, Error};
@@ -15,13 +16,12 @@ use crate::error::{check_len, Error};
 /// with `frnn_stream_create`, free with `frnn_stream_destroy`. Calls on one stream are
 /// serialised; use one stream per thread.
 pub struct frnn_stream {
-    stream: Mutex<Stream>,
+    stream: Serial<Stream>,
 }
 
 impl frnn_stream {
     fn lock(&self) -> MutexGuard<'_, Stream> {
-        // A push refused or interrupted keeps the previous state (see `Stream::push`).
-        self.stream.lock().unwrap_or_else(PoisonError::into_inner)
+        self.stream.lock()
     }
 }
 
@@ -52,7 +52,7 @@ pub unsafe extern "C" fn frnn_stream_create(
             steps => Stream::with_capacity(l, batch, steps),
         })?;
         let handle = into_handle(frnn_stream {
-            stream: Mutex::new(stream),
+            stream: Serial::new(stream),
         });
         // SAFETY: the caller's contract (see # Safety).
         unsafe { out.write(handle) };
@@ -101,9 +101,7 @@ pub unsafe extern "C" fn frnn_stream_push(
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
         // SAFETY: the caller's contract (see # Safety).
-        let ([x], [], [y], []) = unsafe { borrow([Src::new("x", x, x_len)], [], [Dst::new("y", y, y_len)], []) }?;
-        // Lock order as everywhere: the layer's (inside `run`), then the stream's.
-        layer.run_locked(|| stream.lock(), |l, s| Ok(s.push(l, x, y)?))
+        unsafe { stream_push(&stream.stream, layer, x, x_len, y, y_len) }
     })
 }
 
@@ -131,8 +129,7 @@ pub unsafe extern "C" fn frnn_stream_set_state(
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let stream = unsafe { borrow_handle("stream", stream) }?;
         // SAFETY: the caller's contract (see # Safety).
-        let ([h], [c], [], []) = unsafe { borrow([Src::new("h", h, h_len)], [Src::new("c", c, c_len)], [], []) }?;
-        Ok(stream.lock().set_state(h, c)?)
+        unsafe { stream_set_state(&stream.stream, h, h_len, c, c_len) }
     })
 }
 
