@@ -41,7 +41,7 @@ unsafe fn rows<V: Vf32, const MR: usize, const G: usize>(p: &Proj<'_>, b: usize,
     }
 }
 
-/// Rows per chunk: a chunk of `X` (48 × I floats) stays in L1/L2 while every unit block of the
+/// Rows per chunk: a chunk of `X` (48 × I floats) stays in L2 while every unit block of the
 /// group passes over it. A multiple of every tile height (3, 4, 6, 8, 12, 16).
 const ROW_CHUNK: usize = 48;
 

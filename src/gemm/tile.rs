@@ -112,6 +112,10 @@ macro_rules! tile_rows {
 macro_rules! wide_rows {
     ($rows:expr, |$m:ident| $body:expr) => {
         match $rows {
+            8 => {
+                const $m: usize = 8;
+                $body
+            }
             9 => {
                 const $m: usize = 9;
                 $body
@@ -142,10 +146,6 @@ macro_rules! wide_rows {
             }
             16 => {
                 const $m: usize = 16;
-                $body
-            }
-            8 => {
-                const $m: usize = 8;
                 $body
             }
             rest => $crate::gemm::tile::rest_rows!(rest, |$m| $body),
