@@ -2,6 +2,7 @@
 
 use crate::desc::SeqShape;
 use crate::driver::schedule::Schedule;
+use crate::gemm::hugebuf::HugeBuf;
 
 /// Identifies the forward call whose results a workspace holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +23,8 @@ pub(crate) struct Stamp {
 /// and shape.
 #[derive(Debug, Default)]
 pub struct TrainWorkspace {
-    pub(crate) buf: Vec<f32>,
+    /// On huge pages where possible (see `gemm::hugebuf`).
+    pub(crate) buf: HugeBuf,
     pub(crate) stamp: Option<Stamp>,
     pub(crate) dgates_ready: bool,
     /// The batch schedule of the forward call it holds (sequence lengths).
@@ -63,7 +65,8 @@ impl TrainWorkspace {
         self.sched = None;
         self.rmask.clear();
         if self.buf.len() < elems {
-            self.buf.resize(elems, 0.0);
+            // Nothing it held is kept, so a fresh buffer replaces it.
+            self.buf = HugeBuf::zeroed(elems);
         }
     }
 }

@@ -9,6 +9,7 @@ use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::fused::{self, FwdStep, StepSlices};
 use crate::desc::{Cell, GruVariant, LayerDesc, SeqShape};
+use crate::gemm::hugebuf::HugeBuf;
 use crate::gemm::par::SyncMutPtr;
 use crate::gemm::proj::{self, Proj};
 use crate::weights::Weights;
@@ -239,7 +240,8 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
 /// it has served and is reused, so repeated calls allocate nothing.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
-    gates: Vec<f32>,
+    /// The hoisted projection, on huge pages where possible (see `gemm::hugebuf`).
+    gates: HugeBuf,
     h: Vec<f32>,
     c: Vec<f32>,
     aux: Vec<f32>,
@@ -264,17 +266,14 @@ impl Scratch {
                 0
             },
         ];
-        for (v, len) in [
-            &mut self.gates,
-            &mut self.h,
-            &mut self.c,
-            &mut self.aux,
-            &mut self.m,
-            &mut self.ln,
-        ]
-        .into_iter()
-        .zip(lens)
+        if self.gates.len() < lens[0] {
+            self.gates = HugeBuf::zeroed(lens[0]);
+        }
+        for (v, len) in [&mut self.h, &mut self.c, &mut self.aux, &mut self.m, &mut self.ln]
+            .into_iter()
+            .zip(&lens[1..])
         {
+            let len = *len;
             if v.len() < len {
                 v.resize(len, 0.0);
             }

@@ -4,6 +4,7 @@
 use super::pack::Packed;
 use super::packed::{self, PlainGemm};
 use super::par::SyncMutPtr;
+use super::proj::{self, Proj};
 
 /// `B` `[K, N]` row-major, packed once for repeated products `C = A · B`.
 #[derive(Debug)]
@@ -37,5 +38,41 @@ impl PackedB {
             ldc: self.n,
         };
         packed::plain(&g, 0..self.b.blocks());
+    }
+}
+
+/// `W` `[G*H, K]` (gate blocks of `H` rows, like `W_ih`) packed gate-interleaved, for the
+/// input-projection kernel `out = bias + A · Wᵀ`.
+#[derive(Debug)]
+pub struct PackedGates {
+    w: Packed,
+    h: usize,
+    bias: Vec<f32>,
+}
+
+impl PackedGates {
+    /// Packs `w` (`[gates * h, k]` row-major), with a zero bias.
+    pub fn new(w: &[f32], gates: usize, h: usize, k: usize) -> Self {
+        Self {
+            w: Packed::gate_rows(w, gates, h, k),
+            h,
+            bias: vec![0.0; gates * h],
+        }
+    }
+
+    /// `out = a · Wᵀ` with `a` `[m, K]` and `out` `[m, G*H]` row-major, on the current thread.
+    pub fn project(&self, m: usize, a: &[f32], out: &mut [f32]) {
+        assert!(a.len() >= m * self.w.k() && out.len() >= m * self.bias.len());
+        // SAFETY: `out` is exclusively borrowed and only this thread writes it.
+        let out = unsafe { SyncMutPtr::new(out.as_mut_ptr()) };
+        let p = Proj {
+            rows: m,
+            x: a,
+            w: &self.w,
+            bias: &self.bias,
+            h: self.h,
+            out,
+        };
+        proj::project(&p, 0..self.w.blocks());
     }
 }

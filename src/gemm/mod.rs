@@ -7,6 +7,7 @@
 //! results do not depend on the thread count.
 
 pub mod bench_api;
+pub(crate) mod hugebuf;
 pub(crate) mod pack;
 pub(crate) mod packed;
 pub(crate) mod par;

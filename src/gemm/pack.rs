@@ -1,5 +1,7 @@
 //! Weights packed once into the tile kernel's panel format.
 
+use super::hugebuf::HugeBuf;
+
 /// Output units per block: one 8-lane vector.
 pub(crate) const UNITS: usize = 8;
 
@@ -16,14 +18,15 @@ pub(crate) struct Packed {
     /// Whether the panel's "gates" are two halves of 16 units of one gate ([`Packed::plain`],
     /// [`Packed::wide_rows`]) rather than `G` gates of the same 8 units.
     wide: bool,
-    data: Vec<f32>,
+    /// The panels, on huge pages where possible (they are streamed through L2 every step).
+    data: HugeBuf,
 }
 
 impl Packed {
     /// Packs `B(kk, g, u)` for `kk < k`, `g < gates`, `u < units`.
     pub(crate) fn from_fn(k: usize, gates: usize, units: usize, b: impl Fn(usize, usize, usize) -> f32) -> Self {
         let blocks = units.div_ceil(UNITS);
-        let mut data = vec![0.0f32; blocks * k * gates * UNITS];
+        let mut data = HugeBuf::zeroed(blocks * k * gates * UNITS);
         for (blk, panel) in data.chunks_exact_mut(k * gates * UNITS).enumerate() {
             for kk in 0..k {
                 for g in 0..gates {
@@ -100,7 +103,7 @@ impl Packed {
     /// `units` are zero.
     fn wide(k: usize, units: usize, b: impl Fn(usize, usize) -> f32) -> Self {
         let blocks = units.div_ceil(2 * UNITS);
-        let mut data = vec![0.0f32; blocks * k * 2 * UNITS];
+        let mut data = HugeBuf::zeroed(blocks * k * 2 * UNITS);
         for (blk, panel) in data.chunks_exact_mut(k * 2 * UNITS).enumerate() {
             for kk in 0..k {
                 for c in 0..2 * UNITS {

@@ -11,6 +11,9 @@ use std::arch::x86_64::*;
 
 use crate::gemm::pack::UNITS;
 
+/// Panel rows the tile prefetches ahead of the row it multiplies.
+const PF_ROWS: usize = 16;
+
 /// `acc[r][g] = Σ_kk A[r, kk] · panel[kk, g, 0..8]` for `r < MR`, `g < G <= 4`, row `r` of `A`
 /// being `a[r * lda ..][.. k]`.
 ///
@@ -40,6 +43,12 @@ pub(super) unsafe fn tile<const MR: usize, const G: usize>(
     for kk in 0..k {
         // SAFETY: kk < k, so the row's G * 8 floats lie inside `panel` (checked above).
         let row = unsafe { pp.add(kk * G * UNITS) };
+        // Prefetch the panel PF_ROWS rows ahead (a hint: never faults, even past the end).
+        let ahead = row.wrapping_add(PF_ROWS * G * UNITS) as *const i8;
+        _mm_prefetch::<_MM_HINT_T0>(ahead);
+        if G > 2 {
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
+        }
         let mut b = [_mm512_setzero_ps(); 2];
         for (j, bj) in b.iter_mut().enumerate().take(pairs) {
             // SAFETY: floats 16j..16j+16 < G * 8 of the row.
