@@ -3,7 +3,7 @@
 //! GFLOP/s. `m` is the batch size `N`, `k = H`, `n = 4H`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use fusedrnn::bench_api::PackedB;
+use fusedrnn::bench_api::{PackedB, PackedGates};
 use std::time::Duration;
 
 const SHAPES: &[(usize, usize, usize)] = &[(1, 256, 1024), (4, 1024, 4096), (8, 512, 2048), (64, 512, 2048)];
@@ -23,6 +23,14 @@ fn gemm(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("packed", &name), |bch| {
             bch.iter(|| packed.matmul(m, &a, &mut out))
         });
+        // A product of the same sizes with B as gate-interleaved panels of 4 gates (the LSTM's
+        // W_ih and W_hh).
+        if n % 4 == 0 {
+            let gates = PackedGates::new(&b, 4, n / 4, k);
+            g.bench_function(BenchmarkId::new("packed-gates", &name), |bch| {
+                bch.iter(|| gates.project(m, &a, &mut out))
+            });
+        }
         g.bench_function(BenchmarkId::new("matrixmultiply", &name), |bch| {
             bch.iter(|| {
                 // SAFETY: the buffers have exactly the sizes and strides passed.

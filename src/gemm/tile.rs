@@ -20,6 +20,11 @@ pub(crate) fn tile<V: Vf32, const MR: usize, const G: usize>(
     V::tile::<MR, G>(k, a, lda, panel)
 }
 
+/// Panel rows the tile kernels prefetch ahead of the row they multiply (2 KiB for the LSTM):
+/// enough to cover L2 latency, and it carries the stream across 4 KiB page boundaries, where
+/// the hardware prefetchers stop.
+pub(crate) const PF_ROWS: usize = 16;
+
 /// The body of [`tile`], for [`Vf32::tile`] to instantiate.
 #[inline(always)]
 pub(crate) fn tile_body<V: Vf32, const MR: usize, const G: usize>(
@@ -36,8 +41,17 @@ pub(crate) fn tile_body<V: Vf32, const MR: usize, const G: usize>(
     // is loaded one vector at a time, so `MR * G + min(MR, G) + 1 <= 16` registers suffice
     // (LSTM: 3 x 4 tile, 12 + 3 + 1) and nothing spills. Every accumulator sees the same FMAs
     // in the same k order either way, so the result is bitwise the same.
+    let pf = |kk: usize| {
+        // The panel PF_ROWS rows ahead (wrapping: past the end it is only a hint).
+        let ahead = panel.as_ptr().wrapping_add((kk + PF_ROWS) * G * UNITS);
+        V::prefetch(ahead);
+        if G > 2 {
+            V::prefetch(ahead.wrapping_add(16));
+        }
+    };
     if MR < G {
         for kk in 0..k {
+            pf(kk);
             let mut av = [V::splat(0.0); MR];
             for (r, a_r) in av.iter_mut().enumerate() {
                 // SAFETY: r < MR and kk < k, inside `a` (checked above).
@@ -53,6 +67,7 @@ pub(crate) fn tile_body<V: Vf32, const MR: usize, const G: usize>(
         }
     } else {
         for kk in 0..k {
+            pf(kk);
             let mut b = [V::splat(0.0); G];
             for (g, bv) in b.iter_mut().enumerate() {
                 // SAFETY: kk < k and g < G, so the 8 lanes lie inside `panel` (checked above).

@@ -77,6 +77,11 @@ impl<const ZMM: bool> Vf32 for Avx<ZMM> {
         unsafe { Self(_mm256_loadu_ps(p)) }
     }
     #[inline(always)]
+    fn prefetch(p: *const f32) {
+        // SAFETY: a prefetch never dereferences or faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p as *const i8) }
+    }
+    #[inline(always)]
     unsafe fn store_ptr(self, p: *mut f32) {
         // SAFETY: the caller guarantees 8 writable elements.
         unsafe { _mm256_storeu_ps(p, self.0) }

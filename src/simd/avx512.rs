@@ -10,9 +10,7 @@
 use std::arch::x86_64::*;
 
 use crate::gemm::pack::UNITS;
-
-/// Panel rows the tile prefetches ahead of the row it multiplies.
-const PF_ROWS: usize = 16;
+use crate::gemm::tile::PF_ROWS;
 
 /// `acc[r][g] = Σ_kk A[r, kk] · panel[kk, g, 0..8]` for `r < MR`, `g < G <= 4`, row `r` of `A`
 /// being `a[r * lda ..][.. k]`.

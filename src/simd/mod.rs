@@ -112,6 +112,10 @@ pub(crate) trait Vf32:
     /// # Safety
     /// `p..p+8` must be readable.
     unsafe fn load_ptr(p: *const f32) -> Self;
+    /// A hint to bring the cache line of `p` into L1; `p` may point anywhere (it is never
+    /// dereferenced and never faults). No-op where the ISA has no prefetch.
+    #[inline(always)]
+    fn prefetch(_p: *const f32) {}
     /// Stores 8 elements at `p`.
     ///
     /// # Safety
