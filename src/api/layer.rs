@@ -1,6 +1,7 @@
 //! [`Layer`]: one recurrent layer in one direction, with its weights prepared for the kernels.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use super::args::{check_state, GradInput, GradMode, GradOutput, SeqInput, SeqOutput};
 use super::workspace::{Stamp, TrainWorkspace};
@@ -39,7 +40,13 @@ pub struct Layer {
     version: u64,
     weights: Weights,
     prepared: Prepared,
+    /// Inference scratch kept between calls, one per concurrent caller (see [`Layer::forward`]).
+    scratch: Mutex<Vec<Scratch>>,
 }
+
+/// Inference scratch buffers a layer keeps for later calls; more concurrent callers than this
+/// allocate their own and drop it afterwards.
+const KEPT_SCRATCH: usize = 4;
 
 impl Clone for Layer {
     fn clone(&self) -> Self {
@@ -56,6 +63,7 @@ impl Layer {
             version: 0,
             weights,
             prepared,
+            scratch: Mutex::new(Vec::new()),
         }
     }
 
@@ -122,8 +130,24 @@ impl Layer {
     /// Inference forward: `Y`, and `h_T`/`c_T` when asked, from `X` and the initial states.
     /// Saves nothing; uses `O(N*H)` memory beyond the buffers and the hoisted `[T, N, G*H]`
     /// input projection.
+    ///
+    /// That scratch memory is kept by the layer for its next inference calls (one buffer set
+    /// per concurrent caller, up to four), so repeated calls allocate and fault in nothing;
+    /// [`Layer::release_scratch`] frees it.
     pub fn forward(&self, shape: SeqShape, input: SeqInput<'_>, output: SeqOutput<'_>) -> Result<()> {
-        self.forward_in(shape, input, output, &mut Scratch::default())
+        let lock = || self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        let mut scratch = lock().pop().unwrap_or_default();
+        let r = self.forward_in(shape, input, output, &mut scratch);
+        let mut kept = lock();
+        if kept.len() < KEPT_SCRATCH {
+            kept.push(scratch);
+        }
+        r
+    }
+
+    /// Frees the inference scratch the layer keeps between [`Layer::forward`] calls.
+    pub fn release_scratch(&self) {
+        self.scratch.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Inference forward with caller-kept scratch (for streaming).
