@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::slice;
 
 use crate::desc::Activation;
-use crate::gemm::pack::{Packed, UNITS};
+use crate::gemm::pack::{Packed, UNITS, WIDE};
 use crate::gemm::tile::{tile, tile_rows};
 use crate::simd::math::{relu, sigmoid, tanh};
 use crate::simd::{isa_dispatch, Vf32};
@@ -184,8 +184,8 @@ unsafe fn lstm_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize,
 unsafe fn rnn_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, act: Activation, b: usize, r0: usize) {
     // SAFETY: the caller's contract covers every pointer below.
     unsafe {
-        // A wide panel: two vectors of 8 units each per row (see `Packed::wide_rows`).
-        let acc = product::<V, MR, 2>(s.h_prev, p, b, r0);
+        // A wide panel: four vectors of 8 units each per row (see `Packed::wide_rows`).
+        let acc = product::<V, MR, WIDE>(s.h_prev, p, b, r0);
         for (r, a) in acc.iter().enumerate() {
             for (g, v) in a.iter().enumerate() {
                 let (_, u0, len) = p.out_units(b, g, s.h);
@@ -298,7 +298,7 @@ fn lstm_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
 fn rnn_g<V: Vf32>(s: &FwdStep, p: &Packed, act: Activation, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
-        tile_rows!(V, s.n, 6, 16, |MR, r0| unsafe { rnn_rows::<V, MR>(s, p, act, b, r0) });
+        tile_rows!(V, s.n, 3, 14, |MR, r0| unsafe { rnn_rows::<V, MR>(s, p, act, b, r0) });
     }
 }
 

@@ -286,7 +286,7 @@ fn grow(v: &mut Vec<f32>, len: usize) {
 }
 
 /// `c = beta * c + a · B` for one step (`a` `[n, K]` with leading dimension `lda`, `c`
-/// `[n, H]`), split over threads by 16-unit column blocks.
+/// `[n, H]`), split over threads by 32-unit column blocks.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rec_product(
     team: &Team<'_>,

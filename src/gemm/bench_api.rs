@@ -62,6 +62,12 @@ impl PackedGates {
 
     /// `out = a · Wᵀ` with `a` `[m, K]` and `out` `[m, G*H]` row-major, on the current thread.
     pub fn project(&self, m: usize, a: &[f32], out: &mut [f32]) {
+        self.project_split(m, a, out, 1);
+    }
+
+    /// As [`PackedGates::project`], with the unit blocks split evenly over `threads` rayon
+    /// tasks (the layers' split of the input projection).
+    pub fn project_split(&self, m: usize, a: &[f32], out: &mut [f32], threads: usize) {
         assert!(a.len() >= m * self.w.k() && out.len() >= m * self.bias.len());
         // SAFETY: `out` is exclusively borrowed and only this thread writes it.
         let out = unsafe { SyncMutPtr::new(out.as_mut_ptr()) };
@@ -73,6 +79,13 @@ impl PackedGates {
             h: self.h,
             out,
         };
-        proj::project(&p, 0..self.w.blocks());
+        let bounds = super::split(self.w.blocks(), threads, 1);
+        rayon::scope(|s| {
+            for w in bounds.windows(2) {
+                let (b0, b1) = (w[0], w[1]);
+                let p = &p;
+                s.spawn(move |_| proj::project(p, b0..b1));
+            }
+        });
     }
 }

@@ -5,6 +5,11 @@ use super::hugebuf::HugeBuf;
 /// Output units per block: one 8-lane vector.
 pub(crate) const UNITS: usize = 8;
 
+/// Vectors of 8 units per row of a wide panel ([`Packed::plain`], [`Packed::wide_rows`]): 32
+/// units, so a 512-bit tile holds two registers per row and is bound by its multiply-adds,
+/// not by its loads (one register per row needs a broadcast per multiply-add).
+pub(crate) const WIDE: usize = 4;
+
 /// A `K × (G·U)` right-hand operand packed for [`super::tile::tile`]: for every block `b` of
 /// [`UNITS`] output units, a contiguous panel of `K` rows, each row holding, gate by gate, the
 /// 8 units of the block: `panel(b)[kk * G * 8 + g * 8 + l] = B(kk, g, 8b + l)`. One output tile
@@ -15,7 +20,7 @@ pub(crate) struct Packed {
     k: usize,
     g: usize,
     blocks: usize,
-    /// Whether the panel's "gates" are two halves of 16 units of one gate ([`Packed::plain`],
+    /// Whether the panel's "gates" are [`WIDE`] runs of 8 units of one gate ([`Packed::plain`],
     /// [`Packed::wide_rows`]) rather than `G` gates of the same 8 units.
     wide: bool,
     /// The panels, on huge pages where possible (they are streamed through L2 every step).
@@ -77,12 +82,12 @@ impl Packed {
     }
 
     /// Where vector `g` of a tile on block `b` goes, for `units` output units: the gate it
-    /// belongs to, its first unit and how many of its 8 lanes are real (0 for the empty upper
-    /// half of a wide panel's last block).
+    /// belongs to, its first unit and how many of its 8 lanes are real (0 for the empty tail
+    /// of a wide panel's last block).
     #[inline(always)]
     pub(crate) fn out_units(&self, b: usize, g: usize, units: usize) -> (usize, usize, usize) {
         if self.wide {
-            let u0 = b * 2 * UNITS + g * UNITS;
+            let u0 = (b * WIDE + g) * UNITS;
             (0, u0, units.saturating_sub(u0).min(UNITS))
         } else {
             let u0 = b * UNITS;
@@ -98,25 +103,26 @@ impl Packed {
 }
 
 impl Packed {
-    /// Panels of 16 output units, `B(kk, u)` for `u < units`: "gate" `g` of block `b` holds
-    /// units `16b + 8g .. 16b + 8g + 8`, so the kernel keeps two vectors per row. Units past
-    /// `units` are zero.
+    /// Panels of `WIDE * 8 = 32` output units, `B(kk, u)` for `u < units`: "gate" `g` of
+    /// block `b` holds units `32b + 8g .. 32b + 8g + 8`, so the kernel keeps four 8-lane
+    /// vectors per row. Units past `units` are zero.
     fn wide(k: usize, units: usize, b: impl Fn(usize, usize) -> f32) -> Self {
-        let blocks = units.div_ceil(2 * UNITS);
-        let mut data = HugeBuf::zeroed(blocks * k * 2 * UNITS);
-        for (blk, panel) in data.chunks_exact_mut(k * 2 * UNITS).enumerate() {
+        let width = WIDE * UNITS;
+        let blocks = units.div_ceil(width);
+        let mut data = HugeBuf::zeroed(blocks * k * width);
+        for (blk, panel) in data.chunks_exact_mut(k * width).enumerate() {
             for kk in 0..k {
-                for c in 0..2 * UNITS {
-                    let u = blk * 2 * UNITS + c;
+                for c in 0..width {
+                    let u = blk * width + c;
                     if u < units {
-                        panel[kk * 2 * UNITS + c] = b(kk, u);
+                        panel[kk * width + c] = b(kk, u);
                     }
                 }
             }
         }
         Self {
             k,
-            g: 2,
+            g: WIDE,
             blocks,
             wide: true,
             data,
@@ -130,7 +136,8 @@ impl Packed {
     }
 
     /// `B = Wᵀ` for `W` `[H, K]` row-major, wide panels: a one-gate weight (the simple RNN's
-    /// `W_ih`, `W_hh`) as a 6 x 16 tile computes it, not an 8 x 8 one, which is load-bound.
+    /// `W_ih`, `W_hh`) as a 3 x 32 (AVX2) or 14 x 32 (AVX-512) tile computes it, not an 8 x 8
+    /// one, which is load-bound.
     pub(crate) fn wide_rows(w: &[f32], h: usize, k: usize) -> Self {
         assert_eq!(w.len(), h * k);
         Self::wide(k, h, |kk, u| w[u * k + kk])

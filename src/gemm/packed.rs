@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::slice;
 
-use super::pack::{Packed, UNITS};
+use super::pack::{Packed, UNITS, WIDE};
 use super::par::SyncMutPtr;
 use super::tile::{tile, tile_rows};
 use crate::simd::{isa_dispatch, Vf32};
@@ -34,10 +34,10 @@ pub(crate) struct PlainGemm<'a> {
 #[inline(always)]
 unsafe fn rows<V: Vf32, const MR: usize>(g: &PlainGemm<'_>, b: usize, r0: usize) {
     let k = g.b.k();
-    let acc = tile::<V, MR, 2>(k, &g.a[r0 * g.lda..], g.lda, g.b.panel(b));
+    let acc = tile::<V, MR, WIDE>(k, &g.a[r0 * g.lda..], g.lda, g.b.panel(b));
     for (r, a) in acc.iter().enumerate() {
         for (half, v) in a.iter().enumerate() {
-            let col = b * 2 * UNITS + half * UNITS;
+            let col = (b * WIDE + half) * UNITS;
             if col >= g.h {
                 continue;
             }
@@ -53,15 +53,15 @@ unsafe fn rows<V: Vf32, const MR: usize>(g: &PlainGemm<'_>, b: usize, r0: usize)
 #[inline(always)]
 fn plain_g<V: Vf32>(g: &PlainGemm<'_>, blocks: Range<usize>) {
     assert!(g.m == 0 || (g.m - 1) * g.lda + g.b.k() <= g.a.len());
-    assert!(g.ldc >= g.h && g.b.gates() == 2);
+    assert!(g.ldc >= g.h && g.b.gates() == WIDE && g.b.gates_out() == 1);
     for b in blocks {
         // SAFETY: `PlainGemm::c` is valid for `m * ldc` elements and blocks are disjoint per
         // thread (the contract of `SyncMutPtr` the creator took on).
-        tile_rows!(V, g.m, 6, 16, |MR, r0| unsafe { rows::<V, MR>(g, b, r0) });
+        tile_rows!(V, g.m, 3, 14, |MR, r0| unsafe { rows::<V, MR>(g, b, r0) });
     }
 }
 
 isa_dispatch!(
-    /// `C[:, blocks] = beta * C + A · B` for the 16-unit column blocks `blocks`.
+    /// `C[:, blocks] = beta * C + A · B` for the 32-unit column blocks `blocks`.
     pub(crate) fn plain => plain_g(g: &PlainGemm<'_>, blocks: Range<usize>)
 );
