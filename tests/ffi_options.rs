@@ -41,6 +41,8 @@ struct StackOf {
     batch_first: bool,
     dropout: f32,
     recurrent: f32,
+    /// Input dropout (`frnn_dropout.input`; 0: through `frnn_stack_forward_train_dropout`).
+    input: f32,
     seed: u64,
 }
 
@@ -130,6 +132,7 @@ fn write_case(out: &mut String, k: usize, c: &Case) {
         batch_first: false,
         dropout: 0.0,
         recurrent: 0.0,
+        input: 0.0,
         seed: 0,
     });
     let meta = [
@@ -259,6 +262,7 @@ fn write_case(out: &mut String, k: usize, c: &Case) {
                 let d = Dropout {
                     between_layers: s.dropout,
                     recurrent: s.recurrent,
+                    input: s.input,
                 };
                 match ws {
                     Some(ws) => stack
@@ -377,6 +381,7 @@ fn cases() -> Vec<Case> {
                 batch_first: false,
                 dropout: 0.3,
                 recurrent: 0.2,
+                input: 0.0,
                 seed: 99,
             }),
         },
@@ -394,6 +399,7 @@ fn cases() -> Vec<Case> {
                 batch_first: true,
                 dropout: 0.25,
                 recurrent: 0.0,
+                input: 0.0,
                 seed: 12345,
             }),
         },
@@ -411,6 +417,7 @@ fn cases() -> Vec<Case> {
                 batch_first: false,
                 dropout: 0.0,
                 recurrent: 0.35,
+                input: 0.0,
                 seed: 3,
             }),
         },
