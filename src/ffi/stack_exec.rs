@@ -274,17 +274,19 @@ unsafe fn infer(stack: *const frnn_stack, steps: usize, batch: usize, opts: Opts
 
 /// A stack draws its own dropout masks: it refuses the layers' mask options.
 fn refuse_masks(input: &SeqInput<'_>) -> Result<(), FfiError> {
-    for (what, given) in [
-        ("opts.recurrent_mask", input.recurrent_mask.is_some()),
-        ("opts.input_mask", input.input_mask.is_some()),
-    ] {
-        if given {
-            return Err(Error::InvalidValue {
-                what,
-                why: "a stack draws its own masks (frnn_stack_forward_train_dropout_ex)",
-            }
-            .into());
+    if input.recurrent_mask.is_some() {
+        return Err(Error::InvalidValue {
+            what: "opts.recurrent_mask",
+            why: "a stack draws its own masks (recurrent_dropout of frnn_stack_forward_train_dropout)",
         }
+        .into());
+    }
+    if input.input_mask.is_some() {
+        return Err(Error::InvalidValue {
+            what: "opts.input_mask",
+            why: "a stack draws its own masks (frnn_dropout.input of frnn_stack_forward_train_dropout_ex)",
+        }
+        .into());
     }
     Ok(())
 }
