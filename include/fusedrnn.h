@@ -2606,7 +2606,8 @@ frnn_status frnn_stack_save_safetensors_bytes(const struct frnn_stack *stack,
  * `[D, G*H, H]`, `B` `[D, 2*G*H]`, `P` `[D, 3*H]` (peepholes; LSTM only, 0 otherwise).
  *
  * Errors: as `frnn_desc_weight_lens`; `FRNN_STATUS_INVALID_VALUE` when `num_directions` is
- * not 1 or 2.
+ * not 1 or 2, or for a descriptor ONNX cannot hold (an LSTM projection or layer
+ * normalization: ONNX's operators have neither).
  *
  * # Safety
  *
@@ -2624,14 +2625,16 @@ frnn_status frnn_convert_onnx_sizes(const struct frnn_layer_desc *desc,
  * Converts the tensors of one ONNX operator (cell and sizes `desc`, `num_directions`
  * directions) to PyTorch's layout: writes the weights of each direction (forward, then
  * reverse) into `out`, an array of `out_count = num_directions` weight sets with the
- * lengths `frnn_desc_weight_lens` gives. `B` (zeros when NULL) and `P` (only all-zero
- * peepholes are supported; LSTM only) are optional.
+ * lengths `frnn_desc_weight_lens` gives. `B` (zeros when NULL) and `P` (LSTM only) are
+ * optional; a layer without peepholes takes only an all-zero `P`. A layer with peepholes
+ * (`options.peepholes`) needs `frnn_convert_from_onnx_ex`, which writes them.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (bad descriptor or
- * `num_directions`, a non-zero `P`, misaligned or overlapping buffers),
+ * `num_directions`, a descriptor ONNX cannot hold: a projection or layer normalization, a
+ * non-zero `P` for a layer without peepholes, misaligned or overlapping buffers),
  * `FRNN_STATUS_LENGTH_MISMATCH` (naming `W`, `R`, `B`, `P`, the count, or e.g.
- * `out[1].W_hh`), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (`P` for a GRU or RNN). Nothing is
- * written on error.
+ * `out[1].W_hh`), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (`P` for a GRU or RNN),
+ * `FRNN_STATUS_MISSING_ARGUMENT` (a layer with peepholes). Nothing is written on error.
  *
  * # Safety
  *
@@ -2653,13 +2656,51 @@ frnn_status frnn_convert_from_onnx(const struct frnn_layer_desc *desc,
                                    size_t out_count);
 
 /**
+ * `frnn_convert_from_onnx` for layers with extra weights: also writes each direction's
+ * peepholes, from `P` (`[D, 3*H]`, ONNX order `p_i, p_o, p_f`; zeros when NULL), into
+ * `out_extra[k].peepholes` (`[3H]`, this library's order `p_i, p_f, p_o`). `out_extra` is
+ * an array of `out_extra_count` (0 with NULL: none, else `num_directions`) extra sets; every
+ * extra buffer the layer has must be given, and only those. ONNX's operators have no
+ * projection (`W_hr`) and no layer normalization: such descriptors are refused.
+ *
+ * Errors: as `frnn_convert_from_onnx`; `FRNN_STATUS_LENGTH_MISMATCH` (`out_extra_count`, or
+ * e.g. `out_extra[1].peepholes`), `FRNN_STATUS_MISSING_ARGUMENT` (the peepholes of a layer
+ * that has them not given), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (an extra buffer the layer
+ * does not have), `FRNN_STATUS_INVALID_VALUE` (a projection or layer normalization in
+ * `desc`: ONNX cannot hold them). Nothing is written on error.
+ *
+ * # Safety
+ *
+ * As `frnn_convert_from_onnx`; `out_extra` is NULL or points to `out_extra_count` readable
+ * `frnn_extra_weights_mut` whose buffers are NULL or point to their lengths in writable
+ * `float`s.
+ */
+frnn_status frnn_convert_from_onnx_ex(const struct frnn_layer_desc *desc,
+                                      size_t num_directions,
+                                      const float *w,
+                                      size_t w_len,
+                                      const float *r,
+                                      size_t r_len,
+                                      const float *b,
+                                      size_t b_len,
+                                      const float *p,
+                                      size_t p_len,
+                                      const struct frnn_weights_mut *out,
+                                      size_t out_count,
+                                      const struct frnn_extra_weights_mut *out_extra,
+                                      size_t out_extra_count);
+
+/**
  * Converts PyTorch-layout weights to the tensors of one ONNX operator: `weights` is an
  * array of `weights_count` (1 or 2: forward, then reverse) weight sets for `desc`; writes
- * `W`, `R` and, when not NULL, `B` (lengths as `frnn_convert_onnx_sizes`).
+ * `W`, `R` and, when not NULL, `B` (lengths as `frnn_convert_onnx_sizes`). A layer with
+ * peepholes needs `frnn_convert_to_onnx_ex`.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (bad descriptor, count not
- * 1 or 2, misaligned or overlapping buffers), `FRNN_STATUS_LENGTH_MISMATCH` (naming the
- * buffer, e.g. `weights[0].b_hh` or `W`). Nothing is written on error.
+ * 1 or 2, a descriptor ONNX cannot hold: a projection, layer normalization or cell clipping,
+ * misaligned or overlapping buffers), `FRNN_STATUS_LENGTH_MISMATCH` (naming the buffer, e.g.
+ * `weights[0].b_hh` or `W`), `FRNN_STATUS_MISSING_ARGUMENT` (a layer with peepholes).
+ * Nothing is written on error.
  *
  * # Safety
  *
@@ -2678,12 +2719,45 @@ frnn_status frnn_convert_to_onnx(const struct frnn_layer_desc *desc,
                                  size_t b_len);
 
 /**
+ * `frnn_convert_to_onnx` for layers with extra weights: `extra` is an array of
+ * `extra_count` (0 with NULL: none, else `weights_count`) extra sets read with the weights
+ * (the peepholes of a layer that has them are required), and `P` (`[D, 3*H]`, ONNX order
+ * `p_i, p_o, p_f`; LSTM only) is written when not NULL: the layer's peepholes, or zeros for
+ * an LSTM without. ONNX's operators have no projection (`W_hr`), no layer normalization
+ * and no cell clipping: such descriptors are refused.
+ *
+ * Errors: as `frnn_convert_to_onnx`; `FRNN_STATUS_LENGTH_MISMATCH` (`extra_count`, `P`, or
+ * e.g. `extra[1].peepholes`), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (`P` for a GRU or RNN, or an
+ * extra buffer the layer does not have). Nothing is written on error.
+ *
+ * # Safety
+ *
+ * As `frnn_convert_to_onnx`; `extra` is NULL or points to `extra_count` readable
+ * `frnn_extra_weights` whose buffers are NULL or point to their lengths in readable `float`s.
+ */
+frnn_status frnn_convert_to_onnx_ex(const struct frnn_layer_desc *desc,
+                                    const struct frnn_weights *weights,
+                                    size_t weights_count,
+                                    const struct frnn_extra_weights *extra,
+                                    size_t extra_count,
+                                    float *w,
+                                    size_t w_len,
+                                    float *r,
+                                    size_t r_len,
+                                    float *b,
+                                    size_t b_len,
+                                    float *p,
+                                    size_t p_len);
+
+/**
  * Writes the lengths (in `float`s) of the Keras weights of a layer whose cell and sizes
  * (`I`, `units`) are `desc`: `kernel` `[I, G*U]`, `recurrent_kernel` `[U, G*U]`, `bias`
  * (`[2, 3U]` for a GRU with `reset_after=True`, i.e. `FRNN_GRU_VARIANT_LINEAR_BEFORE_RESET`,
  * else `[G*U]`).
  *
- * Errors: as `frnn_desc_weight_lens`.
+ * Errors: as `frnn_desc_weight_lens`; `FRNN_STATUS_INVALID_VALUE` for a descriptor with LSTM
+ * options (projection, peepholes, clipping, `input_forget`) or layer normalization, none of
+ * which Keras' `LSTM`, `GRU` and `SimpleRNN` have (the same for the Keras conversions).
  *
  * # Safety
  *
@@ -2702,7 +2776,7 @@ frnn_status frnn_convert_keras_sizes(const struct frnn_layer_desc *desc,
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH` (naming `kernel`,
  * `recurrent_kernel`, `bias` or e.g. `out[0].W_ih`), `FRNN_STATUS_INVALID_VALUE` (bad
- * descriptor; a GRU bias of the other `reset_after` setting's shape, the message saying
+ * descriptor, or one with LSTM options or layer normalization; a GRU bias of the other `reset_after` setting's shape, the message saying
  * which variant it belongs to; misaligned or overlapping buffers). Nothing is written on
  * error.
  *
@@ -2728,8 +2802,8 @@ frnn_status frnn_convert_from_keras(const struct frnn_layer_desc *desc,
  * `b_ih + b_hh`.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH` (naming the buffer),
- * `FRNN_STATUS_INVALID_VALUE` (bad descriptor, misaligned or overlapping buffers). Nothing
- * is written on error.
+ * `FRNN_STATUS_INVALID_VALUE` (bad descriptor, or one with LSTM options or layer
+ * normalization; misaligned or overlapping buffers). Nothing is written on error.
  *
  * # Safety
  *
