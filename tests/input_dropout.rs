@@ -106,7 +106,7 @@ fn workspace_forgets_the_mask() {
             .backward(
                 ws,
                 &x,
-                GradOutput::new(&vec![1.0; 18]),
+                GradOutput::new(&[1.0; 18]),
                 GradInput::none().dx(&mut dx),
                 &mut g,
                 GradMode::Overwrite,

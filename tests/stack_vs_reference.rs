@@ -94,7 +94,7 @@ fn run(
             let dr = Dropout {
                 between_layers: p,
                 recurrent: p / 2.0,
-                input: if seed % 2 == 0 { p / 3.0 } else { 0.0 },
+                input: if seed.is_multiple_of(2) { p / 3.0 } else { 0.0 },
             };
             stack
                 .forward_train_dropout(s, input, out, &mut ws, dr, &mut rng)
