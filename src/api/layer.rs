@@ -101,7 +101,8 @@ impl Layer {
         }
     }
 
-    /// Size in `f32` elements of the training workspace for `shape`.
+    /// Size in `f32` elements of the training workspace for `shape` (an input mask,
+    /// [`SeqInput::input_mask`], keeps `T*N*I + N*I` more beside it).
     pub fn workspace_len(&self, shape: SeqShape) -> Result<usize> {
         Layout::new(self.desc(), &shape)?.total()
     }
