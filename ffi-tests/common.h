@@ -97,7 +97,7 @@ static inline void check_close_(const char *file, int line, const char *what, co
 /* ---- fixture (written by tests/ffi.rs) ---- */
 
 #define FX_MAX_ARRAYS 96
-#define FX_MAX_CASES 8
+#define FX_MAX_CASES 16
 
 typedef struct {
     char name[32];

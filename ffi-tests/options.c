@@ -5,7 +5,10 @@
  *   get_weights_ex and set_weights_ex round trips;
  * - inference, training forward with a recurrent mask drawn by frnn_dropout_mask (layers)
  *   or with dropout from a seed (stacks; the masks read back), backward with every gradient
- *   (dW_hr, dpeepholes, dlayer_norm included), and accumulation.
+ *   (dW_hr, dpeepholes, dlayer_norm included), and accumulation;
+ * - input dropout: a layer's input mask (and lengths) in frnn_forward_options_ex through the
+ *   *_opts_ex calls, a stack's input masks drawn by frnn_stack_forward_train_dropout_ex and
+ *   read back (FRNN_MASK_KIND_INPUT); stack inference through frnn_stack_forward_opts.
  *
  * usage: options FIXTURE */
 #include "common.h"
@@ -15,7 +18,7 @@
 #define OPT(p, len) ((len) ? (p) : NULL), (len)
 
 enum { M_PROJ, M_PEEP, M_FGT, M_LN, M_CLIP, M_CCLIP, M_LAYERS, M_DIR, M_BF, M_DROP, M_RDROP,
-       M_SEED, M_MASK_P, M_MASK_SEED, M_COUNT };
+       M_SEED, M_MASK_P, M_MASK_SEED, M_IDROP, M_IMASK_P, M_IMASK_SEED, M_VARLEN, M_COUNT };
 
 static const char *const WN[7] = {"w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "peep", "ln"};
 static const char *const DWN[7] = {"dw_ih", "dw_hh", "db_ih", "db_hh", "dw_hr", "dpeep", "dln"};
@@ -187,27 +190,63 @@ static void run_layer(const fx_case *c, const double *m) {
     s.nc = c->n * c->h;
     load_seq(c, &s, lstm);
     float *y = alloc_fill(s.ny, NAN), *hn = alloc_fill(s.nh, NAN), *cn = alloc_fill(s.nc, NAN);
+    /* Variable lengths and input masks go through frnn_forward_options_ex. */
+    int use_ex = m[M_VARLEN] != 0 || m[M_IMASK_P] != 0;
+    frnn_forward_options_ex ox;
+    memset(&ox, 0x5a, sizeof ox);
+    CHECK_OK(frnn_forward_options_ex_init(&ox));
+    CHECK(ox.struct_size == sizeof ox && ox.lengths == NULL && ox.lengths_len == 0 &&
+          ox.recurrent_mask == NULL && ox.input_mask == NULL && ox.input_mask_len == 0);
+    size_t *lengths = NULL;
+    if (m[M_VARLEN] != 0) {
+        const fx_array *la = fx_get(c, "lengths", c->n);
+        lengths = (size_t *)xmalloc(c->n * sizeof(size_t));
+        for (size_t b = 0; b < c->n; b++) lengths[b] = (size_t)la->v[b];
+        ox.lengths = lengths;
+        ox.lengths_len = c->n;
+    }
     const frnn_layer *layers[2] = {layer, other};
     for (int k = 0; k < 2; k++) {
-        CHECK_OK(frnn_layer_forward_opts(layers[k], c->t, c->n, NULL, s.x, s.nx, s.h0, s.nh, s.c0,
-                                         s.nc, y, s.ny, NULL, 0, NULL, 0));
+        if (use_ex)
+            CHECK_OK(frnn_layer_forward_opts_ex(layers[k], c->t, c->n, &ox, s.x, s.nx, s.h0, s.nh,
+                                                s.c0, s.nc, y, s.ny, NULL, 0, NULL, 0));
+        else
+            CHECK_OK(frnn_layer_forward_opts(layers[k], c->t, c->n, NULL, s.x, s.nx, s.h0, s.nh,
+                                             s.c0, s.nc, y, s.ny, NULL, 0, NULL, 0));
         CHECK_SAME(c, "y_inf", y, s.ny);
     }
 
     /* The recurrent mask, drawn in C as Rust drew it. */
     frnn_forward_options opts = {0};
-    float *mask = NULL;
+    float *mask = NULL, *imask = NULL;
     if (m[M_MASK_P] != 0) {
         mask = alloc_fill(s.nh, NAN);
         CHECK_OK(frnn_dropout_mask((float)m[M_MASK_P], (uint64_t)m[M_MASK_SEED], mask, s.nh));
         CHECK_SAME(c, "mask", mask, s.nh);
         opts.recurrent_mask = mask;
         opts.recurrent_mask_len = s.nh;
+        ox.recurrent_mask = mask;
+        ox.recurrent_mask_len = s.nh;
+    }
+    /* The input mask, [N, I], likewise. */
+    size_t ni = c->n * c->i;
+    if (m[M_IMASK_P] != 0) {
+        imask = alloc_fill(ni, NAN);
+        CHECK_OK(frnn_dropout_mask((float)m[M_IMASK_P], (uint64_t)m[M_IMASK_SEED], imask, ni));
+        CHECK_SAME(c, "imask", imask, ni);
+        ox.input_mask = imask;
+        ox.input_mask_len = ni;
     }
     frnn_workspace *ws = NULL;
     CHECK_OK(frnn_workspace_create(&ws));
-    CHECK_OK(frnn_layer_forward_train_opts(layer, ws, c->t, c->n, &opts, s.x, s.nx, s.h0, s.nh,
-                                           s.c0, s.nc, y, s.ny, hn, s.nh, OPT(cn, s.nc)));
+    if (use_ex)
+        CHECK_OK(frnn_layer_forward_train_opts_ex(layer, ws, c->t, c->n, &ox, s.x, s.nx, s.h0,
+                                                  s.nh, s.c0, s.nc, y, s.ny, hn, s.nh,
+                                                  OPT(cn, s.nc)));
+    else
+        CHECK_OK(frnn_layer_forward_train_opts(layer, ws, c->t, c->n, &opts, s.x, s.nx, s.h0,
+                                               s.nh, s.c0, s.nc, y, s.ny, hn, s.nh,
+                                               OPT(cn, s.nc)));
     CHECK_SAME(c, "y", y, s.ny);
     CHECK_SAME(c, "h_n", hn, s.nh);
     if (lstm) CHECK_SAME(c, "c_n", cn, s.nc);
@@ -229,8 +268,12 @@ static void run_layer(const fx_case *c, const double *m) {
     check_set(c, DWN, 0, &g);
 
     /* Data then weights, accumulating: twice the gradients. */
-    CHECK_OK(frnn_layer_forward_train_opts(layer, ws, c->t, c->n, &opts, s.x, s.nx, s.h0, s.nh,
-                                           s.c0, s.nc, y, s.ny, NULL, 0, NULL, 0));
+    if (use_ex)
+        CHECK_OK(frnn_layer_forward_train_opts_ex(layer, ws, c->t, c->n, &ox, s.x, s.nx, s.h0,
+                                                  s.nh, s.c0, s.nc, y, s.ny, NULL, 0, NULL, 0));
+    else
+        CHECK_OK(frnn_layer_forward_train_opts(layer, ws, c->t, c->n, &opts, s.x, s.nx, s.h0,
+                                               s.nh, s.c0, s.nc, y, s.ny, NULL, 0, NULL, 0));
     CHECK_OK(frnn_layer_backward_data(layer, ws, s.dy, s.ny, s.dh_n, s.nh, s.dc_n, s.nc, NULL,
                                       0, NULL, 0, NULL, 0));
     CHECK_OK(frnn_layer_backward_weights_ex(layer, ws, s.x, s.nx, &gw, &ge,
@@ -247,6 +290,8 @@ static void run_layer(const fx_case *c, const double *m) {
     }
 
     free(mask);
+    free(imask);
+    free(lengths);
     free(y);
     free(hn);
     free(cn);
@@ -321,42 +366,65 @@ static void run_stack(const fx_case *c, const double *m) {
     load_seq(c, &s, lstm);
     float *y = alloc_fill(s.ny, NAN), *hn = alloc_fill(s.nh, NAN), *cn = alloc_fill(s.nc, NAN);
     const frnn_stack *stacks[2] = {st, other};
+    frnn_forward_options_ex ox;
+    CHECK_OK(frnn_forward_options_ex_init(&ox));
     for (int k = 0; k < 2; k++) {
         CHECK_OK(frnn_stack_forward(stacks[k], c->t, c->n, s.x, s.nx, s.h0, s.nh, s.c0, s.nc, y,
                                     s.ny, NULL, 0, NULL, 0));
         CHECK_SAME(c, "y_inf", y, s.ny);
+        /* The same through frnn_stack_forward_opts, with no options and with the defaults. */
+        memset(y, 0xff, s.ny * sizeof *y);
+        CHECK_OK(frnn_stack_forward_opts(stacks[k], c->t, c->n, k ? &ox : NULL, s.x, s.nx, s.h0,
+                                         s.nh, s.c0, s.nc, y, s.ny, NULL, 0, NULL, 0));
+        CHECK_SAME(c, "y_inf", y, s.ny);
     }
     frnn_stack_workspace *ws = NULL;
     CHECK_OK(frnn_stack_workspace_create(&ws));
-    CHECK_OK(frnn_stack_forward_train_dropout(st, ws, c->t, c->n, NULL, (float)m[M_DROP],
-                                              (float)m[M_RDROP], (uint64_t)m[M_SEED], s.x, s.nx,
-                                              s.h0, s.nh, s.c0, s.nc, y, s.ny, hn, s.nh,
-                                              OPT(cn, s.nc)));
+    if (m[M_IDROP] != 0) {
+        frnn_dropout dr = {0};
+        dr.between_layers = (float)m[M_DROP];
+        dr.recurrent = (float)m[M_RDROP];
+        dr.input = (float)m[M_IDROP];
+        CHECK_OK(frnn_stack_forward_train_dropout_ex(st, ws, c->t, c->n, &ox, &dr,
+                                                     (uint64_t)m[M_SEED], s.x, s.nx, s.h0, s.nh,
+                                                     s.c0, s.nc, y, s.ny, hn, s.nh,
+                                                     OPT(cn, s.nc)));
+    } else {
+        CHECK_OK(frnn_stack_forward_train_dropout(st, ws, c->t, c->n, NULL, (float)m[M_DROP],
+                                                  (float)m[M_RDROP], (uint64_t)m[M_SEED], s.x,
+                                                  s.nx, s.h0, s.nh, s.c0, s.nc, y, s.ny, hn, s.nh,
+                                                  OPT(cn, s.nc)));
+    }
     CHECK_SAME(c, "y", y, s.ny);
     CHECK_SAME(c, "h_n", hn, s.nh);
     if (lstm) CHECK_SAME(c, "c_n", cn, s.nc);
 
-    /* The masks drawn, read back. */
-    const fx_array *counts = fx_get(c, "mask_counts", 2);
-    const uint32_t kinds[2] = {FRNN_MASK_KIND_BETWEEN_LAYERS, FRNN_MASK_KIND_RECURRENT};
-    const char *const mnames[2] = {"bmask", "rmask"};
-    const size_t want_len[2] = {c->t * c->n * wo, c->n * p};
-    for (int q = 0; q < 2; q++) {
+    /* The masks drawn, read back. Input masks are [N, I] for layer 0 and [N, W] above, and
+     * mask_count reports the first one's length. */
+    const fx_array *counts = fx_get(c, "mask_counts", 3);
+    const uint32_t kinds[3] = {FRNN_MASK_KIND_BETWEEN_LAYERS, FRNN_MASK_KIND_RECURRENT,
+                               FRNN_MASK_KIND_INPUT};
+    const char *const mnames[3] = {"bmask", "rmask", "imask"};
+    const size_t want_len[3] = {c->t * c->n * wo, c->n * p, c->n * c->i};
+    size_t dirs = kc / (size_t)m[M_LAYERS];
+    for (int q = 0; q < 3; q++) {
         size_t count = 99, len = 99;
         CHECK_OK(frnn_stack_workspace_mask_count(ws, kinds[q], &count, &len));
         CHECK(count == (size_t)counts->v[q]);
         CHECK(len == (count ? want_len[q] : 0));
         for (size_t k = 0; k < count; k++) {
-            float *mk = alloc_fill(len, NAN);
+            size_t lk = q == 2 && k >= dirs ? c->n * wo : len;
+            float *mk = alloc_fill(lk, NAN);
             char name[40];
             snprintf(name, sizeof name, "%s.%zu", mnames[q], k);
-            CHECK_OK(frnn_stack_workspace_get_mask(ws, kinds[q], k, mk, len));
-            CHECK_SAME(c, name, mk, len);
+            CHECK_OK(frnn_stack_workspace_get_mask(ws, kinds[q], k, mk, lk));
+            CHECK_SAME(c, name, mk, lk);
             free(mk);
         }
     }
     CHECK(counts->v[0] == (m[M_DROP] != 0 ? m[M_LAYERS] - 1 : 0));
     CHECK(counts->v[1] == (m[M_RDROP] != 0 ? (double)kc : 0));
+    CHECK(counts->v[2] == (m[M_IDROP] != 0 ? (double)kc : 0));
 
     float *dx = alloc_fill(s.nx, NAN), *dh0 = alloc_fill(s.nh, NAN), *dc0 = alloc_fill(s.nc, NAN);
     for (size_t k = 0; k < kc; k++) {
@@ -378,7 +446,7 @@ static void run_stack(const fx_case *c, const double *m) {
     CHECK_OK(frnn_stack_forward_train(st, ws, c->t, c->n, s.x, s.nx, s.h0, s.nh, s.c0, s.nc, y,
                                       s.ny, NULL, 0, NULL, 0));
     CHECK_SAME(c, "y_inf", y, s.ny);
-    for (int q = 0; q < 2; q++) {
+    for (int q = 0; q < 3; q++) {
         size_t count = 99, len = 99;
         CHECK_OK(frnn_stack_workspace_mask_count(ws, kinds[q], &count, &len));
         CHECK(count == 0 && len == 0);

@@ -492,7 +492,7 @@ static void stack_errors(void) {
     CHECK(count == 0 && len == 0);
     CHECK_OK(frnn_stack_forward_train_dropout(st, ws, T, N, NULL, 0.2f, 0.3f, 7, x, NX, NULL, 0,
                                               NULL, 0, y, NY, NULL, 0, NULL, 0));
-    CHECK_STATUS(frnn_stack_workspace_mask_count(ws, 2, &count, &len), FRNN_STATUS_INVALID_VALUE);
+    CHECK_STATUS(frnn_stack_workspace_mask_count(ws, 3, &count, &len), FRNN_STATUS_INVALID_VALUE);
     CHECK_MSG("kind: not a frnn_mask_kind value");
     CHECK_STATUS(frnn_stack_workspace_mask_count(ws, 0, NULL, &len), FRNN_STATUS_NULL_POINTER);
     CHECK_OK(frnn_stack_workspace_mask_count(ws, FRNN_MASK_KIND_RECURRENT, &count, &len));
@@ -573,10 +573,202 @@ static void stack_errors(void) {
     frnn_stack_destroy(st);
 }
 
+/* Input dropout: the input mask of a layer's training forward (frnn_forward_options_ex), the
+ * versioned options struct itself, and a stack's input dropout. */
+static void input_dropout_errors(void) {
+    frnn_layer_desc d = lstm_desc();
+    frnn_layer *layer = NULL;
+    CHECK_OK(frnn_layer_create_uniform(&d, 5, &layer));
+    const size_t NX = T * N * I, NY = T * N * H, NH = N * H, NI = N * I;
+    float *x = alloc_fill(NX, 0.5f), *y = alloc_fill(NY, NAN), *hn = alloc_fill(NH, NAN);
+    float *imask = alloc_fill(NI, 2.0f);
+    frnn_forward_options_ex o;
+    CHECK_STATUS(frnn_forward_options_ex_init(NULL), FRNN_STATUS_NULL_POINTER);
+    CHECK_MSG("opts: NULL pointer");
+    CHECK_OK(frnn_forward_options_ex_init(&o));
+    o.input_mask = imask;
+    o.input_mask_len = NI;
+    /* Inference never drops. */
+    CHECK_STATUS(frnn_layer_forward_opts_ex(layer, T, N, &o, x, NX, NULL, 0, NULL, 0, y, NY, hn,
+                                            NH, NULL, 0),
+                 FRNN_STATUS_UNEXPECTED_ARGUMENT);
+    CHECK_MSG("input_mask: not taken by this layer");
+    CHECK(all_equal(y, NY, NAN) && all_equal(hn, NH, NAN));
+    frnn_workspace *ws = NULL;
+    CHECK_OK(frnn_workspace_create(&ws));
+    /* The mask is [N, I]. */
+    o.input_mask_len = NI - 1;
+    CHECK_STATUS(frnn_layer_forward_train_opts_ex(layer, ws, T, N, &o, x, NX, NULL, 0, NULL, 0, y,
+                                                  NY, hn, NH, NULL, 0),
+                 FRNN_STATUS_LENGTH_MISMATCH);
+    CHECK_MSG("input_mask: expected 6 elements, got 5");
+    o.input_mask_len = NH; /* [N, H] instead of [N, I] */
+    CHECK_STATUS(frnn_layer_forward_train_opts_ex(layer, ws, T, N, &o, x, NX, NULL, 0, NULL, 0, y,
+                                                  NY, hn, NH, NULL, 0),
+                 FRNN_STATUS_LENGTH_MISMATCH);
+    CHECK_MSG("input_mask: expected 6 elements, got 8");
+    o.input_mask = NULL;
+    o.input_mask_len = NI;
+    CHECK_STATUS(frnn_layer_forward_train_opts_ex(layer, ws, T, N, &o, x, NX, NULL, 0, NULL, 0, y,
+                                                  NY, hn, NH, NULL, 0),
+                 FRNN_STATUS_NULL_POINTER);
+    CHECK_MSG("input_mask: NULL pointer with length 6 (an absent buffer has length 0)");
+    o.input_mask = y; /* the mask may not overlap an output */
+    CHECK_STATUS(frnn_layer_forward_train_opts_ex(layer, ws, T, N, &o, x, NX, NULL, 0, NULL, 0, y,
+                                                  NY, hn, NH, NULL, 0),
+                 FRNN_STATUS_INVALID_VALUE);
+    CHECK_MSG("y: output buffer overlaps input_mask");
+    CHECK(all_equal(y, NY, NAN) && all_equal(hn, NH, NAN));
+    /* The workspace was never filled. */
+    float *dy = alloc_fill(NY, 1.0f), *dx = alloc_fill(NX, NAN);
+    CHECK_STATUS(frnn_layer_backward_data(layer, ws, dy, NY, NULL, 0, NULL, 0, dx, NX, NULL, 0,
+                                          NULL, 0),
+                 FRNN_STATUS_WORKSPACE);
+    CHECK(all_equal(dx, NX, NAN));
+
+    /* struct_size: too small, too large with unknown options set, or larger but clear. */
+    o.input_mask = imask;
+    o.input_mask_len = NI;
+    size_t sizes[3] = {0, sizeof(size_t), sizeof o - 1};
+    for (int k = 0; k < 3; k++) {
+        o.struct_size = sizes[k];
+        CHECK_STATUS(frnn_layer_forward_train_opts_ex(layer, ws, T, N, &o, x, NX, NULL, 0, NULL, 0,
+                                                      y, NY, hn, NH, NULL, 0),
+                     FRNN_STATUS_INVALID_VALUE);
+        CHECK_MSG("opts.struct_size: smaller than this version's frnn_forward_options_ex (use "
+                  "frnn_forward_options_ex_init)");
+        CHECK_STATUS(frnn_layer_forward_opts_ex(layer, T, N, &o, x, NX, NULL, 0, NULL, 0, y, NY,
+                                                NULL, 0, NULL, 0),
+                     FRNN_STATUS_INVALID_VALUE);
+    }
+    CHECK(all_equal(y, NY, NAN) && all_equal(hn, NH, NAN));
+    struct {
+        frnn_forward_options_ex o;
+        size_t newer[2];
+    } big;
+    memset(&big, 0, sizeof big);
+    CHECK_OK(frnn_forward_options_ex_init(&big.o));
+    big.o.struct_size = sizeof big;
+    big.o.input_mask = imask;
+    big.o.input_mask_len = NI;
+    big.newer[1] = 1;
+    CHECK_STATUS(frnn_layer_forward_train_opts_ex(layer, ws, T, N, &big.o, x, NX, NULL, 0, NULL, 0,
+                                                  y, NY, hn, NH, NULL, 0),
+                 FRNN_STATUS_INVALID_VALUE);
+    CHECK_MSG("opts: sets options this library version does not know (past its "
+              "frnn_forward_options_ex)");
+    CHECK(all_equal(y, NY, NAN) && all_equal(hn, NH, NAN));
+    big.newer[1] = 0;
+    CHECK_OK(frnn_layer_forward_train_opts_ex(layer, ws, T, N, &big.o, x, NX, NULL, 0, NULL, 0, y,
+                                              NY, hn, NH, NULL, 0));
+    CHECK(!all_equal(y, NY, NAN));
+    /* A mask of twos on x = 0.5 is x = 1 with no mask: bitwise the same outputs, and dx twice
+     * the unmasked run's. */
+    float *y1 = alloc_fill(NY, NAN), *x1 = alloc_fill(NX, 1.0f), *dx1 = alloc_fill(NX, NAN);
+    CHECK_OK(frnn_layer_backward_data(layer, ws, dy, NY, NULL, 0, NULL, 0, dx, NX, NULL, 0, NULL,
+                                      0));
+    CHECK_OK(frnn_layer_forward_train_opts_ex(layer, ws, T, N, NULL, x1, NX, NULL, 0, NULL, 0, y1,
+                                              NY, NULL, 0, NULL, 0));
+    CHECK(memcmp(y, y1, NY * sizeof *y) == 0);
+    CHECK_OK(frnn_layer_backward_data(layer, ws, dy, NY, NULL, 0, NULL, 0, dx1, NX, NULL, 0, NULL,
+                                      0));
+    for (size_t k = 0; k < NX; k++) CHECK(dx[k] == 2.0f * dx1[k]);
+    /* frnn_forward_options (no input mask) keeps working next to the _ex struct. */
+    frnn_forward_options plain = {0};
+    CHECK_OK(frnn_layer_forward_train_opts(layer, ws, T, N, &plain, x1, NX, NULL, 0, NULL, 0, y,
+                                           NY, NULL, 0, NULL, 0));
+    CHECK(memcmp(y, y1, NY * sizeof *y) == 0);
+
+    /* Stacks draw their own input masks. */
+    frnn_stack_desc sd = {0};
+    sd.cell = FRNN_CELL_GRU;
+    sd.input_size = I;
+    sd.hidden_size = H;
+    sd.num_layers = 2;
+    sd.direction = FRNN_DIRECTION_BIDIRECTIONAL;
+    frnn_stack *st = NULL;
+    CHECK_OK(frnn_stack_create_uniform(&sd, 3, &st));
+    const size_t SY = T * N * 2 * H;
+    float *sy = alloc_fill(SY, NAN);
+    CHECK_OK(frnn_forward_options_ex_init(&o));
+    o.input_mask = imask;
+    o.input_mask_len = NI;
+    CHECK_STATUS(frnn_stack_forward_opts(st, T, N, &o, x, NX, NULL, 0, NULL, 0, sy, SY, NULL, 0,
+                                         NULL, 0),
+                 FRNN_STATUS_INVALID_VALUE);
+    CHECK_MSG("opts.input_mask: a stack draws its own masks (frnn_dropout.input of "
+              "frnn_stack_forward_train_dropout_ex)");
+    frnn_stack_workspace *sws = NULL;
+    CHECK_OK(frnn_stack_workspace_create(&sws));
+    frnn_dropout dr = {0};
+    dr.input = 0.5f;
+    CHECK_STATUS(frnn_stack_forward_train_dropout_ex(st, sws, T, N, &o, &dr, 1, x, NX, NULL, 0,
+                                                     NULL, 0, sy, SY, NULL, 0, NULL, 0),
+                 FRNN_STATUS_INVALID_VALUE);
+    CHECK(all_equal(sy, SY, NAN));
+    static const size_t lens[2] = {T, 1};
+    CHECK_OK(frnn_forward_options_ex_init(&o));
+    o.lengths = lens;
+    o.lengths_len = 2;
+    CHECK_OK(frnn_stack_forward_train_dropout_ex(st, sws, T, N, &o, &dr, 1, x, NX, NULL, 0, NULL,
+                                                 0, sy, SY, NULL, 0, NULL, 0));
+    size_t count = 9, len = 9;
+    CHECK_OK(frnn_stack_workspace_mask_count(sws, FRNN_MASK_KIND_INPUT, &count, &len));
+    CHECK(count == 4 && len == NI);
+    float *mk = alloc_fill(N * 2 * H, NAN);
+    CHECK_STATUS(frnn_stack_workspace_get_mask(sws, FRNN_MASK_KIND_INPUT, 2, mk, NI),
+                 FRNN_STATUS_LENGTH_MISMATCH);
+    CHECK_MSG("out: expected 16 elements, got 6");
+    CHECK_OK(frnn_stack_workspace_get_mask(sws, FRNN_MASK_KIND_INPUT, 2, mk, N * 2 * H));
+    for (size_t k = 0; k < N * 2 * H; k++) CHECK(mk[k] == 0.0f || mk[k] == 2.0f);
+    /* Bad probabilities are refused before the workspace is touched: its masks stay. */
+    const float bad_p[3] = {1.0f, -0.25f, NAN};
+    for (int k = 0; k < 3; k++) {
+        dr.input = bad_p[k];
+        CHECK_STATUS(frnn_stack_forward_train_dropout_ex(st, sws, T, N, NULL, &dr, 1, x, NX, NULL,
+                                                         0, NULL, 0, sy, SY, NULL, 0, NULL, 0),
+                     FRNN_STATUS_INVALID_VALUE);
+        CHECK_MSG("dropout: the probability must be in [0, 1)");
+        CHECK_OK(frnn_stack_workspace_mask_count(sws, FRNN_MASK_KIND_INPUT, &count, &len));
+        CHECK(count == 4 && len == NI);
+    }
+    /* NULL dropout: no dropout, as frnn_stack_forward_train (equal to inference). */
+    float *sy2 = alloc_fill(SY, NAN);
+    CHECK_OK(frnn_stack_forward_train_dropout_ex(st, sws, T, N, NULL, NULL, 1, x, NX, NULL, 0,
+                                                 NULL, 0, sy, SY, NULL, 0, NULL, 0));
+    CHECK_OK(frnn_stack_forward_opts(st, T, N, NULL, x, NX, NULL, 0, NULL, 0, sy2, SY, NULL, 0,
+                                     NULL, 0));
+    CHECK(memcmp(sy, sy2, SY * sizeof *sy) == 0);
+    CHECK_OK(frnn_stack_workspace_mask_count(sws, FRNN_MASK_KIND_INPUT, &count, &len));
+    CHECK(count == 0 && len == 0);
+    CHECK_STATUS(frnn_stack_forward_train_dropout_ex(NULL, sws, T, N, NULL, NULL, 1, x, NX, NULL,
+                                                     0, NULL, 0, sy, SY, NULL, 0, NULL, 0),
+                 FRNN_STATUS_NULL_POINTER);
+    CHECK_MSG("stack: NULL pointer");
+
+    free(mk);
+    free(sy);
+    free(sy2);
+    free(y1);
+    free(x1);
+    free(dx1);
+    free(dy);
+    free(dx);
+    free(x);
+    free(y);
+    free(hn);
+    free(imask);
+    frnn_stack_workspace_destroy(sws);
+    frnn_stack_destroy(st);
+    frnn_workspace_destroy(ws);
+    frnn_layer_destroy(layer);
+}
+
 int main(void) {
     descriptor_setters();
     layer_weights();
     stack_errors();
+    input_dropout_errors();
     if (g_failures) {
         fprintf(stderr, "options_errors: %d failures\n", g_failures);
         return 1;

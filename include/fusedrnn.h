@@ -291,6 +291,12 @@ enum frnn_mask_kind
      * (index `k = l * D + d` in `0..L*D`).
      */
     FRNN_MASK_KIND_RECURRENT = 1,
+    /**
+     * The input masks (`frnn_dropout.input`): one `[N, I_l]` per layer-direction (index
+     * `k = l * D + d`; `I_l` is the stack's input size for layer 0, its output width `W`
+     * above).
+     */
+    FRNN_MASK_KIND_INPUT = 2,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -622,9 +628,67 @@ typedef struct frnn_stack_desc {
 } frnn_stack_desc;
 
 /**
+ * The per-call options of the `*_opts_ex` forward calls (`frnn_layer_forward_opts_ex`,
+ * `frnn_layer_forward_train_opts_ex`, `frnn_stack_forward_opts`,
+ * `frnn_stack_forward_train_dropout_ex`): those of `frnn_forward_options` and the input
+ * dropout mask, in a struct that says its own size so that later versions can append fields
+ * without breaking callers compiled against this header.
+ *
+ * Initialise it with `frnn_forward_options_ex_init` (or zero it and set `struct_size` to
+ * `sizeof(frnn_forward_options_ex)`), then set the fields wanted. The library refuses a
+ * `struct_size` smaller than this version's struct (`FRNN_STATUS_INVALID_VALUE`); a larger
+ * one (a caller built against a newer header) is accepted when every byte past this
+ * version's fields is zero, that is when the caller left the options this library does not
+ * know unset, and refused otherwise (`FRNN_STATUS_INVALID_VALUE`). A NULL options pointer
+ * means all absent.
+ *
+ * (`frnn_forward_options` itself has no size field, so it stays as it is: a library reading
+ * more fields from it would read past the struct of a caller compiled with the old header.)
+ */
+typedef struct frnn_forward_options_ex {
+    /**
+     * `sizeof(frnn_forward_options_ex)` as the caller compiled it; must be first.
+     */
+    size_t struct_size;
+    /**
+     * Sequence lengths, as `frnn_forward_options.lengths`.
+     */
+    const size_t *lengths;
+    /**
+     * The number of elements of `lengths`.
+     */
+    size_t lengths_len;
+    /**
+     * A layer's recurrent-dropout mask (training only), as
+     * `frnn_forward_options.recurrent_mask`.
+     */
+    const float *recurrent_mask;
+    /**
+     * The number of elements of `recurrent_mask`.
+     */
+    size_t recurrent_mask_len;
+    /**
+     * Input (variational) dropout of a layer's training forward (Gal & Ghahramani 2016;
+     * Keras `dropout` of an LSTM/GRU layer): a `[N, I]` mask multiplying every step's input
+     * `x_t` (in the caller's batch order, also with `lengths`), the same at every step.
+     * Usually 0 or `1/(1-p)` per element (`frnn_dropout_mask` draws one). The masked input is
+     * kept in the workspace: backward-weights computes `dW_ih` from it (the `x` it is given
+     * must still have its length) and backward-data multiplies `dx` by the mask. NULL
+     * (length 0): none. Inference refuses a mask (`FRNN_STATUS_UNEXPECTED_ARGUMENT`), and so
+     * do stacks, which draw their own (`FRNN_STATUS_INVALID_VALUE`; `frnn_dropout.input`).
+     */
+    const float *input_mask;
+    /**
+     * The number of elements of `input_mask`.
+     */
+    size_t input_mask_len;
+} frnn_forward_options_ex;
+
+/**
  * The per-call options of the `*_opts` forward calls (`frnn_layer_forward_opts`,
  * `frnn_layer_forward_train_opts`, `frnn_stack_forward_train_dropout`). Zero-initialise it;
- * a NULL options pointer means all absent.
+ * a NULL options pointer means all absent. Its layout is fixed (it has no size field); the
+ * input-dropout mask and later options are in `frnn_forward_options_ex`.
  */
 typedef struct frnn_forward_options {
     /**
@@ -652,6 +716,33 @@ typedef struct frnn_forward_options {
      */
     size_t recurrent_mask_len;
 } frnn_forward_options;
+
+/**
+ * The dropout probabilities of `frnn_stack_forward_train_dropout_ex`, each in `[0, 1)`
+ * (0: off); every mask element is 0 with probability `p`, else `1/(1-p)`. Zero-initialise
+ * it. Its layout is fixed: dropout of another kind would come with a new struct and call.
+ */
+typedef struct frnn_dropout {
+    /**
+     * On the output of every layer but the last (PyTorch's `dropout`): one `[T, N, W]` mask
+     * per layer but the last (`FRNN_MASK_KIND_BETWEEN_LAYERS`).
+     */
+    float between_layers;
+    /**
+     * Recurrent (variational) dropout: one `[N, H]` (`[N, P]`) mask per layer-direction, the
+     * same at every step (`FRNN_MASK_KIND_RECURRENT`; see
+     * `frnn_forward_options.recurrent_mask`).
+     */
+    float recurrent;
+    /**
+     * Input (variational) dropout (Keras `dropout`): one `[N, I_l]` mask per
+     * layer-direction (`I_l`: the stack's input size for layer 0, its output width `W`
+     * above), multiplying every step's input to it (`FRNN_MASK_KIND_INPUT`; see
+     * `frnn_forward_options_ex.input_mask`). Above layer 0 it applies after the
+     * `between_layers` mask of the layer below.
+     */
+    float input;
+} frnn_dropout;
 
 #ifdef __cplusplus
 extern "C" {
@@ -998,7 +1089,9 @@ frnn_status frnn_layer_get_num_threads(const struct frnn_layer *layer, size_t *o
 
 /**
  * Writes to `*out_elems` the size in `float` elements of the training workspace this layer
- * needs for `steps` (`T`) x `batch` (`N`).
+ * needs for `steps` (`T`) x `batch` (`N`). A training forward with an input-dropout mask
+ * (`frnn_forward_options_ex.input_mask`) keeps `T*N*I + N*I` more (the masked input and
+ * the mask).
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_ZERO_SIZE`, `FRNN_STATUS_OVERFLOW`.
  *
@@ -1575,6 +1668,39 @@ frnn_status frnn_stack_forward_lengths(const struct frnn_stack *stack,
                                        size_t c_n_len);
 
 /**
+ * `frnn_stack_forward` with per-call options (`opts`, NULL: none; see
+ * `frnn_forward_options_ex`), the stack's counterpart of `frnn_layer_forward_opts_ex`: the
+ * `lengths` as in `frnn_stack_forward_lengths`. Inference takes no dropout masks (nor does
+ * any stack call: a stack draws its own in `frnn_stack_forward_train_dropout_ex`).
+ *
+ * Errors: as `frnn_stack_forward_lengths`; `FRNN_STATUS_INVALID_VALUE` (a
+ * `recurrent_mask` or `input_mask` given, a bad `opts->struct_size`, or options past this
+ * version's struct set).
+ *
+ * # Safety
+ *
+ * As `frnn_stack_forward`; `opts` is NULL or points to a `frnn_forward_options_ex` whose
+ * first `struct_size` bytes are readable and whose pointers are NULL or point to their
+ * lengths in readable elements.
+ */
+frnn_status frnn_stack_forward_opts(const struct frnn_stack *stack,
+                                    size_t steps,
+                                    size_t batch,
+                                    const struct frnn_forward_options_ex *opts,
+                                    const float *x,
+                                    size_t x_len,
+                                    const float *h0,
+                                    size_t h0_len,
+                                    const float *c0,
+                                    size_t c0_len,
+                                    float *y,
+                                    size_t y_len,
+                                    float *h_n,
+                                    size_t h_n_len,
+                                    float *c_n,
+                                    size_t c_n_len);
+
+/**
  * Training forward: as `frnn_stack_forward`, and saves into `workspace` what
  * `frnn_stack_backward` needs. Threads may run this on the same stack at once, each with its
  * own workspace.
@@ -1679,6 +1805,50 @@ frnn_status frnn_stack_forward_train_dropout(const struct frnn_stack *stack,
                                              size_t h_n_len,
                                              float *c_n,
                                              size_t c_n_len);
+
+/**
+ * `frnn_stack_forward_train_dropout` with the size-versioned options
+ * `frnn_forward_options_ex` (NULL: none; only `lengths` apply, a stack refuses the masks)
+ * and the probabilities in `*dropout` (NULL: no dropout, as `frnn_stack_forward_train`),
+ * input dropout included: each layer-direction's input is multiplied at every step by one
+ * `[N, I_l]` mask per call (Keras `dropout`; see `frnn_dropout.input`).
+ *
+ * The masks are drawn from a SplitMix64 generator seeded with `seed`, layer by layer: the
+ * layer's recurrent masks (direction by direction), then its input masks (direction by
+ * direction), then its output mask (time-major); a kind with probability 0 draws nothing, so
+ * with `input == 0` the masks are those `frnn_stack_forward_train_dropout` draws. They equal
+ * what the Rust API's `Stack::forward_train_dropout` draws with `SplitMix64::new(seed)`, are
+ * kept in `workspace` for `frnn_stack_backward` and can be read back with
+ * `frnn_stack_workspace_get_mask` (`FRNN_MASK_KIND_INPUT` for the input masks).
+ *
+ * Errors: as `frnn_stack_forward_train_dropout`; `FRNN_STATUS_INVALID_VALUE` (a probability
+ * outside `[0, 1)`, a mask in `opts`, a bad `opts->struct_size`, or options past this
+ * version's struct set), before the workspace is touched.
+ *
+ * # Safety
+ *
+ * As `frnn_stack_forward_train`; `opts` as in `frnn_stack_forward_opts`; `dropout` is NULL
+ * or points to a readable `frnn_dropout`.
+ */
+frnn_status frnn_stack_forward_train_dropout_ex(const struct frnn_stack *stack,
+                                                struct frnn_stack_workspace *workspace,
+                                                size_t steps,
+                                                size_t batch,
+                                                const struct frnn_forward_options_ex *opts,
+                                                const struct frnn_dropout *dropout,
+                                                uint64_t seed,
+                                                const float *x,
+                                                size_t x_len,
+                                                const float *h0,
+                                                size_t h0_len,
+                                                const float *c0,
+                                                size_t c0_len,
+                                                float *y,
+                                                size_t y_len,
+                                                float *h_n,
+                                                size_t h_n_len,
+                                                float *c_n,
+                                                size_t c_n_len);
 
 /**
  * Writes to `*out_count` how many masks of `kind` (a `frnn_mask_kind` value) the last
@@ -2013,6 +2183,49 @@ frnn_status frnn_layer_forward_opts(const struct frnn_layer *layer,
                                     size_t c_n_len);
 
 /**
+ * `frnn_layer_forward_opts` with the size-versioned options `frnn_forward_options_ex` (NULL:
+ * none). Inference takes neither mask.
+ *
+ * Errors: as `frnn_layer_forward_opts` (`FRNN_STATUS_UNEXPECTED_ARGUMENT` for a
+ * `recurrent_mask` or an `input_mask`); `FRNN_STATUS_INVALID_VALUE` (a bad
+ * `opts->struct_size`, or options past this version's struct set).
+ *
+ * # Safety
+ *
+ * As `frnn_layer_forward`; `opts` is NULL or points to a `frnn_forward_options_ex` whose
+ * first `struct_size` bytes are readable and whose pointers are NULL or point to their
+ * lengths in readable elements.
+ */
+frnn_status frnn_layer_forward_opts_ex(const struct frnn_layer *layer,
+                                       size_t steps,
+                                       size_t batch,
+                                       const struct frnn_forward_options_ex *opts,
+                                       const float *x,
+                                       size_t x_len,
+                                       const float *h0,
+                                       size_t h0_len,
+                                       const float *c0,
+                                       size_t c0_len,
+                                       float *y,
+                                       size_t y_len,
+                                       float *h_n,
+                                       size_t h_n_len,
+                                       float *c_n,
+                                       size_t c_n_len);
+
+/**
+ * Writes the defaults of `frnn_forward_options_ex` to `*opts`: `struct_size` set to this
+ * version's `sizeof(frnn_forward_options_ex)`, every option absent (NULL, length 0).
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (misaligned).
+ *
+ * # Safety
+ *
+ * `opts` is NULL or points to a writable `frnn_forward_options_ex`.
+ */
+frnn_status frnn_forward_options_ex_init(struct frnn_forward_options_ex *opts);
+
+/**
  * Training forward: as `frnn_layer_forward`, and saves into `workspace` what the backward
  * calls need (growing it if needed). Threads may run this on the same layer at once, each
  * with its own workspace.
@@ -2103,10 +2316,43 @@ frnn_status frnn_layer_forward_train_opts(const struct frnn_layer *layer,
                                           size_t c_n_len);
 
 /**
+ * `frnn_layer_forward_train_opts` with the size-versioned options `frnn_forward_options_ex`
+ * (NULL: none): lengths, a recurrent-dropout mask `[N, H]` (`[N, P]` with a projection) and
+ * an input-dropout mask `[N, I]` (see `frnn_forward_options_ex.input_mask`), which the
+ * forward applies and the backward calls then go through. With an input mask,
+ * backward-weights computes `dW_ih` from the masked input kept in `workspace`.
+ *
+ * Errors: as `frnn_layer_forward_train_opts` (`FRNN_STATUS_LENGTH_MISMATCH`: a mask of
+ * another length); `FRNN_STATUS_INVALID_VALUE` (a bad `opts->struct_size`, or options past
+ * this version's struct set). Nothing is written on error.
+ *
+ * # Safety
+ *
+ * As `frnn_layer_forward_train`; `opts` as in `frnn_layer_forward_opts_ex`.
+ */
+frnn_status frnn_layer_forward_train_opts_ex(const struct frnn_layer *layer,
+                                             struct frnn_workspace *workspace,
+                                             size_t steps,
+                                             size_t batch,
+                                             const struct frnn_forward_options_ex *opts,
+                                             const float *x,
+                                             size_t x_len,
+                                             const float *h0,
+                                             size_t h0_len,
+                                             const float *c0,
+                                             size_t c0_len,
+                                             float *y,
+                                             size_t y_len,
+                                             float *h_n,
+                                             size_t h_n_len,
+                                             float *c_n,
+                                             size_t c_n_len);
+
+/**
  * Draws a dropout mask of `out_len` elements into `out`: each 0 with probability `p`, else
  * `1/(1-p)`, from the deterministic generator (SplitMix64) seeded with `seed`: the masks
  * the Rust API's `fusedrnn::train::dropout_mask` draws with `SplitMix64::new(seed)`. For
- * `frnn_forward_options.recurrent_mask`.
+ * `frnn_forward_options.recurrent_mask` and `frnn_forward_options_ex.input_mask`.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (`p` not in `[0, 1)`,
  * misaligned `out`), `FRNN_STATUS_OVERFLOW`. Nothing is written on error.
@@ -2362,7 +2608,8 @@ frnn_status frnn_stack_save_safetensors_bytes(const struct frnn_stack *stack,
  * `[D, G*H, H]`, `B` `[D, 2*G*H]`, `P` `[D, 3*H]` (peepholes; LSTM only, 0 otherwise).
  *
  * Errors: as `frnn_desc_weight_lens`; `FRNN_STATUS_INVALID_VALUE` when `num_directions` is
- * not 1 or 2.
+ * not 1 or 2, or for a descriptor ONNX cannot hold (an LSTM projection or layer
+ * normalization: ONNX's operators have neither).
  *
  * # Safety
  *
@@ -2380,14 +2627,16 @@ frnn_status frnn_convert_onnx_sizes(const struct frnn_layer_desc *desc,
  * Converts the tensors of one ONNX operator (cell and sizes `desc`, `num_directions`
  * directions) to PyTorch's layout: writes the weights of each direction (forward, then
  * reverse) into `out`, an array of `out_count = num_directions` weight sets with the
- * lengths `frnn_desc_weight_lens` gives. `B` (zeros when NULL) and `P` (only all-zero
- * peepholes are supported; LSTM only) are optional.
+ * lengths `frnn_desc_weight_lens` gives. `B` (zeros when NULL) and `P` (LSTM only) are
+ * optional; a layer without peepholes takes only an all-zero `P`. A layer with peepholes
+ * (`options.peepholes`) needs `frnn_convert_from_onnx_ex`, which writes them.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (bad descriptor or
- * `num_directions`, a non-zero `P`, misaligned or overlapping buffers),
+ * `num_directions`, a descriptor ONNX cannot hold: a projection or layer normalization, a
+ * non-zero `P` for a layer without peepholes, misaligned or overlapping buffers),
  * `FRNN_STATUS_LENGTH_MISMATCH` (naming `W`, `R`, `B`, `P`, the count, or e.g.
- * `out[1].W_hh`), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (`P` for a GRU or RNN). Nothing is
- * written on error.
+ * `out[1].W_hh`), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (`P` for a GRU or RNN),
+ * `FRNN_STATUS_MISSING_ARGUMENT` (a layer with peepholes). Nothing is written on error.
  *
  * # Safety
  *
@@ -2409,13 +2658,51 @@ frnn_status frnn_convert_from_onnx(const struct frnn_layer_desc *desc,
                                    size_t out_count);
 
 /**
+ * `frnn_convert_from_onnx` for layers with extra weights: also writes each direction's
+ * peepholes, from `P` (`[D, 3*H]`, ONNX order `p_i, p_o, p_f`; zeros when NULL), into
+ * `out_extra[k].peepholes` (`[3H]`, this library's order `p_i, p_f, p_o`). `out_extra` is
+ * an array of `out_extra_count` (0 with NULL: none, else `num_directions`) extra sets; every
+ * extra buffer the layer has must be given, and only those. ONNX's operators have no
+ * projection (`W_hr`) and no layer normalization: such descriptors are refused.
+ *
+ * Errors: as `frnn_convert_from_onnx`; `FRNN_STATUS_LENGTH_MISMATCH` (`out_extra_count`, or
+ * e.g. `out_extra[1].peepholes`), `FRNN_STATUS_MISSING_ARGUMENT` (the peepholes of a layer
+ * that has them not given), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (an extra buffer the layer
+ * does not have), `FRNN_STATUS_INVALID_VALUE` (a projection or layer normalization in
+ * `desc`: ONNX cannot hold them). Nothing is written on error.
+ *
+ * # Safety
+ *
+ * As `frnn_convert_from_onnx`; `out_extra` is NULL or points to `out_extra_count` readable
+ * `frnn_extra_weights_mut` whose buffers are NULL or point to their lengths in writable
+ * `float`s.
+ */
+frnn_status frnn_convert_from_onnx_ex(const struct frnn_layer_desc *desc,
+                                      size_t num_directions,
+                                      const float *w,
+                                      size_t w_len,
+                                      const float *r,
+                                      size_t r_len,
+                                      const float *b,
+                                      size_t b_len,
+                                      const float *p,
+                                      size_t p_len,
+                                      const struct frnn_weights_mut *out,
+                                      size_t out_count,
+                                      const struct frnn_extra_weights_mut *out_extra,
+                                      size_t out_extra_count);
+
+/**
  * Converts PyTorch-layout weights to the tensors of one ONNX operator: `weights` is an
  * array of `weights_count` (1 or 2: forward, then reverse) weight sets for `desc`; writes
- * `W`, `R` and, when not NULL, `B` (lengths as `frnn_convert_onnx_sizes`).
+ * `W`, `R` and, when not NULL, `B` (lengths as `frnn_convert_onnx_sizes`). A layer with
+ * peepholes needs `frnn_convert_to_onnx_ex`.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (bad descriptor, count not
- * 1 or 2, misaligned or overlapping buffers), `FRNN_STATUS_LENGTH_MISMATCH` (naming the
- * buffer, e.g. `weights[0].b_hh` or `W`). Nothing is written on error.
+ * 1 or 2, a descriptor ONNX cannot hold: a projection, layer normalization or cell clipping,
+ * misaligned or overlapping buffers), `FRNN_STATUS_LENGTH_MISMATCH` (naming the buffer, e.g.
+ * `weights[0].b_hh` or `W`), `FRNN_STATUS_MISSING_ARGUMENT` (a layer with peepholes).
+ * Nothing is written on error.
  *
  * # Safety
  *
@@ -2434,12 +2721,45 @@ frnn_status frnn_convert_to_onnx(const struct frnn_layer_desc *desc,
                                  size_t b_len);
 
 /**
+ * `frnn_convert_to_onnx` for layers with extra weights: `extra` is an array of
+ * `extra_count` (0 with NULL: none, else `weights_count`) extra sets read with the weights
+ * (the peepholes of a layer that has them are required), and `P` (`[D, 3*H]`, ONNX order
+ * `p_i, p_o, p_f`; LSTM only) is written when not NULL: the layer's peepholes, or zeros for
+ * an LSTM without. ONNX's operators have no projection (`W_hr`), no layer normalization
+ * and no cell clipping: such descriptors are refused.
+ *
+ * Errors: as `frnn_convert_to_onnx`; `FRNN_STATUS_LENGTH_MISMATCH` (`extra_count`, `P`, or
+ * e.g. `extra[1].peepholes`), `FRNN_STATUS_UNEXPECTED_ARGUMENT` (`P` for a GRU or RNN, or an
+ * extra buffer the layer does not have). Nothing is written on error.
+ *
+ * # Safety
+ *
+ * As `frnn_convert_to_onnx`; `extra` is NULL or points to `extra_count` readable
+ * `frnn_extra_weights` whose buffers are NULL or point to their lengths in readable `float`s.
+ */
+frnn_status frnn_convert_to_onnx_ex(const struct frnn_layer_desc *desc,
+                                    const struct frnn_weights *weights,
+                                    size_t weights_count,
+                                    const struct frnn_extra_weights *extra,
+                                    size_t extra_count,
+                                    float *w,
+                                    size_t w_len,
+                                    float *r,
+                                    size_t r_len,
+                                    float *b,
+                                    size_t b_len,
+                                    float *p,
+                                    size_t p_len);
+
+/**
  * Writes the lengths (in `float`s) of the Keras weights of a layer whose cell and sizes
  * (`I`, `units`) are `desc`: `kernel` `[I, G*U]`, `recurrent_kernel` `[U, G*U]`, `bias`
  * (`[2, 3U]` for a GRU with `reset_after=True`, i.e. `FRNN_GRU_VARIANT_LINEAR_BEFORE_RESET`,
  * else `[G*U]`).
  *
- * Errors: as `frnn_desc_weight_lens`.
+ * Errors: as `frnn_desc_weight_lens`; `FRNN_STATUS_INVALID_VALUE` for a descriptor with LSTM
+ * options (projection, peepholes, clipping, `input_forget`) or layer normalization, none of
+ * which Keras' `LSTM`, `GRU` and `SimpleRNN` have (the same for the Keras conversions).
  *
  * # Safety
  *
@@ -2458,7 +2778,7 @@ frnn_status frnn_convert_keras_sizes(const struct frnn_layer_desc *desc,
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH` (naming `kernel`,
  * `recurrent_kernel`, `bias` or e.g. `out[0].W_ih`), `FRNN_STATUS_INVALID_VALUE` (bad
- * descriptor; a GRU bias of the other `reset_after` setting's shape, the message saying
+ * descriptor, or one with LSTM options or layer normalization; a GRU bias of the other `reset_after` setting's shape, the message saying
  * which variant it belongs to; misaligned or overlapping buffers). Nothing is written on
  * error.
  *
@@ -2484,8 +2804,8 @@ frnn_status frnn_convert_from_keras(const struct frnn_layer_desc *desc,
  * `b_ih + b_hh`.
  *
  * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH` (naming the buffer),
- * `FRNN_STATUS_INVALID_VALUE` (bad descriptor, misaligned or overlapping buffers). Nothing
- * is written on error.
+ * `FRNN_STATUS_INVALID_VALUE` (bad descriptor, or one with LSTM options or layer
+ * normalization; misaligned or overlapping buffers). Nothing is written on error.
  *
  * # Safety
  *

@@ -41,6 +41,8 @@ struct StackOf {
     batch_first: bool,
     dropout: f32,
     recurrent: f32,
+    /// Input dropout (`frnn_dropout.input`; 0: through `frnn_stack_forward_train_dropout`).
+    input: f32,
     seed: u64,
 }
 
@@ -51,6 +53,11 @@ struct Case {
     opts: Opts,
     /// For a layer: the recurrent-dropout probability and seed of its mask (`p == 0`: none).
     mask: (f32, u64),
+    /// For a layer: the input-dropout probability and seed of its `[N, I]` mask (`p == 0`:
+    /// none; C passes it in `frnn_forward_options_ex`).
+    imask: (f32, u64),
+    /// For a layer: a variable-length batch (lengths `(t + 2b) % (t + 1)`, so some are 0).
+    varlen: bool,
     stack: Option<StackOf>,
 }
 
@@ -130,6 +137,7 @@ fn write_case(out: &mut String, k: usize, c: &Case) {
         batch_first: false,
         dropout: 0.0,
         recurrent: 0.0,
+        input: 0.0,
         seed: 0,
     });
     let meta = [
@@ -147,6 +155,10 @@ fn write_case(out: &mut String, k: usize, c: &Case) {
         s.seed as f64,
         c.mask.0 as f64,
         c.mask.1 as f64,
+        s.input as f64,
+        c.imask.0 as f64,
+        c.imask.1 as f64,
+        c.varlen as u8 as f64,
     ];
     put(out, "meta", &meta);
     let ld = layer_desc(c);
@@ -172,10 +184,23 @@ fn write_case(out: &mut String, k: usize, c: &Case) {
                 put(out, "c0", &c0);
                 put(out, "dc_n", &dc_n);
             }
+            let lengths: Option<Vec<usize>> = c.varlen.then(|| (0..n).map(|b| (t + 2 * b) % (t + 1)).collect());
+            if let Some(l) = &lengths {
+                put(out, "lengths", &l.iter().map(|&v| v as f64).collect::<Vec<_>>());
+            }
+            let imask = (c.imask.0 > 0.0)
+                .then(|| fusedrnn::train::dropout_mask(n * i, c.imask.0, &mut SplitMix64::new(c.imask.1)).unwrap());
+            if let Some(m) = &imask {
+                put(out, "imask", m);
+            }
             let run = |mask: Option<&[f32]>, ws: Option<&mut TrainWorkspace>| {
                 let (mut y, mut hn, mut cn) = (vec![0.0; t * n * p], vec![0.0; n * p], vec![0.0; n * h]);
                 let mut input = SeqInput::new(&x).h0(&h0);
                 input.recurrent_mask = mask;
+                input.lengths = lengths.as_deref();
+                if ws.is_some() {
+                    input.input_mask = imask.as_deref();
+                }
                 let mut output = SeqOutput::new(&mut y).h_n(&mut hn);
                 if lstm {
                     input = input.c0(&c0);
@@ -259,6 +284,7 @@ fn write_case(out: &mut String, k: usize, c: &Case) {
                 let d = Dropout {
                     between_layers: s.dropout,
                     recurrent: s.recurrent,
+                    input: s.input,
                 };
                 match ws {
                     Some(ws) => stack
@@ -277,8 +303,15 @@ fn write_case(out: &mut String, k: usize, c: &Case) {
             if lstm {
                 put(out, "c_n", &cn);
             }
-            let counts = [ws.dropout_masks().len() as f64, ws.recurrent_masks().len() as f64];
+            let counts = [
+                ws.dropout_masks().len() as f64,
+                ws.recurrent_masks().len() as f64,
+                ws.input_masks().len() as f64,
+            ];
             put(out, "mask_counts", &counts);
+            for (k2, m) in ws.input_masks().iter().enumerate() {
+                put(out, &format!("imask.{k2}"), m);
+            }
             for (l, m) in ws.dropout_masks().iter().enumerate() {
                 put(out, &format!("bmask.{l}"), m);
             }
@@ -318,6 +351,8 @@ fn cases() -> Vec<Case> {
         sizes,
         opts,
         mask,
+        imask: (0.0, 0),
+        varlen: false,
         stack: None,
     };
     vec![
@@ -371,12 +406,15 @@ fn cases() -> Vec<Case> {
                 ..Opts::default()
             },
             mask: (0.0, 0),
+            imask: (0.0, 0),
+            varlen: false,
             stack: Some(StackOf {
                 layers: 2,
                 direction: Direction::Bidirectional,
                 batch_first: false,
                 dropout: 0.3,
                 recurrent: 0.2,
+                input: 0.0,
                 seed: 99,
             }),
         },
@@ -388,12 +426,15 @@ fn cases() -> Vec<Case> {
                 ..Opts::default()
             },
             mask: (0.0, 0),
+            imask: (0.0, 0),
+            varlen: false,
             stack: Some(StackOf {
                 layers: 3,
                 direction: Direction::Forward,
                 batch_first: true,
                 dropout: 0.25,
                 recurrent: 0.0,
+                input: 0.0,
                 seed: 12345,
             }),
         },
@@ -405,13 +446,79 @@ fn cases() -> Vec<Case> {
                 ..Opts::default()
             },
             mask: (0.0, 0),
+            imask: (0.0, 0),
+            varlen: false,
             stack: Some(StackOf {
                 layers: 2,
                 direction: Direction::Reverse,
                 batch_first: false,
                 dropout: 0.0,
                 recurrent: 0.35,
+                input: 0.0,
                 seed: 3,
+            }),
+        },
+        // Input dropout: layers with an input mask (with a recurrent mask, a projection and
+        // a variable-length batch; alone on a GRU), a stack drawing input masks.
+        Case {
+            imask: (0.3, 21),
+            varlen: true,
+            ..layer(
+                Cell::Lstm,
+                (4, 5, 4, 3),
+                Opts {
+                    proj: 3,
+                    peep: true,
+                    ..Opts::default()
+                },
+                (0.2, 22),
+            )
+        },
+        Case {
+            imask: (0.45, 23),
+            varlen: true,
+            ..layer(
+                Cell::Gru(GruVariant::ResetBeforeLinear),
+                (5, 3, 5, 4),
+                Opts::default(),
+                (0.0, 0),
+            )
+        },
+        Case {
+            cell: Cell::Lstm,
+            sizes: (3, 4, 4, 3),
+            opts: Opts {
+                proj: 2,
+                ..Opts::default()
+            },
+            mask: (0.0, 0),
+            imask: (0.0, 0),
+            varlen: false,
+            stack: Some(StackOf {
+                layers: 2,
+                direction: Direction::Bidirectional,
+                batch_first: true,
+                dropout: 0.2,
+                recurrent: 0.3,
+                input: 0.4,
+                seed: 4242,
+            }),
+        },
+        Case {
+            cell: Cell::Rnn(fusedrnn::Activation::Tanh),
+            sizes: (3, 4, 3, 2),
+            opts: Opts::default(),
+            mask: (0.0, 0),
+            imask: (0.0, 0),
+            varlen: false,
+            stack: Some(StackOf {
+                layers: 3,
+                direction: Direction::Reverse,
+                batch_first: false,
+                dropout: 0.0,
+                recurrent: 0.0,
+                input: 0.5,
+                seed: 5,
             }),
         },
     ]

@@ -46,6 +46,8 @@ struct Case {
     layer_norm: bool,
     /// Recurrent dropout with a drawn mask (p = 0.3).
     dropout: bool,
+    /// Input dropout with a drawn `[N, I]` mask (p = 0.25).
+    input_dropout: bool,
     seed: u64,
 }
 
@@ -112,15 +114,17 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         any::<[bool; 3]>(),
         any::<u64>(),
         (any::<bool>(), prop::collection::vec(0usize..12, 40)),
-        (lstm_opts_strategy(), any::<bool>(), any::<bool>()),
+        (lstm_opts_strategy(), any::<bool>(), any::<bool>(), any::<bool>()),
     )
         .prop_map(
-            |(cell, t, n, i, h, [a, b, c], seed, (varlen, raw), (lstm, layer_norm, dropout))| Case {
+            |(cell, t, n, i, h, [a, b, c], seed, (varlen, raw), (lstm, layer_norm, dropout, input_dropout))| Case {
                 cell,
                 t,
                 n,
                 i,
-                h,
+                // A layer norm over one unit (the LSTM's `c`) is constant: its gradients are
+                // pure f32 rounding (as in `edge_sizes_every_cell`), so LN cases get H >= 2.
+                h: if layer_norm { h.max(2) } else { h },
                 with_h0: a,
                 with_c0: b,
                 with_dh_n: c,
@@ -128,6 +132,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                 lstm,
                 layer_norm,
                 dropout,
+                input_dropout,
                 seed,
             },
         )
@@ -206,8 +211,21 @@ fn run_case(c: &Case) {
         .dropout
         .then(|| fusedrnn::train::dropout_mask(nh, 0.3, &mut fusedrnn::rng::SplitMix64::new(c.seed ^ 19)).unwrap());
     let rmask_d = rmask.as_deref().map(widen);
-    let tr =
-        reference::forward_dropout(&p, s, lengths, rmask_d.as_deref(), &xd, h0d.as_deref(), c0d.as_deref()).unwrap();
+    let imask = c.input_dropout.then(|| {
+        fusedrnn::train::dropout_mask(c.n * c.i, 0.25, &mut fusedrnn::rng::SplitMix64::new(c.seed ^ 20)).unwrap()
+    });
+    let imask_d = imask.as_deref().map(widen);
+    let tr = reference::forward_masks(
+        &p,
+        s,
+        lengths,
+        rmask_d.as_deref(),
+        imask_d.as_deref(),
+        &xd,
+        h0d.as_deref(),
+        c0d.as_deref(),
+    )
+    .unwrap();
 
     // Training forward.
     let mut input = SeqInput::new(&x);
@@ -215,6 +233,7 @@ fn run_case(c: &Case) {
     input.c0 = c0;
     input.lengths = lengths;
     input.recurrent_mask = rmask.as_deref();
+    input.input_mask = imask.as_deref();
     let mut y = vec![f32::NAN; tnh];
     let mut h_n = vec![f32::NAN; nh];
     let mut c_n = vec![f32::NAN; nc];
@@ -238,12 +257,11 @@ fn run_case(c: &Case) {
     if lstm {
         out = out.c_n(&mut c_inf);
     }
-    if c.dropout {
+    if c.dropout || c.input_dropout {
         // Inference never drops.
-        assert_eq!(
-            layer.forward(s, input, out),
-            Err(fusedrnn::Error::Unexpected { what: "recurrent_mask" })
-        );
+        let what = if c.dropout { "recurrent_mask" } else { "input_mask" };
+        assert_eq!(layer.forward(s, input, out), Err(fusedrnn::Error::Unexpected { what }));
+        assert!(y_inf.iter().all(|v| v.is_nan()), "inference wrote y before refusing");
     } else {
         layer.forward(s, input, out).unwrap();
         let bits = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
@@ -354,6 +372,7 @@ fn edge_sizes_every_cell() {
                     lengths: flags.then(|| (0..n).map(|b| (b + 1) % (t + 1)).collect()),
                     layer_norm,
                     dropout: flags,
+                    input_dropout: flags,
                     lstm: flags.then_some(LstmOpts {
                         proj: h.div_ceil(2),
                         peep: true,

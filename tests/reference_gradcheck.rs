@@ -17,7 +17,8 @@ fn loss(
     w: &(Vec<f64>, Vec<f64>, Vec<f64>),
 ) -> f64 {
     let mask = MASK.with(|m| m.borrow().clone());
-    let tr = reference::forward_dropout(p, s, None, mask.as_deref(), x, Some(h0), c0).unwrap();
+    let imask = IMASK.with(|m| m.borrow().clone());
+    let tr = reference::forward_masks(p, s, None, mask.as_deref(), imask.as_deref(), x, Some(h0), c0).unwrap();
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     dot(&tr.y, &w.0) + dot(&tr.h_n, &w.1) + tr.c_n.as_ref().map_or(0.0, |c| dot(c, &w.2))
 }
@@ -25,6 +26,8 @@ fn loss(
 thread_local! {
     /// The recurrent-dropout mask the current case runs with (None: no dropout).
     static MASK: std::cell::RefCell<Option<Vec<f64>>> = const { std::cell::RefCell::new(None) };
+    /// The input-dropout mask the current case runs with (None: no input dropout).
+    static IMASK: std::cell::RefCell<Option<Vec<f64>>> = const { std::cell::RefCell::new(None) };
 }
 
 fn run(desc: LayerDesc, t: usize, n: usize, seed: u64) {
@@ -68,8 +71,28 @@ fn run(desc: LayerDesc, t: usize, n: usize, seed: u64) {
     );
 
     let mask = MASK.with(|m| m.borrow().clone());
-    let tr = reference::forward_dropout(&p, s, None, mask.as_deref(), &x, Some(&h0), lstm.then_some(&c0[..])).unwrap();
+    let imask = IMASK.with(|m| m.borrow().clone());
+    let tr = reference::forward_masks(
+        &p,
+        s,
+        None,
+        mask.as_deref(),
+        imask.as_deref(),
+        &x,
+        Some(&h0),
+        lstm.then_some(&c0[..]),
+    )
+    .unwrap();
+
     let g = reference::backward(&p, &x, &tr, &wts.0, Some(&wts.1), lstm.then_some(&wts.2[..])).unwrap();
+    if let Some(m) = &imask {
+        // An input the mask drops reaches nothing: its gradient is exactly zero.
+        for (k, &d) in g.dx.iter().enumerate() {
+            if m[k % (n * i)] == 0.0 {
+                assert_eq!(d, 0.0, "dx[{k}] under a dropped input");
+            }
+        }
+    }
 
     // A layer norm over a few nearly equal values has a large third derivative: a smaller
     // step keeps the central difference's truncation error below the tolerance.
@@ -141,6 +164,24 @@ proptest! {
         let m = fusedrnn::train::dropout_mask(n * h, 0.4, &mut fusedrnn::rng::SplitMix64::new(seed)).unwrap();
         MASK.with(|c| *c.borrow_mut() = Some(widen(&m)));
         run(LayerDesc::new(cell, i, h).unwrap(), t, n, seed);
+        MASK.with(|c| *c.borrow_mut() = None);
+    }
+
+    /// Input dropout (a drawn `[N, I]` mask), every cell, with and without recurrent dropout.
+    #[test]
+    fn input_dropout_backward_matches_finite_differences(
+        cell in cell_strategy(), t in 1usize..5, n in 1usize..3, i in 1usize..5, h in 1usize..6, seed in any::<u64>(),
+        recurrent in any::<bool>(),
+    ) {
+        let mut rng = fusedrnn::rng::SplitMix64::new(seed);
+        let m = fusedrnn::train::dropout_mask(n * i, 0.4, &mut rng).unwrap();
+        IMASK.with(|c| *c.borrow_mut() = Some(widen(&m)));
+        if recurrent {
+            let r = fusedrnn::train::dropout_mask(n * h, 0.3, &mut rng).unwrap();
+            MASK.with(|c| *c.borrow_mut() = Some(widen(&r)));
+        }
+        run(LayerDesc::new(cell, i, h).unwrap(), t, n, seed);
+        IMASK.with(|c| *c.borrow_mut() = None);
         MASK.with(|c| *c.borrow_mut() = None);
     }
 

@@ -90,29 +90,42 @@ fn run(
     match dropout {
         Some(p) => {
             let mut rng = rng::SplitMix64::new(seed ^ 9);
+            // Input dropout in half the cases (by the seed), so that old-style cases stay.
             let dr = Dropout {
                 between_layers: p,
                 recurrent: p / 2.0,
+                input: if seed.is_multiple_of(2) { p / 3.0 } else { 0.0 },
             };
             stack
                 .forward_train_dropout(s, input, out, &mut ws, dr, &mut rng)
                 .unwrap();
-            let (nm, nr) = (ws.dropout_masks().len(), ws.recurrent_masks().len());
+            let (nm, nr, ni) = (
+                ws.dropout_masks().len(),
+                ws.recurrent_masks().len(),
+                ws.input_masks().len(),
+            );
             assert_eq!(nm, if p > 0.0 { layers - 1 } else { 0 }, "{ctx}");
             assert_eq!(nr, if p > 0.0 { desc.layer_count() } else { 0 }, "{ctx}");
+            assert_eq!(ni, if dr.input > 0.0 { desc.layer_count() } else { 0 }, "{ctx}");
+            for (k, m) in ws.input_masks().iter().enumerate() {
+                let in_l = if k < dir.count() { i } else { w };
+                assert_eq!(m.len(), n * in_l, "{ctx}");
+            }
         }
         None => stack.forward_train(s, input, out, &mut ws).unwrap(),
     }
     // The reference with the same masks.
     let masks: Vec<Vec<f64>> = ws.dropout_masks().iter().map(|m| widen(m)).collect();
     let rmasks: Vec<Vec<f64>> = ws.recurrent_masks().iter().map(|m| widen(m)).collect();
-    let tr = reference::stack_forward_dropout(
+    let imasks: Vec<Vec<f64>> = ws.input_masks().iter().map(|m| widen(m)).collect();
+    let tr = reference::stack_forward_masks(
         &desc,
         &params,
         s,
         lengths,
         &masks,
         &rmasks,
+        &imasks,
         &widen(&x),
         h0.map(widen).as_deref(),
         c0.map(widen).as_deref(),
@@ -264,6 +277,7 @@ fn dropout_is_seeded_and_checked() {
             Dropout {
                 between_layers: p,
                 recurrent: 0.0,
+                input: 0.0,
             },
             &mut rng::SplitMix64::new(seed),
         );

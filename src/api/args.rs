@@ -24,6 +24,14 @@ pub struct SeqInput<'a> {
     /// `recurrent_dropout`). The GRU's `z ⊙ h` and the state itself are not masked. Usually
     /// 0 or `1/(1-p)` per element ([`crate::train::dropout_mask`] draws one); kept for backward.
     pub recurrent_mask: Option<&'a [f32]>,
+    /// Input (variational) dropout, training only: a `[N, I]` mask multiplying every input
+    /// `x_t` before it enters the layer (`W_ih (x_t ⊙ m)`), the same at every step (Gal &
+    /// Ghahramani 2016; Keras `dropout` of an LSTM/GRU layer), in the caller's batch order
+    /// (also with [`SeqInput::lengths`]). Usually 0 or `1/(1-p)` per element
+    /// ([`crate::train::dropout_mask`] draws one). [`crate::Layer::forward_train`] keeps the
+    /// masked input in the workspace: backward-weights computes `dW_ih` from it, and
+    /// backward-data multiplies `dX` by the mask.
+    pub input_mask: Option<&'a [f32]>,
 }
 
 impl<'a> SeqInput<'a> {
@@ -35,6 +43,7 @@ impl<'a> SeqInput<'a> {
             c0: None,
             lengths: None,
             recurrent_mask: None,
+            input_mask: None,
         }
     }
     /// With an initial hidden state.
@@ -55,6 +64,11 @@ impl<'a> SeqInput<'a> {
     /// With a recurrent-dropout mask (training only).
     pub fn recurrent_mask(mut self, mask: &'a [f32]) -> Self {
         self.recurrent_mask = Some(mask);
+        self
+    }
+    /// With an input-dropout mask (training only).
+    pub fn input_mask(mut self, mask: &'a [f32]) -> Self {
+        self.input_mask = Some(mask);
         self
     }
 }

@@ -1,21 +1,53 @@
-//! Inter-layer dropout of a stack in training (PyTorch's `dropout` argument of
-//! `nn.LSTM/GRU/RNN`): each element of the output of every layer but the last is zeroed with
-//! probability `p` and the rest scaled by `1/(1-p)`, with masks drawn from a caller-owned,
-//! seeded generator and kept for backward.
+//! Dropout of a stack in training: between layers (PyTorch's `dropout` argument of
+//! `nn.LSTM/GRU/RNN`: each element of the output of every layer but the last is zeroed with
+//! probability `p` and the rest scaled by `1/(1-p)`), and variational dropout on each
+//! layer-direction's recurrent state and input (Keras `recurrent_dropout` and `dropout`), with
+//! masks drawn from a caller-owned, seeded generator and kept for backward.
 
 use crate::error::{Error, Result};
 
 /// The dropout probabilities of [`crate::Stack::forward_train_dropout`], each in `[0, 1)`
-/// (0: off).
+/// (0: off). Every mask element is 0 with probability `p`, else `1/(1-p)`.
+///
+/// Masks are drawn layer by layer, in this order within layer `l`: its recurrent masks
+/// (direction by direction), then its input masks (direction by direction), then the mask on
+/// its output (when `l` is not the last layer). A kind whose probability is 0 draws nothing,
+/// so with `input == 0` a seed gives the masks it gave before input dropout existed.
+///
+/// ```
+/// use fusedrnn::Dropout;
+/// // PyTorch's dropout=0.2 between layers, Keras' recurrent_dropout=0.1 and dropout=0.3.
+/// let d = Dropout { between_layers: 0.2, recurrent: 0.1, input: 0.3 };
+/// assert_eq!(Dropout { recurrent: 0.1, ..Dropout::default() }.input, 0.0);
+/// # let _ = d;
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Dropout {
-    /// On the output of every layer but the last (PyTorch's `dropout`).
+    /// On the output of every layer but the last (PyTorch's `dropout`): one `[T, N, W]` mask
+    /// per layer but the last ([`crate::StackWorkspace::dropout_masks`]).
     pub between_layers: f32,
-    /// Recurrent (variational) dropout in every layer-direction: one `[N, H]` mask per call,
-    /// the same at every step (see [`crate::SeqInput::recurrent_mask`]).
+    /// Recurrent (variational) dropout in every layer-direction: one `[N, H]` (`[N, P]`) mask
+    /// per call, the same at every step (see [`crate::SeqInput::recurrent_mask`];
+    /// [`crate::StackWorkspace::recurrent_masks`]).
     pub recurrent: f32,
+    /// Input (variational) dropout in every layer-direction (Keras `dropout` of each LSTM/GRU
+    /// layer): one `[N, I_l]` mask per call, `I_l` the width the layer reads (the stack's
+    /// input size for layer 0, `W` above), multiplying every step's input to that
+    /// layer-direction, the same at every step (see [`crate::SeqInput::input_mask`];
+    /// [`crate::StackWorkspace::input_masks`]). Each direction of a bidirectional layer draws
+    /// its own. Above layer 0 it applies after the `between_layers` mask of the layer below.
+    pub input: f32,
 }
 use crate::rng::SplitMix64;
+
+impl Dropout {
+    /// Checks every probability in `[0, 1)`.
+    pub(crate) fn check(&self) -> Result<()> {
+        check_p(self.between_layers)?;
+        check_p(self.recurrent)?;
+        check_p(self.input)
+    }
+}
 
 /// Checks `p` in `[0, 1)`.
 pub(crate) fn check_p(p: f32) -> Result<()> {

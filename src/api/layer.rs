@@ -109,7 +109,8 @@ impl Layer {
         }
     }
 
-    /// Size in `f32` elements of the training workspace for `shape`.
+    /// Size in `f32` elements of the training workspace for `shape` (an input mask,
+    /// [`SeqInput::input_mask`], keeps `T*N*I + N*I` more beside it).
     pub fn workspace_len(&self, shape: SeqShape) -> Result<usize> {
         Layout::new(self.desc(), &shape)?.total()
     }
@@ -159,9 +160,12 @@ impl Layer {
         scratch: &mut Scratch,
     ) -> Result<()> {
         let sched = self.check_forward(&shape, &input, &output)?;
+        // Dropout is for training; inference never drops.
         if input.recurrent_mask.is_some() {
-            // Dropout is for training; inference never drops.
             return Err(Error::Unexpected { what: "recurrent_mask" });
+        }
+        if input.input_mask.is_some() {
+            return Err(Error::Unexpected { what: "input_mask" });
         }
         let _ftz = FlushDenormals::new();
         forward::run(
@@ -173,7 +177,9 @@ impl Layer {
         Ok(())
     }
 
-    /// Training forward: as [`Layer::forward`], and saves in `ws` what backward needs.
+    /// Training forward: as [`Layer::forward`], and saves in `ws` what backward needs. Takes
+    /// the dropout masks [`SeqInput::recurrent_mask`] (`[N, H]`, `[N, P]` with a projection)
+    /// and [`SeqInput::input_mask`] (`[N, I]`), which [`Layer::forward`] refuses.
     pub fn forward_train(
         &self,
         shape: SeqShape,
@@ -184,6 +190,10 @@ impl Layer {
         let sched = self.check_forward(&shape, &input, &output)?;
         if let Some(m) = input.recurrent_mask {
             check_len("recurrent_mask", shape.n * self.desc().output_size(), m.len())?;
+        }
+        let i_sz = self.desc().input_size();
+        if let Some(m) = input.input_mask {
+            check_len("input_mask", shape.n * i_sz, m.len())?;
         }
         let layout = Layout::new(self.desc(), &shape)?;
         ws.reserve(layout.total()?);
@@ -206,8 +216,23 @@ impl Layer {
             packed: true,
             xpack: &mut ws.pack,
         };
+        // The input mask (the caller's row order, as `x`): the layer runs on `x ⊙ mask`, kept
+        // for backward-weights.
+        if let Some(m) = input.input_mask {
+            ws.imask.extend_from_slice(m);
+            ws.xmasked.extend_from_slice(input.x);
+            for row in ws.xmasked.chunks_exact_mut(m.len()) {
+                for (a, b) in row.iter_mut().zip(m) {
+                    *a *= b;
+                }
+            }
+        }
         let _ftz = FlushDenormals::new();
         let rmask = input.recurrent_mask.map(|_| &ws.rmask[..]);
+        let mut input = input;
+        if input.input_mask.is_some() {
+            input.x = &ws.xmasked;
+        }
         forward::run(self.ctx(), &sched, io(input, output, rmask), bufs);
         ws.stamp = Some(self.stamp(shape));
         ws.sched = Some(sched);
@@ -262,11 +287,12 @@ impl Layer {
         }
         check_state(d, &s, "dh0", grad_in.dh0.as_deref().map(<[f32]>::len), false)?;
         check_state(d, &s, "dc0", grad_in.dc0.as_deref().map(<[f32]>::len), true)?;
+        let mut dx = grad_in.dx;
         let io = DataIo {
             dy: grad_out.dy,
             dh_n: grad_out.dh_n,
             dc_n: grad_out.dc_n,
-            dx: grad_in.dx,
+            dx: dx.as_deref_mut(),
             dh0: grad_in.dh0,
             dc0: grad_in.dc0,
         };
@@ -274,13 +300,23 @@ impl Layer {
         let sched = ws.sched.as_ref().expect("checked by check_ws");
         let rmask = (!ws.rmask.is_empty()).then_some(&ws.rmask[..]);
         backward::data(self.ctx(), sched, layout.split(&mut ws.buf), io, &mut ws.pack, rmask);
+        // Through the input mask: dX = m ⊙ d(x ⊙ m).
+        if let (Some(dx), false) = (dx, ws.imask.is_empty()) {
+            for row in dx.chunks_exact_mut(ws.imask.len()) {
+                for (a, b) in row.iter_mut().zip(&ws.imask) {
+                    *a *= b;
+                }
+            }
+        }
         ws.dgates_ready = true;
         Ok(())
     }
 
     /// Backward-weights: `dW_ih, dW_hh, db_ih, db_hh` into `grads` (overwritten or accumulated
     /// by `mode`), from the gate gradients [`Layer::backward_data`] left in `ws` and the same
-    /// `x` the forward call read.
+    /// `x` the forward call read. After a forward with an input mask
+    /// ([`SeqInput::input_mask`]), `dW_ih` comes from the masked input `x ⊙ mask` kept in `ws`
+    /// (`x` must still have its length).
     pub fn backward_weights(
         &self,
         ws: &mut TrainWorkspace,
@@ -305,6 +341,8 @@ impl Layer {
         let _ftz = FlushDenormals::new();
         let sched = ws.sched.as_ref().expect("checked by check_ws");
         let rmask = (!ws.rmask.is_empty()).then_some(&ws.rmask[..]);
+        // With an input mask the layer ran on `x ⊙ mask`.
+        let x = if ws.imask.is_empty() { x } else { &ws.xmasked[..] };
         backward::weights(
             self.ctx(),
             sched,

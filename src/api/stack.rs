@@ -1,7 +1,7 @@
 //! [`Stack`]: several layers, one or two directions each, time- or batch-major data.
 
 use super::args::{GradInput, GradMode, GradOutput, SeqInput, SeqOutput};
-use super::dropout::{apply, check_p, mask, Dropout};
+use super::dropout::{apply, mask, Dropout};
 use super::layer::Layer;
 use super::seq::{get_cols, put_cols, reverse_seqs, swap_major};
 use super::stack_desc::{Direction, StackDesc};
@@ -47,6 +47,8 @@ pub struct StackWorkspace {
     masks: Vec<Vec<f32>>,
     /// Recurrent-dropout masks, one per layer-direction (empty without).
     rmasks: Vec<Vec<f32>>,
+    /// Input-dropout masks, one per layer-direction (empty without).
+    imasks: Vec<Vec<f32>>,
 }
 
 impl StackWorkspace {
@@ -66,6 +68,14 @@ impl StackWorkspace {
     /// per layer-direction in the stack's order; empty without recurrent dropout.
     pub fn recurrent_masks(&self) -> &[Vec<f32>] {
         &self.rmasks
+    }
+
+    /// The input-dropout masks of the last forward-training call ([`Dropout::input`]), one
+    /// `[N, I_l]` per layer-direction in the stack's order (`I_l`: the stack's input size for
+    /// layer 0, its output width `W` above), each element 0 or `1/(1-p)`; empty without input
+    /// dropout.
+    pub fn input_masks(&self) -> &[Vec<f32>] {
+        &self.imasks
     }
 }
 
@@ -163,11 +173,14 @@ impl Stack {
     /// `between_layers` and the others scaled by `1/(1-p)` before the next layer reads it.
     /// Recurrent (variational, Gal & Ghahramani 2016): each layer-direction's hidden state is
     /// masked where it enters the recurrent products, with one `[N, H]` mask per call (see
-    /// [`SeqInput::recurrent_mask`]). Masks are drawn from `rng` layer by layer (the layer's
-    /// recurrent masks, direction by direction, then its output mask, time-major), so a seed
+    /// [`SeqInput::recurrent_mask`]). Input (variational, Keras `dropout`): each
+    /// layer-direction's input is multiplied at every step by one `[N, I_l]` mask per call (see
+    /// [`SeqInput::input_mask`]). Masks are drawn from `rng` layer by layer (the layer's
+    /// recurrent masks, direction by direction, then its input masks, direction by direction,
+    /// then its output mask, time-major; a kind with probability 0 draws nothing), so a seed
     /// fixes them whatever the thread count; they are kept in `ws` for [`Stack::backward`]
-    /// ([`StackWorkspace::dropout_masks`], [`StackWorkspace::recurrent_masks`]). Inference
-    /// ([`Stack::forward`]) never drops.
+    /// ([`StackWorkspace::dropout_masks`], [`StackWorkspace::recurrent_masks`],
+    /// [`StackWorkspace::input_masks`]). Inference ([`Stack::forward`]) never drops.
     pub fn forward_train_dropout(
         &self,
         shape: SeqShape,
@@ -177,8 +190,7 @@ impl Stack {
         dropout: Dropout,
         rng: &mut SplitMix64,
     ) -> Result<()> {
-        check_p(dropout.between_layers)?;
-        check_p(dropout.recurrent)?;
+        dropout.check()?;
         self.run(shape, input, output, Some(ws), Some((dropout, rng)))
     }
 
@@ -193,6 +205,12 @@ impl Stack {
         if input.recurrent_mask.is_some() {
             return Err(Error::InvalidValue {
                 what: "recurrent_mask",
+                why: "a stack draws its masks: use Stack::forward_train_dropout",
+            });
+        }
+        if input.input_mask.is_some() {
+            return Err(Error::InvalidValue {
+                what: "input_mask",
                 why: "a stack draws its masks: use Stack::forward_train_dropout",
             });
         }
@@ -213,6 +231,7 @@ impl Stack {
             ws.shape = None;
             ws.masks.clear();
             ws.rmasks.clear();
+            ws.imasks.clear();
             ws.per.resize_with(d.layer_count(), TrainWorkspace::new);
             ws.inputs.resize_with(d.layer_count(), Vec::new);
         }
@@ -233,6 +252,12 @@ impl Stack {
                 Some((dr, rng)) if dr.recurrent > 0.0 => (0..dirs).map(|_| mask(st, dr.recurrent, rng)).collect(),
                 _ => Vec::new(),
             };
+            // Then its input-dropout masks, one `[N, I_l]` per direction.
+            let in_l = self.layers[k0].desc().input_size();
+            let imasks: Vec<Vec<f32>> = match drop.as_mut() {
+                Some((dr, rng)) if dr.input > 0.0 => (0..dirs).map(|_| mask(n * in_l, dr.input, rng)).collect(),
+                _ => Vec::new(),
+            };
             // One direction: its output (time order restored) and final states.
             let one = |k: usize,
                        hn: &mut [f32],
@@ -250,6 +275,7 @@ impl Stack {
                 let mut inp = SeqInput::new(&xin);
                 inp.lengths = input.lengths;
                 inp.recurrent_mask = rmasks.get(k - k0).map(|m| &m[..]);
+                inp.input_mask = imasks.get(k - k0).map(|m| &m[..]);
                 inp.h0 = input.h0.map(|v| &v[k * st..][..st]);
                 inp.c0 = input.c0.map(|v| &v[k * sc..][..sc]);
                 let mut y = vec![0.0; s.t * st];
@@ -303,6 +329,7 @@ impl Stack {
             };
             if let Some(ws) = ws.as_deref_mut() {
                 ws.rmasks.extend(rmasks);
+                ws.imasks.extend(imasks);
             }
             if let (Some((dr, rng)), Some(ws), true) = (drop.as_mut(), ws.as_deref_mut(), l + 1 < d.num_layers()) {
                 if dr.between_layers > 0.0 {

@@ -17,7 +17,9 @@ pub(crate) struct Stamp {
 /// backward-weights.
 ///
 /// Reusable across calls and layers: it grows when a call needs more room and never shrinks.
-/// [`crate::Layer::workspace_len`] tells the size in `f32` elements beforehand;
+/// [`crate::Layer::workspace_len`] tells the size in `f32` elements beforehand (an input
+/// mask, [`crate::SeqInput::input_mask`], adds `T*N*I + N*I` for the masked input and the
+/// mask);
 /// [`TrainWorkspace::for_layer`] allocates it up front so training steps allocate nothing.
 /// Backward refuses a workspace that was not filled by the same layer, with the same weights
 /// and shape.
@@ -33,6 +35,12 @@ pub struct TrainWorkspace {
     pub(crate) pack: Vec<f32>,
     /// The recurrent-dropout mask of the forward call (sorted rows), empty without.
     pub(crate) rmask: Vec<f32>,
+    /// The input-dropout mask of the forward call (`[N, I]`, the caller's batch order), empty
+    /// without.
+    pub(crate) imask: Vec<f32>,
+    /// `x ⊙ mask` (`[T, N, I]`), the input the forward call ran on with an input mask, read by
+    /// backward-weights; empty without.
+    pub(crate) xmasked: Vec<f32>,
 }
 
 impl TrainWorkspace {
@@ -64,6 +72,8 @@ impl TrainWorkspace {
         self.dgates_ready = false;
         self.sched = None;
         self.rmask.clear();
+        self.imask.clear();
+        self.xmasked.clear();
         if self.buf.len() < elems {
             // Nothing it held is kept, so a fresh buffer replaces it.
             self.buf = HugeBuf::zeroed(elems);

@@ -135,7 +135,7 @@ impl KerasWeights {
 }
 
 /// Keras' `LSTM`, `GRU` and `SimpleRNN` have none of the LSTM options or layer normalization.
-fn plain(desc: &LayerDesc) -> Result<()> {
+pub(crate) fn plain(desc: &LayerDesc) -> Result<()> {
     let opts = desc.proj_size().is_some()
         || desc.peepholes()
         || desc.clip().is_some()

@@ -100,12 +100,7 @@ impl<'a> OnnxTensors<'a> {
 /// peepholes ([`Error::InvalidValue`]); a `desc` with a projection ([`Error::InvalidValue`]).
 pub fn from_onnx(desc: &LayerDesc, num_directions: usize, t: OnnxTensors<'_>) -> Result<Vec<Weights>> {
     let dirs = check_dirs(num_directions)?;
-    if desc.proj_size().is_some() {
-        return Err(no_projection());
-    }
-    if desc.layer_norm() {
-        return Err(no_layer_norm());
-    }
+    check_desc(desc)?;
     let (i, h, gh) = (desc.input_size(), desc.hidden_size(), desc.gate_rows());
     check_len("W", dirs * gh * i, t.w.len())?;
     check_len("R", dirs * gh * h, t.r.len())?;
@@ -147,6 +142,18 @@ pub fn from_onnx(desc: &LayerDesc, num_directions: usize, t: OnnxTensors<'_>) ->
             Weights::new_lstm(desc, w_ih, w_hh, b_ih, b_hh, None, peep)
         })
         .collect()
+}
+
+/// What an ONNX operator cannot hold: an LSTM projection or layer normalization (its
+/// peepholes, gate clip and `input_forget` it can).
+pub(crate) fn check_desc(desc: &LayerDesc) -> Result<()> {
+    if desc.proj_size().is_some() {
+        return Err(no_projection());
+    }
+    if desc.layer_norm() {
+        return Err(no_layer_norm());
+    }
+    Ok(())
 }
 
 fn no_layer_norm() -> Error {

@@ -2,17 +2,20 @@
 //! [`borrow`](super::slices::borrow): the sequence buffers of a forward call, the buffers of
 //! backward-data, and the four weight (or weight-gradient) buffers of a layer.
 
-use super::buffers::frnn_forward_options;
+use std::mem::{align_of, size_of};
+
+use super::buffers::{frnn_forward_options, frnn_forward_options_ex};
 use super::slices::{borrow, Dst, Src};
 use super::status::FfiError;
 use super::weight_sets::opt_struct;
 use crate::api::{GradInput, GradOutput, SeqInput, SeqOutput};
+use crate::error::Error;
 
-/// A forward call's buffers: `x`; `h0`, `c0`, `recurrent_mask` (optional); `y`; `h_n`, `c_n`
-/// (optional).
+/// A forward call's buffers: `x`; `h0`, `c0`, `recurrent_mask`, `input_mask` (optional);
+/// `y`; `h_n`, `c_n` (optional).
 pub(crate) struct SeqBufs {
     pub(crate) req_in: [Src; 1],
-    pub(crate) opt_in: [Src; 3],
+    pub(crate) opt_in: [Src; 4],
     pub(crate) req_out: [Dst; 1],
     pub(crate) opt_out: [Dst; 2],
 }
@@ -38,6 +41,7 @@ pub(crate) fn seq_bufs(
             Src::new("h0", h0, h0_len),
             Src::new("c0", c0, c0_len),
             Src::new("recurrent_mask", std::ptr::null(), 0),
+            Src::new("input_mask", std::ptr::null(), 0),
         ],
         req_out: [Dst::new("y", y, y_len)],
         opt_out: [Dst::new("h_n", h_n, h_n_len), Dst::new("c_n", c_n, c_n_len)],
@@ -63,24 +67,129 @@ pub(crate) fn length_options(lengths: *const usize, lengths_len: usize) -> frnn_
     }
 }
 
+/// The options argument of a forward call: either struct (NULL: none).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OptsPtr {
+    /// A `frnn_forward_options` (the `*_opts` calls).
+    Plain(*const frnn_forward_options),
+    /// A size-versioned `frnn_forward_options_ex` (the `*_opts_ex` calls).
+    Ex(*const frnn_forward_options_ex),
+}
+
+impl From<frnn_forward_options> for frnn_forward_options_ex {
+    fn from(o: frnn_forward_options) -> Self {
+        Self {
+            struct_size: size_of::<frnn_forward_options_ex>(),
+            lengths: o.lengths,
+            lengths_len: o.lengths_len,
+            recurrent_mask: o.recurrent_mask,
+            recurrent_mask_len: o.recurrent_mask_len,
+            input_mask: std::ptr::null(),
+            input_mask_len: 0,
+        }
+    }
+}
+
+/// What a caller's options argument says, as a `frnn_forward_options_ex` (absent: all
+/// absent).
+///
+/// # Safety
+///
+/// A `Plain` pointer is NULL or points to a readable `frnn_forward_options`; an `Ex` pointer
+/// as [`read_options_ex`].
+pub(crate) unsafe fn read_opts(opts: OptsPtr) -> Result<frnn_forward_options_ex, FfiError> {
+    let o = match opts {
+        // SAFETY: the contract, passed on.
+        OptsPtr::Plain(p) => unsafe { opt_struct("opts", p) }?.map(|o| frnn_forward_options_ex::from(*o)),
+        // SAFETY: the contract, passed on.
+        OptsPtr::Ex(p) => unsafe { read_options_ex(p) }?,
+    };
+    Ok(o.unwrap_or_else(|| no_options().into()))
+}
+
+/// Reads a size-versioned `frnn_forward_options_ex` (NULL: none): its `struct_size` must be
+/// at least this version's size, and every byte past this version's fields (a newer
+/// caller's options) zero.
+///
+/// # Safety
+///
+/// `opts` is NULL or points to a `frnn_forward_options_ex` whose first `struct_size` bytes
+/// are readable and that nothing writes during the call.
+pub(crate) unsafe fn read_options_ex(
+    opts: *const frnn_forward_options_ex,
+) -> Result<Option<frnn_forward_options_ex>, FfiError> {
+    if opts.is_null() {
+        return Ok(None);
+    }
+    if !(opts as usize).is_multiple_of(align_of::<frnn_forward_options_ex>()) {
+        return Err(FfiError::Misaligned {
+            what: "opts".into(),
+            align: align_of::<frnn_forward_options_ex>(),
+        });
+    }
+    // SAFETY: non-NULL and aligned; the first member is readable (the contract).
+    let size = unsafe { opts.cast::<usize>().read() };
+    let ours = size_of::<frnn_forward_options_ex>();
+    if size < ours {
+        return Err(Error::InvalidValue {
+            what: "opts.struct_size",
+            why: "smaller than this version's frnn_forward_options_ex (use frnn_forward_options_ex_init)",
+        }
+        .into());
+    }
+    let fits = size <= isize::MAX as usize && (opts as usize).checked_add(size).is_some();
+    if !fits {
+        return Err(Error::InvalidValue {
+            what: "opts.struct_size",
+            why: "too large for a struct at that address",
+        }
+        .into());
+    }
+    // SAFETY: `size` bytes from `opts` are readable (the contract), the range fits in the
+    // address space (checked above), and `ours <= size`.
+    let newer = unsafe { std::slice::from_raw_parts(opts.cast::<u8>().add(ours), size - ours) };
+    if newer.iter().any(|&b| b != 0) {
+        return Err(Error::InvalidValue {
+            what: "opts",
+            why: "sets options this library version does not know (past its frnn_forward_options_ex)",
+        }
+        .into());
+    }
+    // SAFETY: aligned, readable (`ours <= size` bytes), and every bit pattern of its fields
+    // (pointers and sizes) is valid.
+    Ok(Some(unsafe { opts.read() }))
+}
+
 impl SeqBufs {
-    /// The checked buffers and options (`opts` NULL: none) as the safe API's arguments.
+    /// The checked buffers and options as the safe API's arguments.
     ///
     /// # Safety
     ///
-    /// As [`borrow`]; `opts` is NULL or points to a readable `frnn_forward_options` whose
-    /// `lengths` is NULL or points to `lengths_len` readable `size_t`s.
-    pub(crate) unsafe fn borrow<'a>(
-        mut self,
-        opts: *const frnn_forward_options,
-    ) -> Result<(SeqInput<'a>, SeqOutput<'a>), FfiError> {
+    /// As [`borrow`] and [`read_opts`]; the options' buffers are NULL or point to their
+    /// lengths in readable elements.
+    pub(crate) unsafe fn borrow<'a>(self, opts: OptsPtr) -> Result<(SeqInput<'a>, SeqOutput<'a>), FfiError> {
         // SAFETY: the contract, passed on.
-        let opts = unsafe { opt_struct("opts", opts) }?.copied().unwrap_or_else(no_options);
+        let opts = unsafe { read_opts(opts) }?;
+        // SAFETY: the contract, passed on.
+        unsafe { self.borrow_with(opts) }
+    }
+
+    /// The checked buffers with the options' lengths and masks.
+    ///
+    /// # Safety
+    ///
+    /// As [`borrow`]; the buffers of `opts` are NULL or point to their lengths in readable
+    /// elements.
+    unsafe fn borrow_with<'a>(
+        mut self,
+        opts: frnn_forward_options_ex,
+    ) -> Result<(SeqInput<'a>, SeqOutput<'a>), FfiError> {
         // SAFETY: the contract, passed on.
         let lengths = unsafe { lengths_arg(opts.lengths, opts.lengths_len) }?;
         self.opt_in[2] = Src::new("recurrent_mask", opts.recurrent_mask, opts.recurrent_mask_len);
+        self.opt_in[3] = Src::new("input_mask", opts.input_mask, opts.input_mask_len);
         // SAFETY: the contract, passed on.
-        let ([x], [h0, c0, recurrent_mask], [y], [h_n, c_n]) =
+        let ([x], [h0, c0, recurrent_mask, input_mask], [y], [h_n, c_n]) =
             unsafe { borrow(self.req_in, self.opt_in, self.req_out, self.opt_out) }?;
         Ok((
             SeqInput {
@@ -89,6 +198,7 @@ impl SeqBufs {
                 c0,
                 lengths,
                 recurrent_mask,
+                input_mask,
             },
             SeqOutput { y, h_n, c_n },
         ))

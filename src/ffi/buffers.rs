@@ -96,7 +96,8 @@ pub struct frnn_extra_weights_mut {
 
 /// The per-call options of the `*_opts` forward calls (`frnn_layer_forward_opts`,
 /// `frnn_layer_forward_train_opts`, `frnn_stack_forward_train_dropout`). Zero-initialise it;
-/// a NULL options pointer means all absent.
+/// a NULL options pointer means all absent. Its layout is fixed (it has no size field); the
+/// input-dropout mask and later options are in `frnn_forward_options_ex`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct frnn_forward_options {
@@ -116,6 +117,70 @@ pub struct frnn_forward_options {
     pub recurrent_mask: *const f32,
     /// The number of elements of `recurrent_mask`.
     pub recurrent_mask_len: usize,
+}
+
+/// The per-call options of the `*_opts_ex` forward calls (`frnn_layer_forward_opts_ex`,
+/// `frnn_layer_forward_train_opts_ex`, `frnn_stack_forward_opts`,
+/// `frnn_stack_forward_train_dropout_ex`): those of `frnn_forward_options` and the input
+/// dropout mask, in a struct that says its own size so that later versions can append fields
+/// without breaking callers compiled against this header.
+///
+/// Initialise it with `frnn_forward_options_ex_init` (or zero it and set `struct_size` to
+/// `sizeof(frnn_forward_options_ex)`), then set the fields wanted. The library refuses a
+/// `struct_size` smaller than this version's struct (`FRNN_STATUS_INVALID_VALUE`); a larger
+/// one (a caller built against a newer header) is accepted when every byte past this
+/// version's fields is zero, that is when the caller left the options this library does not
+/// know unset, and refused otherwise (`FRNN_STATUS_INVALID_VALUE`). A NULL options pointer
+/// means all absent.
+///
+/// (`frnn_forward_options` itself has no size field, so it stays as it is: a library reading
+/// more fields from it would read past the struct of a caller compiled with the old header.)
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct frnn_forward_options_ex {
+    /// `sizeof(frnn_forward_options_ex)` as the caller compiled it; must be first.
+    pub struct_size: usize,
+    /// Sequence lengths, as `frnn_forward_options.lengths`.
+    pub lengths: *const usize,
+    /// The number of elements of `lengths`.
+    pub lengths_len: usize,
+    /// A layer's recurrent-dropout mask (training only), as
+    /// `frnn_forward_options.recurrent_mask`.
+    pub recurrent_mask: *const f32,
+    /// The number of elements of `recurrent_mask`.
+    pub recurrent_mask_len: usize,
+    /// Input (variational) dropout of a layer's training forward (Gal & Ghahramani 2016;
+    /// Keras `dropout` of an LSTM/GRU layer): a `[N, I]` mask multiplying every step's input
+    /// `x_t` (in the caller's batch order, also with `lengths`), the same at every step.
+    /// Usually 0 or `1/(1-p)` per element (`frnn_dropout_mask` draws one). The masked input is
+    /// kept in the workspace: backward-weights computes `dW_ih` from it (the `x` it is given
+    /// must still have its length) and backward-data multiplies `dx` by the mask. NULL
+    /// (length 0): none. Inference refuses a mask (`FRNN_STATUS_UNEXPECTED_ARGUMENT`), and so
+    /// do stacks, which draw their own (`FRNN_STATUS_INVALID_VALUE`; `frnn_dropout.input`).
+    pub input_mask: *const f32,
+    /// The number of elements of `input_mask`.
+    pub input_mask_len: usize,
+}
+
+/// The dropout probabilities of `frnn_stack_forward_train_dropout_ex`, each in `[0, 1)`
+/// (0: off); every mask element is 0 with probability `p`, else `1/(1-p)`. Zero-initialise
+/// it. Its layout is fixed: dropout of another kind would come with a new struct and call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct frnn_dropout {
+    /// On the output of every layer but the last (PyTorch's `dropout`): one `[T, N, W]` mask
+    /// per layer but the last (`FRNN_MASK_KIND_BETWEEN_LAYERS`).
+    pub between_layers: f32,
+    /// Recurrent (variational) dropout: one `[N, H]` (`[N, P]`) mask per layer-direction, the
+    /// same at every step (`FRNN_MASK_KIND_RECURRENT`; see
+    /// `frnn_forward_options.recurrent_mask`).
+    pub recurrent: f32,
+    /// Input (variational) dropout (Keras `dropout`): one `[N, I_l]` mask per
+    /// layer-direction (`I_l`: the stack's input size for layer 0, its output width `W`
+    /// above), multiplying every step's input to it (`FRNN_MASK_KIND_INPUT`; see
+    /// `frnn_forward_options_ex.input_mask`). Above layer 0 it applies after the
+    /// `between_layers` mask of the layer below.
+    pub input: f32,
 }
 
 /// The names of the four weight buffers in messages.

@@ -6,10 +6,10 @@
 //! when NULL (length 0): initial states and incoming state gradients are then zeros, final
 //! states and input gradients are not computed.
 
-use super::args::{grad_args, grad_bufs, length_options, seq_bufs};
-use super::buffers::{frnn_extra_weights_mut, frnn_forward_options, frnn_weights_mut};
+use super::args::{grad_args, grad_bufs, length_options, seq_bufs, OptsPtr, SeqBufs};
+use super::buffers::{frnn_extra_weights_mut, frnn_forward_options, frnn_forward_options_ex, frnn_weights_mut};
 use super::desc::grad_mode;
-use super::handles::borrow_handle;
+use super::handles::{borrow_handle, Out};
 use super::layer::{frnn_layer, main_set_mut};
 use super::slices::{borrow, Dst, Src};
 use super::status::{frnn_status, guard, FfiError};
@@ -211,13 +211,78 @@ pub unsafe extern "C" fn frnn_layer_forward_opts(
     c_n: *mut f32,
     c_n_len: usize,
 ) -> frnn_status {
+    let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { infer(layer, steps, batch, OptsPtr::Plain(opts), bufs) }
+}
+
+/// `frnn_layer_forward_opts` with the size-versioned options `frnn_forward_options_ex` (NULL:
+/// none). Inference takes neither mask.
+///
+/// Errors: as `frnn_layer_forward_opts` (`FRNN_STATUS_UNEXPECTED_ARGUMENT` for a
+/// `recurrent_mask` or an `input_mask`); `FRNN_STATUS_INVALID_VALUE` (a bad
+/// `opts->struct_size`, or options past this version's struct set).
+///
+/// # Safety
+///
+/// As `frnn_layer_forward`; `opts` is NULL or points to a `frnn_forward_options_ex` whose
+/// first `struct_size` bytes are readable and whose pointers are NULL or point to their
+/// lengths in readable elements.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_layer_forward_opts_ex(
+    layer: *const frnn_layer,
+    steps: usize,
+    batch: usize,
+    opts: *const frnn_forward_options_ex,
+    x: *const f32,
+    x_len: usize,
+    h0: *const f32,
+    h0_len: usize,
+    c0: *const f32,
+    c0_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    h_n: *mut f32,
+    h_n_len: usize,
+    c_n: *mut f32,
+    c_n_len: usize,
+) -> frnn_status {
+    let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { infer(layer, steps, batch, OptsPtr::Ex(opts), bufs) }
+}
+
+/// The body of the layer's inference calls.
+///
+/// # Safety
+///
+/// As `frnn_layer_forward_opts_ex`, for either options struct.
+unsafe fn infer(layer: *const frnn_layer, steps: usize, batch: usize, opts: OptsPtr, bufs: SeqBufs) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
-        let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
         // SAFETY: the caller's contract (see # Safety).
         let (input, output) = unsafe { bufs.borrow(opts) }?;
         layer.run(|l| l.forward(SeqShape::new(steps, batch), input, output))
+    })
+}
+
+/// Writes the defaults of `frnn_forward_options_ex` to `*opts`: `struct_size` set to this
+/// version's `sizeof(frnn_forward_options_ex)`, every option absent (NULL, length 0).
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (misaligned).
+///
+/// # Safety
+///
+/// `opts` is NULL or points to a writable `frnn_forward_options_ex`.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_forward_options_ex_init(opts: *mut frnn_forward_options_ex) -> frnn_status {
+    guard(|| {
+        let out = Out::new("opts", opts)?;
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { out.write(super::args::no_options().into()) };
+        Ok(())
     })
 }
 
@@ -349,12 +414,68 @@ pub unsafe extern "C" fn frnn_layer_forward_train_opts(
     c_n: *mut f32,
     c_n_len: usize,
 ) -> frnn_status {
+    let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { train(layer, workspace, steps, batch, OptsPtr::Plain(opts), bufs) }
+}
+
+/// `frnn_layer_forward_train_opts` with the size-versioned options `frnn_forward_options_ex`
+/// (NULL: none): lengths, a recurrent-dropout mask `[N, H]` (`[N, P]` with a projection) and
+/// an input-dropout mask `[N, I]` (see `frnn_forward_options_ex.input_mask`), which the
+/// forward applies and the backward calls then go through. With an input mask,
+/// backward-weights computes `dW_ih` from the masked input kept in `workspace`.
+///
+/// Errors: as `frnn_layer_forward_train_opts` (`FRNN_STATUS_LENGTH_MISMATCH`: a mask of
+/// another length); `FRNN_STATUS_INVALID_VALUE` (a bad `opts->struct_size`, or options past
+/// this version's struct set). Nothing is written on error.
+///
+/// # Safety
+///
+/// As `frnn_layer_forward_train`; `opts` as in `frnn_layer_forward_opts_ex`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_layer_forward_train_opts_ex(
+    layer: *const frnn_layer,
+    workspace: *mut frnn_workspace,
+    steps: usize,
+    batch: usize,
+    opts: *const frnn_forward_options_ex,
+    x: *const f32,
+    x_len: usize,
+    h0: *const f32,
+    h0_len: usize,
+    c0: *const f32,
+    c0_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    h_n: *mut f32,
+    h_n_len: usize,
+    c_n: *mut f32,
+    c_n_len: usize,
+) -> frnn_status {
+    let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { train(layer, workspace, steps, batch, OptsPtr::Ex(opts), bufs) }
+}
+
+/// The body of the layer's training forwards.
+///
+/// # Safety
+///
+/// As `frnn_layer_forward_train_opts_ex`, for either options struct.
+unsafe fn train(
+    layer: *const frnn_layer,
+    workspace: *mut frnn_workspace,
+    steps: usize,
+    batch: usize,
+    opts: OptsPtr,
+    bufs: SeqBufs,
+) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
-        let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
         // SAFETY: the caller's contract (see # Safety).
         let (input, output) = unsafe { bufs.borrow(opts) }?;
         let shape = SeqShape::new(steps, batch);
@@ -365,7 +486,7 @@ pub unsafe extern "C" fn frnn_layer_forward_train_opts(
 /// Draws a dropout mask of `out_len` elements into `out`: each 0 with probability `p`, else
 /// `1/(1-p)`, from the deterministic generator (SplitMix64) seeded with `seed`: the masks
 /// the Rust API's `fusedrnn::train::dropout_mask` draws with `SplitMix64::new(seed)`. For
-/// `frnn_forward_options.recurrent_mask`.
+/// `frnn_forward_options.recurrent_mask` and `frnn_forward_options_ex.input_mask`.
 ///
 /// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (`p` not in `[0, 1)`,
 /// misaligned `out`), `FRNN_STATUS_OVERFLOW`. Nothing is written on error.

@@ -399,7 +399,9 @@ pub unsafe extern "C" fn frnn_layer_get_num_threads(
 }
 
 /// Writes to `*out_elems` the size in `float` elements of the training workspace this layer
-/// needs for `steps` (`T`) x `batch` (`N`).
+/// needs for `steps` (`T`) x `batch` (`N`). A training forward with an input-dropout mask
+/// (`frnn_forward_options_ex.input_mask`) keeps `T*N*I + N*I` more (the masked input and
+/// the mask).
 ///
 /// Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_ZERO_SIZE`, `FRNN_STATUS_OVERFLOW`.
 ///

@@ -15,6 +15,10 @@
 //! - Every buffer is a `(pointer, length in elements)` pair of row-major `float`s. An optional
 //!   buffer (initial/final states, their gradients, `dx`) is "absent" when its pointer is NULL,
 //!   and its length must then be 0.
+//! - Per-call options (lengths, dropout masks) come in [`frnn_forward_options`] (fixed layout)
+//!   or [`frnn_forward_options_ex`], which carries its own `struct_size` so that fields can be
+//!   appended later without breaking callers built against an older header (the `*_opts_ex`
+//!   calls; `frnn_forward_options_ex_init` fills in the defaults).
 //! - Every call that can fail returns an [`frnn_status`]; `frnn_last_error_message` gives the
 //!   detail of the last failure on the calling thread. Out-parameters and output buffers are
 //!   written only on success.

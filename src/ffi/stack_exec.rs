@@ -6,16 +6,17 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::args::{grad_bufs, length_options, seq_bufs, SeqBufs};
-use super::buffers::{borrow_array, frnn_extra_weights_mut, frnn_forward_options, frnn_weights_mut};
+use super::args::{grad_bufs, length_options, seq_bufs, OptsPtr, SeqBufs};
+use super::buffers::{
+    borrow_array, frnn_dropout, frnn_extra_weights_mut, frnn_forward_options, frnn_forward_options_ex, frnn_weights_mut,
+};
 use super::desc::grad_mode;
 use super::handles::{borrow_handle, free_handle, into_handle, Out};
 use super::slices::{borrow, borrow_vec, Dst};
 use super::stack::{elem, frnn_stack, per_layer_opt};
 use super::status::{frnn_status, guard, guard_value, FfiError};
-use super::weight_sets::{check_set, present, set_dsts, At, GRAD_NAMES7};
-use crate::api::dropout::check_p;
-use crate::api::{Dropout, GradInput, GradMode, GradOutput, StackWorkspace};
+use super::weight_sets::{check_set, opt_struct, present, set_dsts, At, GRAD_NAMES7};
+use crate::api::{Dropout, GradInput, GradMode, GradOutput, SeqInput, StackWorkspace};
 use crate::desc::SeqShape;
 use crate::error::{check_len, mul, Error};
 use crate::rng::SplitMix64;
@@ -210,14 +211,84 @@ pub unsafe extern "C" fn frnn_stack_forward_lengths(
     c_n: *mut f32,
     c_n_len: usize,
 ) -> frnn_status {
+    let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
+    let opts = length_options(lengths, lengths_len);
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { infer(stack, steps, batch, OptsPtr::Plain(&opts), bufs) }
+}
+
+/// `frnn_stack_forward` with per-call options (`opts`, NULL: none; see
+/// `frnn_forward_options_ex`), the stack's counterpart of `frnn_layer_forward_opts_ex`: the
+/// `lengths` as in `frnn_stack_forward_lengths`. Inference takes no dropout masks (nor does
+/// any stack call: a stack draws its own in `frnn_stack_forward_train_dropout_ex`).
+///
+/// Errors: as `frnn_stack_forward_lengths`; `FRNN_STATUS_INVALID_VALUE` (a
+/// `recurrent_mask` or `input_mask` given, a bad `opts->struct_size`, or options past this
+/// version's struct set).
+///
+/// # Safety
+///
+/// As `frnn_stack_forward`; `opts` is NULL or points to a `frnn_forward_options_ex` whose
+/// first `struct_size` bytes are readable and whose pointers are NULL or point to their
+/// lengths in readable elements.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_stack_forward_opts(
+    stack: *const frnn_stack,
+    steps: usize,
+    batch: usize,
+    opts: *const frnn_forward_options_ex,
+    x: *const f32,
+    x_len: usize,
+    h0: *const f32,
+    h0_len: usize,
+    c0: *const f32,
+    c0_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    h_n: *mut f32,
+    h_n_len: usize,
+    c_n: *mut f32,
+    c_n_len: usize,
+) -> frnn_status {
+    let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { infer(stack, steps, batch, OptsPtr::Ex(opts), bufs) }
+}
+
+/// The body of the stack's inference calls.
+///
+/// # Safety
+///
+/// As `frnn_stack_forward_opts`, for either options struct.
+unsafe fn infer(stack: *const frnn_stack, steps: usize, batch: usize, opts: OptsPtr, bufs: SeqBufs) -> frnn_status {
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let stack = unsafe { borrow_handle("stack", stack) }?;
-        let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
         // SAFETY: the caller's contract (see # Safety).
-        let (input, output) = unsafe { bufs.borrow(&length_options(lengths, lengths_len)) }?;
+        let (input, output) = unsafe { bufs.borrow(opts) }?;
+        refuse_masks(&input)?;
         stack.run(|s| s.forward(SeqShape::new(steps, batch), input, output))
     })
+}
+
+/// A stack draws its own dropout masks: it refuses the layers' mask options.
+fn refuse_masks(input: &SeqInput<'_>) -> Result<(), FfiError> {
+    if input.recurrent_mask.is_some() {
+        return Err(Error::InvalidValue {
+            what: "opts.recurrent_mask",
+            why: "a stack draws its own masks (recurrent_dropout of frnn_stack_forward_train_dropout)",
+        }
+        .into());
+    }
+    if input.input_mask.is_some() {
+        return Err(Error::InvalidValue {
+            what: "opts.input_mask",
+            why: "a stack draws its own masks (frnn_dropout.input of frnn_stack_forward_train_dropout_ex)",
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Training forward: as `frnn_stack_forward`, and saves into `workspace` what
@@ -307,6 +378,7 @@ pub unsafe extern "C" fn frnn_stack_forward_train_lengths(
     c_n_len: usize,
 ) -> frnn_status {
     let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
+    let opts = length_options(lengths, lengths_len);
     // SAFETY: the caller's contract (see # Safety).
     unsafe {
         train(
@@ -314,9 +386,9 @@ pub unsafe extern "C" fn frnn_stack_forward_train_lengths(
             workspace,
             steps,
             batch,
-            &length_options(lengths, lengths_len),
+            OptsPtr::Plain(&opts),
             bufs,
-            None,
+            DropoutArg::Off,
         )
     }
 }
@@ -325,34 +397,29 @@ pub unsafe extern "C" fn frnn_stack_forward_train_lengths(
 ///
 /// # Safety
 ///
-/// As `frnn_stack_forward_train_dropout`.
+/// As `frnn_stack_forward_train_dropout_ex`, for either options struct.
 unsafe fn train(
     stack: *const frnn_stack,
     workspace: *mut frnn_stack_workspace,
     steps: usize,
     batch: usize,
-    opts: *const frnn_forward_options,
+    opts: OptsPtr,
     bufs: SeqBufs,
-    dropout: Option<(Dropout, u64)>,
+    dropout: DropoutArg,
 ) -> frnn_status {
     guard(|| {
+        // SAFETY: the caller's contract (see # Safety).
+        let dropout = unsafe { dropout.read() }?;
         // SAFETY: the caller's contract (see # Safety).
         let stack = unsafe { borrow_handle("stack", stack) }?;
         // SAFETY: the caller's contract (see # Safety); shared access, the state is locked.
         let ws = unsafe { borrow_handle("workspace", workspace) }?;
         // SAFETY: the caller's contract (see # Safety).
         let (input, output) = unsafe { bufs.borrow(opts) }?;
-        if input.recurrent_mask.is_some() {
-            return Err(Error::InvalidValue {
-                what: "opts.recurrent_mask",
-                why: "a stack draws its own masks (recurrent_dropout of frnn_stack_forward_train_dropout)",
-            }
-            .into());
-        }
+        refuse_masks(&input)?;
         // Refused before the workspace is touched.
         if let Some((d, _)) = dropout {
-            check_p(d.between_layers)?;
-            check_p(d.recurrent)?;
+            d.check()?;
         }
         let shape = SeqShape::new(steps, batch);
         stack.run_locked(
@@ -424,9 +491,105 @@ pub unsafe extern "C" fn frnn_stack_forward_train_dropout(
     let d = Dropout {
         between_layers: dropout,
         recurrent: recurrent_dropout,
+        input: 0.0,
     };
     // SAFETY: the caller's contract (see # Safety).
-    unsafe { train(stack, workspace, steps, batch, opts, bufs, Some((d, seed))) }
+    unsafe {
+        train(
+            stack,
+            workspace,
+            steps,
+            batch,
+            OptsPtr::Plain(opts),
+            bufs,
+            DropoutArg::Probs(d, seed),
+        )
+    }
+}
+
+/// `frnn_stack_forward_train_dropout` with the size-versioned options
+/// `frnn_forward_options_ex` (NULL: none; only `lengths` apply, a stack refuses the masks)
+/// and the probabilities in `*dropout` (NULL: no dropout, as `frnn_stack_forward_train`),
+/// input dropout included: each layer-direction's input is multiplied at every step by one
+/// `[N, I_l]` mask per call (Keras `dropout`; see `frnn_dropout.input`).
+///
+/// The masks are drawn from a SplitMix64 generator seeded with `seed`, layer by layer: the
+/// layer's recurrent masks (direction by direction), then its input masks (direction by
+/// direction), then its output mask (time-major); a kind with probability 0 draws nothing, so
+/// with `input == 0` the masks are those `frnn_stack_forward_train_dropout` draws. They equal
+/// what the Rust API's `Stack::forward_train_dropout` draws with `SplitMix64::new(seed)`, are
+/// kept in `workspace` for `frnn_stack_backward` and can be read back with
+/// `frnn_stack_workspace_get_mask` (`FRNN_MASK_KIND_INPUT` for the input masks).
+///
+/// Errors: as `frnn_stack_forward_train_dropout`; `FRNN_STATUS_INVALID_VALUE` (a probability
+/// outside `[0, 1)`, a mask in `opts`, a bad `opts->struct_size`, or options past this
+/// version's struct set), before the workspace is touched.
+///
+/// # Safety
+///
+/// As `frnn_stack_forward_train`; `opts` as in `frnn_stack_forward_opts`; `dropout` is NULL
+/// or points to a readable `frnn_dropout`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn frnn_stack_forward_train_dropout_ex(
+    stack: *const frnn_stack,
+    workspace: *mut frnn_stack_workspace,
+    steps: usize,
+    batch: usize,
+    opts: *const frnn_forward_options_ex,
+    dropout: *const frnn_dropout,
+    seed: u64,
+    x: *const f32,
+    x_len: usize,
+    h0: *const f32,
+    h0_len: usize,
+    c0: *const f32,
+    c0_len: usize,
+    y: *mut f32,
+    y_len: usize,
+    h_n: *mut f32,
+    h_n_len: usize,
+    c_n: *mut f32,
+    c_n_len: usize,
+) -> frnn_status {
+    let bufs = seq_bufs(x, x_len, h0, h0_len, c0, c0_len, y, y_len, h_n, h_n_len, c_n, c_n_len);
+    let d = DropoutArg::Ptr(dropout, seed);
+    // SAFETY: the caller's contract (see # Safety).
+    unsafe { train(stack, workspace, steps, batch, OptsPtr::Ex(opts), bufs, d) }
+}
+
+/// The dropout argument of a stack's training forward.
+#[derive(Clone, Copy)]
+enum DropoutArg {
+    /// No dropout.
+    Off,
+    /// These probabilities, masks drawn from this seed.
+    Probs(Dropout, u64),
+    /// The caller's `frnn_dropout` (NULL: no dropout), masks drawn from this seed.
+    Ptr(*const frnn_dropout, u64),
+}
+
+impl DropoutArg {
+    /// The probabilities and seed, or none.
+    ///
+    /// # Safety
+    ///
+    /// A `Ptr` is NULL or points to a readable `frnn_dropout`.
+    unsafe fn read(self) -> Result<Option<(Dropout, u64)>, FfiError> {
+        Ok(match self {
+            DropoutArg::Off => None,
+            DropoutArg::Probs(d, seed) => Some((d, seed)),
+            // SAFETY: the caller's contract.
+            DropoutArg::Ptr(p, seed) => unsafe { opt_struct("dropout", p) }?.map(|d| {
+                let d = Dropout {
+                    between_layers: d.between_layers,
+                    recurrent: d.recurrent,
+                    input: d.input,
+                };
+                (d, seed)
+            }),
+        })
+    }
 }
 
 /// Which dropout masks `frnn_stack_workspace_get_mask` reads (its `kind` argument).
@@ -439,6 +602,10 @@ pub enum frnn_mask_kind {
     /// The recurrent masks: one `[N, H]` (`[N, P]` with a projection) per layer-direction
     /// (index `k = l * D + d` in `0..L*D`).
     Recurrent = 1,
+    /// The input masks (`frnn_dropout.input`): one `[N, I_l]` per layer-direction (index
+    /// `k = l * D + d`; `I_l` is the stack's input size for layer 0, its output width `W`
+    /// above).
+    Input = 2,
 }
 
 /// Writes to `*out_count` how many masks of `kind` (a `frnn_mask_kind` value) the last
@@ -514,6 +681,7 @@ fn masks_of(ws: &StackWorkspace, kind: u32) -> Result<&[Vec<f32>], FfiError> {
     match kind {
         k if k == frnn_mask_kind::BetweenLayers as u32 => Ok(ws.dropout_masks()),
         k if k == frnn_mask_kind::Recurrent as u32 => Ok(ws.recurrent_masks()),
+        k if k == frnn_mask_kind::Input as u32 => Ok(ws.input_masks()),
         _ => Err(Error::InvalidValue {
             what: "kind",
             why: "not a frnn_mask_kind value",

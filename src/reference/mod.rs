@@ -19,7 +19,10 @@ mod real;
 mod stack;
 
 pub use real::{relu, sigmoid, Real};
-pub use stack::{stack_backward, stack_forward, stack_forward_dropout, stack_forward_lengths, StackGrads, StackTrace};
+pub use stack::{
+    stack_backward, stack_forward, stack_forward_dropout, stack_forward_lengths, stack_forward_masks, StackGrads,
+    StackTrace,
+};
 
 use crate::desc::{LayerDesc, SeqShape};
 use crate::error::{check_len, Error, Result};
@@ -118,6 +121,8 @@ pub struct Trace<R> {
     pub lengths: Option<Vec<usize>>,
     /// The recurrent-dropout mask `[N, P or H]` it ran with, if any.
     pub recurrent_mask: Option<Vec<R>>,
+    /// The input-dropout mask `[N, I]` it ran with, if any.
+    pub input_mask: Option<Vec<R>>,
 }
 
 /// Gradients from [`backward`].
@@ -188,6 +193,23 @@ pub fn forward_dropout<R: Real>(
     h0: Option<&[R]>,
     c0: Option<&[R]>,
 ) -> Result<Trace<R>> {
+    forward_masks(p, shape, lengths, recurrent_mask, None, x, h0, c0)
+}
+
+/// [`forward_dropout`] with input dropout as well: every step reads `x_t ⊙ input_mask`
+/// (`input_mask` `[N, I]`, the same at every step) instead of `x_t`; [`backward`] then gives
+/// `dX` through the mask and `dW_ih` from the masked input.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_masks<R: Real>(
+    p: &Params<R>,
+    shape: SeqShape,
+    lengths: Option<&[usize]>,
+    recurrent_mask: Option<&[R]>,
+    input_mask: Option<&[R]>,
+    x: &[R],
+    h0: Option<&[R]>,
+    c0: Option<&[R]>,
+) -> Result<Trace<R>> {
     let d = &p.desc;
     shape.validate(d)?;
     crate::driver::schedule::check_lengths(shape.t, shape.n, lengths)?;
@@ -200,6 +222,9 @@ pub fn forward_dropout<R: Real>(
     if let Some(m) = recurrent_mask {
         check_len("recurrent_mask", n * o_sz, m.len())?;
     }
+    if let Some(m) = input_mask {
+        check_len("input_mask", n * i_sz, m.len())?;
+    }
     let lstm = d.cell().has_cell_state();
     let mut h = vec![h0.map_or_else(|| vec![R::ZERO; n * o_sz], <[R]>::to_vec)];
     let mut c = Vec::new();
@@ -211,7 +236,11 @@ pub fn forward_dropout<R: Real>(
         let mut h_next = vec![R::ZERO; n * o_sz];
         let mut c_next = vec![R::ZERO; if lstm { n * c_sz } else { 0 }];
         for b in 0..n {
-            let xb = &x[(t * n + b) * i_sz..][..i_sz];
+            let xb = masked(
+                &x[(t * n + b) * i_sz..][..i_sz],
+                input_mask.map(|m| &m[b * i_sz..][..i_sz]),
+            );
+            let xb = &xb[..];
             let hb = &h[t][b * o_sz..][..o_sz];
             let (hr, cr) = (b * o_sz..(b + 1) * o_sz, b * c_sz..(b + 1) * c_sz);
             if !active(t, b) {
@@ -247,6 +276,7 @@ pub fn forward_dropout<R: Real>(
         c,
         lengths: lengths.map(<[usize]>::to_vec),
         recurrent_mask: recurrent_mask.map(<[R]>::to_vec),
+        input_mask: input_mask.map(<[R]>::to_vec),
     })
 }
 
@@ -297,7 +327,9 @@ pub fn backward<R: Real>(
                 }
                 continue;
             }
-            let xb = &x[(t * n + b) * i_sz..][..i_sz];
+            let imask = tr.input_mask.as_ref().map(|m| &m[b * i_sz..][..i_sz]);
+            let xb = masked(&x[(t * n + b) * i_sz..][..i_sz], imask);
+            let xb = &xb[..];
             let mut dh_b: Vec<R> = dh[hr.clone()].to_vec();
             for (a, &e) in dh_b.iter_mut().zip(&dy[(t * n + b) * o_sz..][..o_sz]) {
                 *a += e;
@@ -336,6 +368,12 @@ pub fn backward<R: Real>(
             }
             for (k, (d, e)) in dh_prev[hr].iter_mut().zip(&dhm).enumerate() {
                 *d += mask.map_or(*e, |m| m[k] * *e);
+            }
+            // The cell's gradient is with respect to x ⊙ input_mask.
+            if let Some(m) = imask {
+                for (d, &e) in dxb.iter_mut().zip(m) {
+                    *d = *d * e;
+                }
             }
         }
         dh = dh_prev;

@@ -2,7 +2,7 @@
 //! (reverse directions on the time-reversed sequence, concatenated or summed outputs,
 //! batch-major data transposed), over the single-layer reference.
 
-use super::{backward, forward_dropout, Params, Real, Trace};
+use super::{backward, forward_masks, Params, Real, Trace};
 use crate::api::seq::{get_cols, put_cols, reverse_seqs, swap_major};
 use crate::desc::SeqShape;
 use crate::error::{check_len, Result};
@@ -80,8 +80,31 @@ pub fn stack_forward_dropout<R: Real>(
     h0: Option<&[R]>,
     c0: Option<&[R]>,
 ) -> Result<StackTrace<R>> {
+    stack_forward_masks(d, p, s, lengths, masks, recurrent_masks, &[], x, h0, c0)
+}
+
+/// [`stack_forward_dropout`] with input dropout as well: `input_masks` is empty or has one
+/// `[N, I_l]` input-dropout mask per layer-direction (`I_l` the width that layer reads; see
+/// [`super::forward_masks`]), applied to the layer-direction's own input (after the previous
+/// layer's output mask).
+#[allow(clippy::too_many_arguments)]
+pub fn stack_forward_masks<R: Real>(
+    d: &StackDesc,
+    p: &[Params<R>],
+    s: SeqShape,
+    lengths: Option<&[usize]>,
+    masks: &[Vec<R>],
+    recurrent_masks: &[Vec<R>],
+    input_masks: &[Vec<R>],
+    x: &[R],
+    h0: Option<&[R]>,
+    c0: Option<&[R]>,
+) -> Result<StackTrace<R>> {
     if !recurrent_masks.is_empty() {
         check_len("recurrent_masks", d.layer_count(), recurrent_masks.len())?;
+    }
+    if !input_masks.is_empty() {
+        check_len("input_masks", d.layer_count(), input_masks.len())?;
     }
     if !masks.is_empty() {
         check_len("masks", d.num_layers() - 1, masks.len())?;
@@ -111,11 +134,12 @@ pub fn stack_forward_dropout<R: Real>(
             } else {
                 cur.clone()
             };
-            let tr = forward_dropout(
+            let tr = forward_masks(
                 &p[k],
                 s,
                 lengths,
                 recurrent_masks.get(k).map(|m| &m[..]),
+                input_masks.get(k).map(|m| &m[..]),
                 &xin,
                 h0.map(|v| &v[k * st..][..st]),
                 c0.map(|v| &v[k * sc..][..sc]),
