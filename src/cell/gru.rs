@@ -31,7 +31,7 @@ fn backward_lbr_g<V: Vf32>(
         .enumerate()
     {
         let r0 = b * h;
-        lanes(h, |j, len| {
+        lanes!(h, |j, len| {
             let (s, rz, zz, nn) = (
                 r0 + j..r0 + j + len,
                 j..j + len,
@@ -75,7 +75,7 @@ fn backward_zn_g<V: Vf32>(
     let one = V::splat(1.0);
     for (b, (g, dg)) in acts.chunks_exact(3 * h).zip(dgates.chunks_exact_mut(3 * h)).enumerate() {
         let r0 = b * h;
-        lanes(h, |j, len| {
+        lanes!(h, |j, len| {
             let (s, zz, nn) = (r0 + j..r0 + j + len, h + j..h + j + len, 2 * h + j..2 * h + j + len);
             let (z, n) = (ld::<V>(&g[zz.clone()]), ld::<V>(&g[nn.clone()]));
             let dh = ld::<V>(&dy[s.clone()]) + ld::<V>(&dh_rec[s.clone()]);
@@ -94,7 +94,7 @@ fn backward_r_g<V: Vf32>(h: usize, acts: &[f32], h_prev: &[f32], drh: &[f32], dg
     let one = V::splat(1.0);
     for (b, (g, dg)) in acts.chunks_exact(3 * h).zip(dgates.chunks_exact_mut(3 * h)).enumerate() {
         let r0 = b * h;
-        lanes(h, |j, len| {
+        lanes!(h, |j, len| {
             let s = r0 + j..r0 + j + len;
             let r = ld::<V>(&g[j..j + len]);
             let d = ld::<V>(&drh[s.clone()]);

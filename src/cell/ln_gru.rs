@@ -42,7 +42,7 @@ fn forward_g<V: Vf32>(
     for (b, (g, r)) in gates.chunks_exact_mut(3 * h).zip(rhat.chunks_exact(3 * h)).enumerate() {
         let row = b * h..(b + 1) * h;
         let (hp, au, hn) = (&h_prev[row.clone()], &mut aux[row.clone()], &mut h_next[row]);
-        lanes(h, |j, len| {
+        lanes!(h, |j, len| {
             let ax = |k: usize| ld::<V>(&g[k * h + j..k * h + j + len]);
             let rg = sigmoid(ax(0) + ah::<V>(p, r, h, 0, j, len));
             let z = sigmoid(ax(1) + ah::<V>(p, r, h, 1, j, len));
@@ -88,7 +88,7 @@ fn backward_g<V: Vf32>(
             &mut dh_prev[row],
         );
         let (dx, dhh) = (&mut dax[w.clone()], &mut dah[w.clone()]);
-        lanes(h, |j, len| {
+        lanes!(h, |j, len| {
             let s = j..j + len;
             let (rg, z, n) = (
                 ld::<V>(&g[j..j + len]),
@@ -106,7 +106,7 @@ fn backward_g<V: Vf32>(
             }
         });
         let (drr, rh) = (&mut dr[w.clone()], &rhat[w]);
-        lanes(3 * h, |j, len| {
+        lanes!(3 * h, |j, len| {
             let s = j..j + len;
             st(ld::<V>(&dhh[s.clone()]) * ld::<V>(&p.gamma_h[s.clone()]), &mut drr[s]);
         });
@@ -125,7 +125,7 @@ fn param_sums_g<V: Vf32>(h: usize, dax: &[f32], dah: &[f32], xhat: &[f32], rhat:
         let (ag, rest) = ac.split_at_mut(w);
         let (ab, _) = rest.split_at_mut(w);
         for (d, n) in da.chunks_exact(w).zip(nh.chunks_exact(w)) {
-            lanes(w, |j, len| {
+            lanes!(w, |j, len| {
                 let s = j..j + len;
                 let dv = ld::<V>(&d[s.clone()]);
                 st(

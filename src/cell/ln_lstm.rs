@@ -23,7 +23,7 @@ pub(crate) struct LnParams<'a> {
 #[inline(always)]
 fn row_sum<V: Vf32>(s: &[f32]) -> f32 {
     let mut acc = V::splat(0.0);
-    lanes(s.len(), |j, len| acc = acc + ld::<V>(&s[j..j + len]));
+    lanes!(s.len(), |j, len| acc = acc + ld::<V>(&s[j..j + len]));
     let mut a = [0.0f32; 8];
     acc.store(&mut a);
     a.iter().sum()
@@ -33,7 +33,7 @@ fn row_sum<V: Vf32>(s: &[f32]) -> f32 {
 #[inline(always)]
 fn row_dot<V: Vf32>(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = V::splat(0.0);
-    lanes(a.len(), |j, len| {
+    lanes!(a.len(), |j, len| {
         acc = ld::<V>(&a[j..j + len]).mul_add(ld::<V>(&b[j..j + len]), acc)
     });
     let mut s = [0.0f32; 8];
@@ -46,11 +46,11 @@ fn row_dot<V: Vf32>(a: &[f32], b: &[f32]) -> f32 {
 fn normalize_row<V: Vf32>(v: &mut [f32]) -> f32 {
     let w = v.len() as f32;
     let mean = V::splat(row_sum::<V>(v) / w);
-    lanes(v.len(), |j, len| st(ld::<V>(&v[j..j + len]) - mean, &mut v[j..j + len]));
+    lanes!(v.len(), |j, len| st(ld::<V>(&v[j..j + len]) - mean, &mut v[j..j + len]));
     let var = row_dot::<V>(v, v) / w;
     let rstd = 1.0 / (var + LN_EPS).sqrt();
     let r = V::splat(rstd);
-    lanes(v.len(), |j, len| st(ld::<V>(&v[j..j + len]) * r, &mut v[j..j + len]));
+    lanes!(v.len(), |j, len| st(ld::<V>(&v[j..j + len]) * r, &mut v[j..j + len]));
     rstd
 }
 
@@ -62,7 +62,7 @@ pub(crate) fn normalize_back_row<V: Vf32>(dn: &mut [f32], n: &[f32], rstd: f32) 
     let m1 = V::splat(row_sum::<V>(dn) / w);
     let m2 = V::splat(row_dot::<V>(dn, n) / w);
     let r = V::splat(rstd);
-    lanes(dn.len(), |j, len| {
+    lanes!(dn.len(), |j, len| {
         let d = ld::<V>(&dn[j..j + len]) - m1 - ld::<V>(&n[j..j + len]) * m2;
         st(d * r, &mut dn[j..j + len]);
     });
@@ -81,7 +81,7 @@ fn normalize_rows_g<V: Vf32>(w: usize, v: &mut [f32], rstd: &mut [f32]) {
 #[inline(always)]
 fn affine_rows_g<V: Vf32>(w: usize, v: &mut [f32], gamma: &[f32], beta: &[f32], bias: &[f32]) {
     for row in v.chunks_exact_mut(w) {
-        lanes(w, |j, len| {
+        lanes!(w, |j, len| {
             let s = j..j + len;
             let b = ld::<V>(&beta[s.clone()]) + ld::<V>(&bias[s.clone()]);
             st(
@@ -112,13 +112,17 @@ fn forward_g<V: Vf32>(
     for (b, (g, r)) in gates.chunks_exact_mut(4 * h).zip(rhat.chunks_exact(4 * h)).enumerate() {
         let rows = b * h..(b + 1) * h;
         let (cp, cn) = (&c_prev[rows.clone()], &mut c_next[rows.clone()]);
-        lanes(h, |j, len| {
-            let a = |k: usize| {
-                let s = k * h + j..k * h + j + len;
-                ld::<V>(&p.gamma_h[s.clone()]).mul_add(ld::<V>(&r[s.clone()]), ld::<V>(&g[s.clone()]))
-                    + ld::<V>(&p.beta_h[s])
-            };
-            let (i, f, gg, o) = (sigmoid(a(0)), sigmoid(a(1)), tanh(a(2)), sigmoid(a(3)));
+        lanes!(h, |j, len| {
+            // Gate k's pre-activation γ_h ⊙ r̂ + (input side) + β_h (a macro, not a closure:
+            // see `lanes!`).
+            macro_rules! a {
+                ($k:expr) => {{
+                    let s = $k * h + j..$k * h + j + len;
+                    ld::<V>(&p.gamma_h[s.clone()]).mul_add(ld::<V>(&r[s.clone()]), ld::<V>(&g[s.clone()]))
+                        + ld::<V>(&p.beta_h[s])
+                }};
+            }
+            let (i, f, gg, o) = (sigmoid(a!(0)), sigmoid(a!(1)), tanh(a!(2)), sigmoid(a!(3)));
             let c = f.mul_add(ld::<V>(&cp[j..j + len]), i * gg);
             st(c, &mut cn[j..j + len]);
             for (k, v) in [i, f, gg, o].into_iter().enumerate() {
@@ -129,7 +133,7 @@ fn forward_g<V: Vf32>(
         ch.copy_from_slice(cn);
         rstd_c[b] = normalize_row::<V>(ch);
         let hn = &mut h_next[rows];
-        lanes(h, |j, len| {
+        lanes!(h, |j, len| {
             let s = j..j + len;
             let u = ld::<V>(&p.gamma_c[s.clone()]).mul_add(ld::<V>(&ch[s.clone()]), ld::<V>(&p.beta_c[s.clone()]));
             st(ld::<V>(&g[3 * h + j..3 * h + j + len]) * tanh(u), &mut hn[s]);
@@ -166,7 +170,7 @@ fn backward_g<V: Vf32>(
         let drr = &mut dr[b * 4 * h..][..4 * h];
         // Through h' = o ⊙ tanh(u), u = γ_c ĉ + β_c; `drr[..H]` holds dĉ for a moment.
         let tmp = &mut drr[..h];
-        lanes(h, |j, len| {
+        lanes!(h, |j, len| {
             let s = j..j + len;
             let o = ld::<V>(&g[3 * h + j..3 * h + j + len]);
             let c_hat = ld::<V>(&ch[s.clone()]);
@@ -179,7 +183,7 @@ fn backward_g<V: Vf32>(
         });
         normalize_back_row::<V>(tmp, ch, rstd_c[b]);
         let (cp, dcr) = (&c_prev[rows.clone()], &mut dc[rows]);
-        lanes(h, |j, len| {
+        lanes!(h, |j, len| {
             let s = j..j + len;
             let (i, f, gg) = (
                 ld::<V>(&g[j..j + len]),
@@ -197,7 +201,7 @@ fn backward_g<V: Vf32>(
         });
         // Through a = ... + γ_h ĥ + β_h: the recurrent product's gradient.
         let rh = &rhat[b * 4 * h..][..4 * h];
-        lanes(4 * h, |j, len| {
+        lanes!(4 * h, |j, len| {
             let s = j..j + len;
             st(ld::<V>(&d[s.clone()]) * ld::<V>(&p.gamma_h[s.clone()]), &mut drr[s]);
         });
@@ -224,7 +228,7 @@ fn param_sums_g<V: Vf32>(h: usize, da: &[f32], rhat: &[f32], xhat: &[f32], du: &
         .zip(xhat.chunks_exact(w))
         .zip(du.chunks_exact(h).zip(chat.chunks_exact(h)))
     {
-        lanes(w, |j, len| {
+        lanes!(w, |j, len| {
             let s = j..j + len;
             let dv = ld::<V>(&d[s.clone()]);
             st(
@@ -237,7 +241,7 @@ fn param_sums_g<V: Vf32>(h: usize, da: &[f32], rhat: &[f32], xhat: &[f32], du: &
             );
             st(dv + ld::<V>(&acc_bh[s.clone()]), &mut acc_bh[s]);
         });
-        lanes(h, |j, len| {
+        lanes!(h, |j, len| {
             let s = j..j + len;
             let uv = ld::<V>(&u[s.clone()]);
             st(
@@ -258,7 +262,7 @@ fn param_sums_g<V: Vf32>(h: usize, da: &[f32], rhat: &[f32], xhat: &[f32], du: &
 #[inline(always)]
 fn input_back_g<V: Vf32>(w: usize, xhat: &[f32], rstd_x: &[f32], gamma_x: &[f32], da: &mut [f32]) {
     for ((d, xh), &r) in da.chunks_exact_mut(w).zip(xhat.chunks_exact(w)).zip(rstd_x) {
-        lanes(w, |j, len| {
+        lanes!(w, |j, len| {
             let s = j..j + len;
             st(ld::<V>(&d[s.clone()]) * ld::<V>(&gamma_x[s.clone()]), &mut d[s]);
         });

@@ -23,7 +23,7 @@ fn backward_g<V: Vf32>(
     let one = V::splat(1.0);
     for (b, (g, dg)) in acts.chunks_exact(4 * h).zip(dgates.chunks_exact_mut(4 * h)).enumerate() {
         let r = b * h;
-        lanes(h, |j, len| {
+        lanes!(h, |j, len| {
             let s = r + j..r + j + len;
             let i = ld::<V>(&g[j..j + len]);
             let f = ld::<V>(&g[h + j..h + j + len]);

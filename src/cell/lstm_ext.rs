@@ -59,7 +59,7 @@ fn forward_g<V: Vf32>(h: usize, o: &Opts<'_>, pre: &mut [f32], c_prev: &[f32], c
     let peep = !o.peep.is_empty();
     for (b, p) in pre.chunks_exact_mut(4 * h).enumerate() {
         let r = b * h;
-        lanes(h, |j, len| {
+        lanes!(h, |j, len| {
             let s = r + j..r + j + len;
             let cp = ld::<V>(&c_prev[s.clone()]);
             let (mut pi, mut pf) = (ld::<V>(&p[j..j + len]), ld::<V>(&p[h + j..h + j + len]));
@@ -102,7 +102,7 @@ fn backward_g<V: Vf32>(
     let peep = !o.peep.is_empty();
     for (b, (p, dg)) in pre.chunks_exact(4 * h).zip(dgates.chunks_exact_mut(4 * h)).enumerate() {
         let r = b * h;
-        lanes(h, |j, len| {
+        lanes!(h, |j, len| {
             let s = r + j..r + j + len;
             let cp = ld::<V>(&c_prev[s.clone()]);
             let (pi, pf, pg, po) = (

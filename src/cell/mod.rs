@@ -14,17 +14,26 @@ pub(crate) mod rnn;
 
 use crate::simd::Vf32;
 
-const LANES: usize = 8;
+/// Lanes per vector.
+pub(crate) const LANES: usize = 8;
 
-/// Calls `f(j, len)` for `j = 0, 8, 16, ...` below `h`, with `len = min(8, h - j)`.
-#[inline(always)]
-pub(crate) fn lanes(h: usize, mut f: impl FnMut(usize, usize)) {
-    let mut j = 0;
-    while j < h {
-        f(j, LANES.min(h - j));
-        j += LANES;
-    }
+/// Runs `body` for `j = 0, 8, 16, ...` below `h`, with `len = min(8, h - j)`.
+///
+/// A macro, not a function taking a closure: a closure is compiled without the ISA's target
+/// features unless it is inlined, and a large one (the LSTM-with-options passes) was not, so
+/// every vector operation in it became a function call.
+macro_rules! lanes {
+    ($h:expr, |$j:ident, $len:ident| $body:expr) => {{
+        let h: usize = $h;
+        let mut $j = 0usize;
+        while $j < h {
+            let $len = $crate::cell::LANES.min(h - $j);
+            $body;
+            $j += $crate::cell::LANES;
+        }
+    }};
 }
+pub(crate) use lanes;
 
 /// Loads `min(8, s.len())` elements (missing lanes 0).
 #[inline(always)]

@@ -8,7 +8,7 @@ use crate::simd::{isa_dispatch, Vf32};
 /// Backward: `dpre = (dy + dh_rec) act'(·)`, the derivative taken from the output `h_next`.
 #[inline(always)]
 fn backward_g<V: Vf32>(act: Activation, h_next: &[f32], dy: &[f32], dh_rec: &[f32], dpre: &mut [f32]) {
-    lanes(h_next.len(), |j, len| {
+    lanes!(h_next.len(), |j, len| {
         let s = j..j + len;
         let dh = ld::<V>(&dy[s.clone()]) + ld::<V>(&dh_rec[s.clone()]);
         let hv = ld::<V>(&h_next[s.clone()]);
