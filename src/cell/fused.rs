@@ -210,26 +210,33 @@ unsafe fn rnn_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, act: Activ
 /// As [`lstm_rows`].
 #[inline(always)]
 unsafe fn gru_lbr_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
-    let (h, u0) = (s.h, b * UNITS);
-    let len = UNITS.min(h - u0);
+    let h = s.h;
     // SAFETY: the caller's contract covers every pointer below.
     unsafe {
-        let acc = product::<V, MR, 3>(s.h_prev, p, b, r0);
-        let b_hn = get::<V>(s.b_hn.add(u0), len);
-        for (r, a) in acc.iter().enumerate() {
-            let row = r0 + r;
-            let g = s.gates.add(row * 3 * h + u0);
-            let off = row * h + u0;
-            let rg = sigmoid(a[0] + get::<V>(g, len));
-            let z = sigmoid(a[1] + get::<V>(g.add(h), len));
-            let hn = a[2] + b_hn;
-            let n = tanh(rg.mul_add(hn, get::<V>(g.add(2 * h), len)));
-            let hp = get::<V>(s.h_prev_vals.add(off), len);
-            put(rg, g, len);
-            put(z, g.add(h), len);
-            put(n, g.add(2 * h), len);
-            put(hn, s.aux.add(off), len);
-            put(z.mul_add(hp - n, n), s.h_next.add(off), len);
+        // Two runs of 8 units per gate (`sub_blocks(3)`): vector `2g + run`.
+        let acc = product::<V, MR, 6>(s.h_prev, p, b, r0);
+        for run in 0..2 {
+            let u0 = (2 * b + run) * UNITS;
+            if u0 >= h {
+                continue;
+            }
+            let len = UNITS.min(h - u0);
+            let b_hn = get::<V>(s.b_hn.add(u0), len);
+            for (r, a) in acc.iter().enumerate() {
+                let row = r0 + r;
+                let g = s.gates.add(row * 3 * h + u0);
+                let off = row * h + u0;
+                let rg = sigmoid(a[run] + get::<V>(g, len));
+                let z = sigmoid(a[2 + run] + get::<V>(g.add(h), len));
+                let hn = a[4 + run] + b_hn;
+                let n = tanh(rg.mul_add(hn, get::<V>(g.add(2 * h), len)));
+                let hp = get::<V>(s.h_prev_vals.add(off), len);
+                put(rg, g, len);
+                put(z, g.add(h), len);
+                put(n, g.add(2 * h), len);
+                put(hn, s.aux.add(off), len);
+                put(z.mul_add(hp - n, n), s.h_next.add(off), len);
+            }
         }
     }
 }
@@ -240,22 +247,29 @@ unsafe fn gru_lbr_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usi
 /// As [`lstm_rows`].
 #[inline(always)]
 unsafe fn gru_rz_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
-    let (h, u0) = (s.h, b * UNITS);
-    let len = UNITS.min(h - u0);
+    let h = s.h;
     // SAFETY: the caller's contract covers every pointer below.
     unsafe {
-        let acc = product::<V, MR, 2>(s.h_prev, p, b, r0);
-        for (r, a) in acc.iter().enumerate() {
-            let row = r0 + r;
-            let g = s.gates.add(row * 3 * h + u0);
-            let off = row * h + u0;
-            let rg = sigmoid(a[0] + get::<V>(g, len));
-            let z = sigmoid(a[1] + get::<V>(g.add(h), len));
-            put(rg, g, len);
-            put(z, g.add(h), len);
-            // r ⊙ h as the recurrent product sees h (masked under recurrent dropout).
-            let hr = s.h_prev.unwrap_or(s.h_prev_vals);
-            put(rg * get::<V>(hr.add(off), len), s.aux.add(off), len);
+        // Two runs of 8 units per gate (`sub_blocks(2)`): vector `2g + run`.
+        let acc = product::<V, MR, 4>(s.h_prev, p, b, r0);
+        for run in 0..2 {
+            let u0 = (2 * b + run) * UNITS;
+            if u0 >= h {
+                continue;
+            }
+            let len = UNITS.min(h - u0);
+            for (r, a) in acc.iter().enumerate() {
+                let row = r0 + r;
+                let g = s.gates.add(row * 3 * h + u0);
+                let off = row * h + u0;
+                let rg = sigmoid(a[run] + get::<V>(g, len));
+                let z = sigmoid(a[2 + run] + get::<V>(g.add(h), len));
+                put(rg, g, len);
+                put(z, g.add(h), len);
+                // r ⊙ h as the recurrent product sees h (masked under recurrent dropout).
+                let hr = s.h_prev.unwrap_or(s.h_prev_vals);
+                put(rg * get::<V>(hr.add(off), len), s.aux.add(off), len);
+            }
         }
     }
 }
@@ -267,21 +281,28 @@ unsafe fn gru_rz_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usiz
 /// As [`lstm_rows`], and phase 1 of this step has completed for every block.
 #[inline(always)]
 unsafe fn gru_n_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
-    let (h, u0) = (s.h, b * UNITS);
-    let len = UNITS.min(h - u0);
+    let h = s.h;
     // SAFETY: the caller's contract covers every pointer below.
     unsafe {
         let a_src = s.h_prev.map(|_| s.aux as *const f32);
-        let acc = product::<V, MR, 1>(a_src, p, b, r0);
-        for (r, a) in acc.iter().enumerate() {
-            let row = r0 + r;
-            let g = s.gates.add(row * 3 * h + u0);
-            let off = row * h + u0;
-            let n = tanh(a[0] + get::<V>(g.add(2 * h), len));
-            let z = get::<V>(g.add(h), len);
-            let hp = get::<V>(s.h_prev_vals.add(off), len);
-            put(n, g.add(2 * h), len);
-            put(z.mul_add(hp - n, n), s.h_next.add(off), len);
+        // One gate in WIDE runs of 8 units (`sub_blocks(1)`).
+        let acc = product::<V, MR, WIDE>(a_src, p, b, r0);
+        for run in 0..WIDE {
+            let u0 = (WIDE * b + run) * UNITS;
+            if u0 >= h {
+                continue;
+            }
+            let len = UNITS.min(h - u0);
+            for (r, a) in acc.iter().enumerate() {
+                let row = r0 + r;
+                let g = s.gates.add(row * 3 * h + u0);
+                let off = row * h + u0;
+                let n = tanh(a[run] + get::<V>(g.add(2 * h), len));
+                let z = get::<V>(g.add(h), len);
+                let hp = get::<V>(s.h_prev_vals.add(off), len);
+                put(n, g.add(2 * h), len);
+                put(z.mul_add(hp - n, n), s.h_next.add(off), len);
+            }
         }
     }
 }
@@ -306,7 +327,7 @@ fn rnn_g<V: Vf32>(s: &FwdStep, p: &Packed, act: Activation, blocks: Range<usize>
 fn gru_lbr_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
-        tile_rows!(V, s.n, 4, 14, |MR, r0| unsafe { gru_lbr_rows::<V, MR>(s, p, b, r0) });
+        tile_rows!(V, s.n, 2, 9, |MR, r0| unsafe { gru_lbr_rows::<V, MR>(s, p, b, r0) });
     }
 }
 
@@ -314,7 +335,7 @@ fn gru_lbr_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
 fn gru_rz_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
-        tile_rows!(V, s.n, 6, 16, |MR, r0| unsafe { gru_rz_rows::<V, MR>(s, p, b, r0) });
+        tile_rows!(V, s.n, 3, 14, |MR, r0| unsafe { gru_rz_rows::<V, MR>(s, p, b, r0) });
     }
 }
 
@@ -322,7 +343,7 @@ fn gru_rz_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
 fn gru_n_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
-        tile_rows!(V, s.n, 8, 16, |MR, r0| unsafe { gru_n_rows::<V, MR>(s, p, b, r0) });
+        tile_rows!(V, s.n, 3, 14, |MR, r0| unsafe { gru_n_rows::<V, MR>(s, p, b, r0) });
     }
 }
 

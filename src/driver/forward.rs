@@ -209,7 +209,8 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
                     }
                     Cell::Gru(GruVariant::ResetBeforeLinear) => {
                         team.on_blocks(nb, macs, |r| fused::gru_rz(&st, &cx.p.fwd, r));
-                        team.on_blocks(nb, macs, |r| fused::gru_n(&st, &cx.p.fwd_n, r));
+                        // `W_hn` has blocks of its own (32 units; `W_hrz` 16).
+                        team.on_blocks(cx.p.fwd_n.blocks(), macs, |r| fused::gru_n(&st, &cx.p.fwd_n, r));
                     }
                 }
             }

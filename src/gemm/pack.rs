@@ -10,19 +10,34 @@ pub(crate) const UNITS: usize = 8;
 /// not by its loads (one register per row needs a broadcast per multiply-add).
 pub(crate) const WIDE: usize = 4;
 
+/// Vectors of 8 units per panel row for `gates` gates: the block of a panel holds
+/// `sub(gates) * 8` units of every gate, so a row has `gates * sub` vectors, four or six —
+/// two or three 512-bit registers, so the tile's multiply-adds all run on full registers and
+/// outnumber its loads (a lone 8-lane gate would run its FMAs at half width, and one register
+/// per row needs a broadcast per multiply-add).
+pub(crate) const fn sub_blocks(gates: usize) -> usize {
+    match gates {
+        1 => WIDE,
+        2 | 3 => 2,
+        _ => 1,
+    }
+}
+
 /// A `K × (G·U)` right-hand operand packed for [`super::tile::tile`]: for every block `b` of
-/// [`UNITS`] output units, a contiguous panel of `K` rows, each row holding, gate by gate, the
-/// 8 units of the block: `panel(b)[kk * G * 8 + g * 8 + l] = B(kk, g, 8b + l)`. One output tile
-/// of the kernel therefore holds every gate of the same hidden units, which is what lets the
-/// cell's gate math run on it in registers. Units past `U` are zero.
+/// `S * 8` output units (`S` = [`sub_blocks`]`(G)`), a contiguous panel of `K` rows, each
+/// row holding, gate by gate, the block's units in runs of 8:
+/// `panel(b)[(kk * G + g) * S * 8 + s * 8 + l] = B(kk, g, (b * S + s) * 8 + l)`. Vector `v` of a
+/// row is run `s = v % S` of gate `v / S`. One output tile of the kernel therefore holds every
+/// gate of the same hidden units, which is what lets the cell's gate math run on it in
+/// registers. Units past `U` are zero. A one-gate weight ([`Packed::plain`],
+/// [`Packed::wide_rows`]) is the case `G = 1`, `S = `[`WIDE`].
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Packed {
     k: usize,
     g: usize,
+    /// `S`: runs of 8 units per gate in a block.
+    sub: usize,
     blocks: usize,
-    /// Whether the panel's "gates" are [`WIDE`] runs of 8 units of one gate ([`Packed::plain`],
-    /// [`Packed::wide_rows`]) rather than `G` gates of the same 8 units.
-    wide: bool,
     /// The panels, on huge pages where possible (they are streamed through L2 every step).
     data: HugeBuf,
 }
@@ -30,15 +45,17 @@ pub(crate) struct Packed {
 impl Packed {
     /// Packs `B(kk, g, u)` for `kk < k`, `g < gates`, `u < units`.
     pub(crate) fn from_fn(k: usize, gates: usize, units: usize, b: impl Fn(usize, usize, usize) -> f32) -> Self {
-        let blocks = units.div_ceil(UNITS);
-        let mut data = HugeBuf::zeroed(blocks * k * gates * UNITS);
-        for (blk, panel) in data.chunks_exact_mut(k * gates * UNITS).enumerate() {
+        let sub = sub_blocks(gates);
+        let width = sub * UNITS;
+        let blocks = units.div_ceil(width);
+        let mut data = HugeBuf::zeroed(blocks * k * gates * width);
+        for (blk, panel) in data.chunks_exact_mut(k * gates * width).enumerate() {
             for kk in 0..k {
                 for g in 0..gates {
-                    for l in 0..UNITS {
-                        let u = blk * UNITS + l;
+                    for c in 0..width {
+                        let u = blk * width + c;
                         if u < units {
-                            panel[(kk * gates + g) * UNITS + l] = b(kk, g, u);
+                            panel[(kk * gates + g) * width + c] = b(kk, g, u);
                         }
                     }
                 }
@@ -47,8 +64,8 @@ impl Packed {
         Self {
             k,
             g: gates,
+            sub,
             blocks,
-            wide: false,
             data,
         }
     }
@@ -68,65 +85,35 @@ impl Packed {
     pub(crate) fn blocks(&self) -> usize {
         self.blocks
     }
-    /// `G`.
-    pub(crate) fn gates(&self) -> usize {
+    /// 8-lane vectors per panel row: `G * S`.
+    pub(crate) fn vecs(&self) -> usize {
+        self.g * self.sub
+    }
+    /// Gate blocks of the output: `G`.
+    pub(crate) fn gates_out(&self) -> usize {
         self.g
     }
-    /// Gate blocks of the output: `G`, or 1 for wide panels.
-    pub(crate) fn gates_out(&self) -> usize {
-        if self.wide {
-            1
-        } else {
-            self.g
-        }
-    }
 
-    /// Where vector `g` of a tile on block `b` goes, for `units` output units: the gate it
-    /// belongs to, its first unit and how many of its 8 lanes are real (0 for the empty tail
-    /// of a wide panel's last block).
+    /// Where vector `v` of a tile on block `b` goes, for `units` output units: the gate it
+    /// belongs to, its first unit and how many of its 8 lanes are real (0 for an empty run at
+    /// the end of the last block).
     #[inline(always)]
-    pub(crate) fn out_units(&self, b: usize, g: usize, units: usize) -> (usize, usize, usize) {
-        if self.wide {
-            let u0 = (b * WIDE + g) * UNITS;
-            (0, u0, units.saturating_sub(u0).min(UNITS))
-        } else {
-            let u0 = b * UNITS;
-            (g, u0, (units - u0).min(UNITS))
-        }
+    pub(crate) fn out_units(&self, b: usize, v: usize, units: usize) -> (usize, usize, usize) {
+        let u0 = (b * self.sub + v % self.sub) * UNITS;
+        (v / self.sub, u0, units.saturating_sub(u0).min(UNITS))
     }
 
-    /// The panel of block `b`: `K * G * 8` elements.
+    /// The panel of block `b`: `K * G * S * 8` elements.
     pub(crate) fn panel(&self, b: usize) -> &[f32] {
-        let len = self.k * self.g * UNITS;
+        let len = self.k * self.vecs() * UNITS;
         &self.data[b * len..][..len]
     }
 }
 
 impl Packed {
-    /// Panels of `WIDE * 8 = 32` output units, `B(kk, u)` for `u < units`: "gate" `g` of
-    /// block `b` holds units `32b + 8g .. 32b + 8g + 8`, so the kernel keeps four 8-lane
-    /// vectors per row. Units past `units` are zero.
+    /// A one-gate operand `B(kk, u)`, `u < units`, in panels of `WIDE * 8 = 32` units.
     fn wide(k: usize, units: usize, b: impl Fn(usize, usize) -> f32) -> Self {
-        let width = WIDE * UNITS;
-        let blocks = units.div_ceil(width);
-        let mut data = HugeBuf::zeroed(blocks * k * width);
-        for (blk, panel) in data.chunks_exact_mut(k * width).enumerate() {
-            for kk in 0..k {
-                for c in 0..width {
-                    let u = blk * width + c;
-                    if u < units {
-                        panel[kk * width + c] = b(kk, u);
-                    }
-                }
-            }
-        }
-        Self {
-            k,
-            g: WIDE,
-            blocks,
-            wide: true,
-            data,
-        }
+        Self::from_fn(k, 1, units, |kk, _, u| b(kk, u))
     }
 
     /// `B = W` for `W` `[K, H]` row-major (the backward products `dG · W_hh`), wide panels.

@@ -53,7 +53,7 @@ unsafe fn rows<V: Vf32, const MR: usize>(g: &PlainGemm<'_>, b: usize, r0: usize)
 #[inline(always)]
 fn plain_g<V: Vf32>(g: &PlainGemm<'_>, blocks: Range<usize>) {
     assert!(g.m == 0 || (g.m - 1) * g.lda + g.b.k() <= g.a.len());
-    assert!(g.ldc >= g.h && g.b.gates() == WIDE && g.b.gates_out() == 1);
+    assert!(g.ldc >= g.h && g.b.vecs() == WIDE && g.b.gates_out() == 1);
     for b in blocks {
         // SAFETY: `PlainGemm::c` is valid for `m * ldc` elements and blocks are disjoint per
         // thread (the contract of `SyncMutPtr` the creator took on).

@@ -42,7 +42,8 @@ unsafe fn rows<V: Vf32, const MR: usize, const G: usize>(p: &Proj<'_>, b: usize,
 }
 
 /// Rows per chunk: a chunk of `X` (48 × I floats) stays in L2 while every unit block of the
-/// group passes over it. A multiple of every tile height (3, 4, 6, 8, 12, 16).
+/// group passes over it. A multiple of the 256-bit tile heights (2 and 3); the 512-bit tiles
+/// split it evenly.
 const ROW_CHUNK: usize = 48;
 
 /// Packed panels per group, about 512 KiB: the group's panels stay in L2 while every row chunk
@@ -53,7 +54,7 @@ const GROUP_BYTES: usize = 512 << 10;
 #[inline(always)]
 fn proj_g<V: Vf32>(p: &Proj<'_>, blocks: Range<usize>) {
     assert!(p.x.len() >= p.rows * p.w.k() && p.bias.len() == p.w.gates_out() * p.h);
-    let panel_bytes = (p.w.k() * p.w.gates() * UNITS * 4).max(1);
+    let panel_bytes = (p.w.k() * p.w.vecs() * UNITS * 4).max(1);
     let group = (GROUP_BYTES / panel_bytes).max(1);
     // Loop over groups of unit blocks, then row chunks, then the group's blocks (one packed
     // panel each), then row tiles. The order changes no element's arithmetic.
@@ -64,12 +65,10 @@ fn proj_g<V: Vf32>(p: &Proj<'_>, blocks: Range<usize>) {
             for b in g0..g1 {
                 // SAFETY: `Proj::out` covers the output and blocks are disjoint per thread (the
                 // `SyncMutPtr` contract its creator took on).
-                match p.w.gates() {
+                match p.w.vecs() {
                     4 => tile_rows!(V, n, 3, 12, |MR, r| unsafe { rows::<V, MR, 4>(p, b, c0 + r) }),
-                    3 => tile_rows!(V, n, 4, 12, |MR, r| unsafe { rows::<V, MR, 3>(p, b, c0 + r) }),
-                    2 => tile_rows!(V, n, 6, 16, |MR, r| unsafe { rows::<V, MR, 2>(p, b, c0 + r) }),
-                    1 => tile_rows!(V, n, 8, 16, |MR, r| unsafe { rows::<V, MR, 1>(p, b, c0 + r) }),
-                    g => unreachable!("{g} gates"),
+                    6 => tile_rows!(V, n, 2, 9, |MR, r| unsafe { rows::<V, MR, 6>(p, b, c0 + r) }),
+                    v => unreachable!("{v} vectors per panel row"),
                 }
             }
         }

@@ -48,6 +48,9 @@ pub(crate) fn tile_body<V: Vf32, const MR: usize, const G: usize>(
         if G > 2 {
             V::prefetch(ahead.wrapping_add(16));
         }
+        if G > 4 {
+            V::prefetch(ahead.wrapping_add(32));
+        }
     };
     if MR < G {
         for kk in 0..k {
