@@ -147,31 +147,43 @@ unsafe fn product<V: Vf32, const MR: usize, const G: usize>(
     }
 }
 
-/// Rows `r0..r0+MR` of block `b`, LSTM (`i, f, g, o`).
+/// Rows `r0..r0+MR` of block `b`, LSTM (`i, f, g, o`), on a panel of `S` runs of 8 units
+/// per gate (`GV = 4 * S` vectors per row).
 ///
 /// # Safety
 /// `s` valid (see [`FwdStep::new`]), `r0 + MR <= N`, block `b` owned by this thread.
 #[inline(always)]
-unsafe fn lstm_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
-    let (h, u0) = (s.h, b * UNITS);
-    let len = UNITS.min(h - u0);
+unsafe fn lstm_rows<V: Vf32, const MR: usize, const S: usize, const GV: usize>(
+    s: &FwdStep,
+    p: &Packed,
+    b: usize,
+    r0: usize,
+) {
+    let h = s.h;
     // SAFETY: the caller's contract covers every pointer below.
     unsafe {
-        let acc = product::<V, MR, 4>(s.h_prev, p, b, r0);
-        for (r, a) in acc.iter().enumerate() {
-            let row = r0 + r;
-            let g = s.gates.add(row * 4 * h + u0);
-            let i = sigmoid(a[0] + get::<V>(g, len));
-            let f = sigmoid(a[1] + get::<V>(g.add(h), len));
-            let gg = tanh(a[2] + get::<V>(g.add(2 * h), len));
-            let o = sigmoid(a[3] + get::<V>(g.add(3 * h), len));
-            let c = f.mul_add(get::<V>(s.c_prev.add(row * h + u0), len), i * gg);
-            put(i, g, len);
-            put(f, g.add(h), len);
-            put(gg, g.add(2 * h), len);
-            put(o, g.add(3 * h), len);
-            put(c, s.c_next.add(row * h + u0), len);
-            put(o * tanh(c), s.h_next.add(row * h + u0), len);
+        let acc = product::<V, MR, GV>(s.h_prev, p, b, r0);
+        for run in 0..S {
+            let u0 = (S * b + run) * UNITS;
+            if u0 >= h {
+                continue;
+            }
+            let len = UNITS.min(h - u0);
+            for (r, a) in acc.iter().enumerate() {
+                let row = r0 + r;
+                let g = s.gates.add(row * 4 * h + u0);
+                let i = sigmoid(a[run] + get::<V>(g, len));
+                let f = sigmoid(a[S + run] + get::<V>(g.add(h), len));
+                let gg = tanh(a[2 * S + run] + get::<V>(g.add(2 * h), len));
+                let o = sigmoid(a[3 * S + run] + get::<V>(g.add(3 * h), len));
+                let c = f.mul_add(get::<V>(s.c_prev.add(row * h + u0), len), i * gg);
+                put(i, g, len);
+                put(f, g.add(h), len);
+                put(gg, g.add(2 * h), len);
+                put(o, g.add(3 * h), len);
+                put(c, s.c_next.add(row * h + u0), len);
+                put(o * tanh(c), s.h_next.add(row * h + u0), len);
+            }
         }
     }
 }
@@ -311,7 +323,11 @@ unsafe fn gru_n_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize
 fn lstm_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: the caller of the dispatched function upholds `FwdStep`'s contract.
-        tile_rows!(V, s.n, 3, 14, |MR, r0| unsafe { lstm_rows::<V, MR>(s, p, b, r0) });
+        match p.vecs() {
+            4 => tile_rows!(V, s.n, 3, 14, |MR, r0| unsafe { lstm_rows::<V, MR, 1, 4>(s, p, b, r0) }),
+            8 => tile_rows!(V, s.n, 1, 6, |MR, r0| unsafe { lstm_rows::<V, MR, 2, 8>(s, p, b, r0) }),
+            v => unreachable!("{v} vectors per LSTM panel row"),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::desc::{Cell, GruVariant};
 use crate::gemm::pack::Packed;
+use crate::simd::{self, Isa};
 use crate::weights::Weights;
 
 /// Weight-derived data the drivers use.
@@ -63,6 +64,15 @@ impl Prepared {
                 Packed::wide_rows(w.w_hh(), g * h, hw),
                 Packed::default(),
                 Packed::plain(w.w_hh(), g * h, hw),
+                Packed::default(),
+            ),
+            // The LSTM's W_hh on 512-bit tiles: two runs of 8 units per gate, so a batch of
+            // one still has four independent FMA chains (four registers per row); the AVX2
+            // and portable tiles keep one run.
+            Cell::Lstm => (
+                Packed::gate_rows_runs(w.w_hh(), g, h, h, if simd::isa() == Isa::Avx512 { 2 } else { 1 }),
+                Packed::default(),
+                Packed::plain(w.w_hh(), g * h, h),
                 Packed::default(),
             ),
             _ => (

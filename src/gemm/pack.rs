@@ -43,9 +43,20 @@ pub(crate) struct Packed {
 }
 
 impl Packed {
-    /// Packs `B(kk, g, u)` for `kk < k`, `g < gates`, `u < units`.
+    /// Packs `B(kk, g, u)` for `kk < k`, `g < gates`, `u < units`, in [`sub_blocks`] runs.
     pub(crate) fn from_fn(k: usize, gates: usize, units: usize, b: impl Fn(usize, usize, usize) -> f32) -> Self {
-        let sub = sub_blocks(gates);
+        Self::from_fn_runs(k, gates, units, sub_blocks(gates), b)
+    }
+
+    /// As [`Packed::from_fn`], with `sub` runs of 8 units per gate in a block.
+    pub(crate) fn from_fn_runs(
+        k: usize,
+        gates: usize,
+        units: usize,
+        sub: usize,
+        b: impl Fn(usize, usize, usize) -> f32,
+    ) -> Self {
+        assert!(sub >= 1);
         let width = sub * UNITS;
         let blocks = units.div_ceil(width);
         let mut data = HugeBuf::zeroed(blocks * k * gates * width);
@@ -73,8 +84,13 @@ impl Packed {
     /// `B = Wᵀ` for `W` `[G*H, K]` row-major with gate blocks of `H` rows (`W_ih`, `W_hh`):
     /// `B(kk, g, u) = W[g*H + u, kk]`.
     pub(crate) fn gate_rows(w: &[f32], gates: usize, h: usize, k: usize) -> Self {
+        Self::gate_rows_runs(w, gates, h, k, sub_blocks(gates))
+    }
+
+    /// As [`Packed::gate_rows`], with `sub` runs of 8 units per gate in a block.
+    pub(crate) fn gate_rows_runs(w: &[f32], gates: usize, h: usize, k: usize, sub: usize) -> Self {
         assert_eq!(w.len(), gates * h * k);
-        Self::from_fn(k, gates, h, |kk, g, u| w[(g * h + u) * k + kk])
+        Self::from_fn_runs(k, gates, h, sub, |kk, g, u| w[(g * h + u) * k + kk])
     }
 
     /// `K`.

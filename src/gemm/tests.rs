@@ -134,7 +134,7 @@ fn tile_out<V: crate::simd::Vf32, const MR: usize, const G: usize>(
     out
 }
 
-/// Every tile shape (`MR` 1..=16 by vectors per panel row 1..=6, within each ISA's register budget) against a
+/// Every tile shape (`MR` 1..=16 by vectors per panel row 1..=8, within each ISA's register budget) against a
 /// naive f64 product, and the 512-bit tile bitwise equal to the 256-bit one (same FMA chain).
 #[cfg(target_arch = "x86_64")]
 #[test]
@@ -168,6 +168,10 @@ fn register_tiles_match_naive_and_each_other() {
             $f!(8, 6);
             $f!(9, 6);
             $f!(9, 5);
+            $f!(1, 8);
+            $f!(2, 8);
+            $f!(6, 8);
+            $f!(3, 7);
         };
     }
     if !Isa::Avx2.available() {
@@ -177,7 +181,7 @@ fn register_tiles_match_naive_and_each_other() {
     for k in [1usize, 2, 7, 16, 33, 130] {
         let lda = k + 3;
         let a = fill(16 * lda, k as u64);
-        let p = fill(k * 6 * 8, 99 + k as u64);
+        let p = fill(k * 8 * 8, 99 + k as u64);
         macro_rules! one {
             ($mr:literal, $g:literal) => {{
                 // SAFETY: AVX2 and FMA were detected above.

@@ -12,11 +12,12 @@ use std::arch::x86_64::*;
 use crate::gemm::pack::UNITS;
 use crate::gemm::tile::PF_ROWS;
 
-/// `acc[r][g] = Σ_kk A[r, kk] · panel[kk, g, 0..8]` for `r < MR`, `g < G <= 6`, row `r` of `A`
+/// `acc[r][g] = Σ_kk A[r, kk] · panel[kk, g, 0..8]` for `r < MR`, `g < G <= 8`, row `r` of `A`
 /// being `a[r * lda ..][.. k]`.
 ///
 /// Registers: `MR * (G/2 + G%2)` accumulators, `G/2 + G%2` panel vectors and one broadcast,
-/// at most 32 (`MR <= 9` for `G` 5 or 6, `MR <= 14` for `G` 3 or 4; checked).
+/// at most 32 (`MR <= 6` for `G` 7 or 8, `MR <= 9` for `G` 5 or 6, `MR <= 14` for `G` 3 or
+/// 4; checked).
 ///
 /// # Safety
 /// The CPU has AVX-512F, AVX-512VL, AVX2 and FMA.
@@ -31,11 +32,11 @@ pub(super) unsafe fn tile<const MR: usize, const G: usize>(
     // Pairs of gates per panel row (one zmm each) and whether one 8-lane gate is left over.
     let pairs = G / 2;
     let odd = G % 2 == 1;
-    assert!(G <= 6 && MR * (pairs + odd as usize) + pairs + 2 <= 32);
+    assert!(G <= 8 && MR * (pairs + odd as usize) + pairs + 2 <= 32);
     assert!(MR == 0 || (MR - 1) * lda + k <= a.len());
     assert!(panel.len() >= k * G * UNITS);
     let (ap, pp) = (a.as_ptr(), panel.as_ptr());
-    let mut acc = [[_mm512_setzero_ps(); 3]; MR];
+    let mut acc = [[_mm512_setzero_ps(); 4]; MR];
     let mut acc_odd = [_mm256_setzero_ps(); MR];
     // Loop over k: one panel row (G * 8 floats) in registers, one broadcast of A per row.
     for kk in 0..k {
@@ -50,7 +51,10 @@ pub(super) unsafe fn tile<const MR: usize, const G: usize>(
         if G > 4 {
             _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
         }
-        let mut b = [_mm512_setzero_ps(); 3];
+        if G > 6 {
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(192));
+        }
+        let mut b = [_mm512_setzero_ps(); 4];
         for (j, bj) in b.iter_mut().enumerate().take(pairs) {
             // SAFETY: floats 16j..16j+16 < G * 8 of the row.
             *bj = unsafe { _mm512_loadu_ps(row.add(2 * UNITS * j)) };
