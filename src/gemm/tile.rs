@@ -93,7 +93,7 @@ macro_rules! row_blocks {
     ($n:expr, $mr:literal, |$m:ident, $r0:ident| $body:expr) => {{
         let n = $n;
         let mut $r0 = 0;
-        while $r0 + $mr <= n {
+        while n - $r0 >= $mr {
             {
                 const $m: usize = $mr;
                 $body;
