@@ -89,3 +89,29 @@ impl PackedGates {
         });
     }
 }
+
+/// `c = beta * c + op(a) · b` through the library's general product (`a_t`: `a` is stored
+/// `[k, m]` and used transposed; `b` is `[k, n]`, `c` `[m, n]`, all row-major), on the current
+/// rayon pool. `tiles`: `Some(true)` forces the register tiles, `Some(false)` matrixmultiply,
+/// `None` lets the library choose.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    beta: f32,
+    c: &mut [f32],
+    tiles: Option<bool>,
+) {
+    use super::{Mat, Path};
+    let a = if a_t { Mat::t(a, m) } else { Mat::n(a, k) };
+    let path = match tiles {
+        Some(true) => Path::Tiles,
+        Some(false) => Path::Matrixmultiply,
+        None => super::path(m, n, k),
+    };
+    super::sgemm_on(path, m, n, k, a, Mat::n(b, n), beta, c, n);
+}

@@ -7,6 +7,7 @@
 //! results do not depend on the thread count.
 
 pub mod bench_api;
+pub(crate) mod blocked;
 pub(crate) mod hugebuf;
 pub(crate) mod pack;
 pub(crate) mod packed;
@@ -66,16 +67,68 @@ const ROW_ALIGN: usize = 8;
 /// Column blocks are multiples of this.
 const COL_ALIGN: usize = 16;
 
+/// Which implementation runs a product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// The register tiles ([`blocked`]).
+    Tiles,
+    /// matrixmultiply.
+    Matrixmultiply,
+}
+
+/// Products below this many multiply-adds stay on matrixmultiply (m40 n40 k40: tiles 65,
+/// matrixmultiply 69 GFLOP/s, single thread).
+const TILES_MIN_MACS: usize = 1 << 17;
+
+/// Products with more columns than this stay on matrixmultiply: on the large training shapes
+/// (m2048 n512 k3200 Aᵀ, m3200 n512 k2048, m4096 n1024 k800 Aᵀ, ...) the tiles measured
+/// 100-130 GFLOP/s against matrixmultiply's 120-135 (single thread, min of interleaved rounds)
+/// and the training layers no faster; with at most two panels (m256 n64 k800 Aᵀ: 143 vs 130,
+/// m800 n64 k256: 153 vs 127) they win.
+const TILES_MAX_N: usize = 2 * blocked::NR;
+
+/// The implementation [`sgemm`] picks for a product: the tiles on the AVX-512 ISA wherever
+/// they measured faster than matrixmultiply, matrixmultiply otherwise. Depends on the shape
+/// and the ISA only, never on the thread count (so results do not either).
+pub(crate) fn path(m: usize, n: usize, k: usize) -> Path {
+    let macs = m.saturating_mul(n).saturating_mul(k);
+    if crate::simd::isa() == crate::simd::Isa::Avx512 && macs >= TILES_MIN_MACS && n <= TILES_MAX_N {
+        Path::Tiles
+    } else {
+        Path::Matrixmultiply
+    }
+}
+
 /// `C = beta * C + op(A) · op(B)`; `C` is `m × n` row-major with leading dimension `ldc`.
 ///
 /// Sizes must be non-zero and every view must fit its buffer (checked; a violation is a bug
 /// in the caller and panics). With `beta == 0`, `C` is not read (NaN there does not leak).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgemm(m: usize, n: usize, k: usize, a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32], ldc: usize) {
+    sgemm_on(path(m, n, k), m, n, k, a, b, beta, c, ldc)
+}
+
+/// [`sgemm`] on the given implementation.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm_on(
+    path: Path,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
     assert!(m > 0 && n > 0 && k > 0, "gemm: empty product");
     let (rsa, csa) = a.strides(m, k);
     let (rsb, csb) = b.strides(k, n);
     assert!(ldc >= n && (m - 1) * ldc + n <= c.len(), "gemm: C too short");
+    if path == Path::Tiles {
+        blocked::sgemm(m, n, k, a, b, beta, c, ldc);
+        return;
+    }
     let threads = rayon::current_num_threads();
     let macs = m.saturating_mul(n).saturating_mul(k);
     // SAFETY: `c` is exclusively borrowed for this call; the blocks below are disjoint.

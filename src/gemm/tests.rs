@@ -87,6 +87,197 @@ fn all_ops_match_naive_and_split_is_deterministic() {
     }
 }
 
+/// How [`check_product`] runs a product.
+#[derive(Clone, Copy)]
+enum How {
+    /// `sgemm`'s own choice.
+    Auto,
+    On(Path),
+    /// The tiles of one ISA.
+    With(blocked::Compute),
+}
+
+/// One product through `how` (with the thread counts given) against the naive f64 product;
+/// the results of every thread count bitwise equal. Returns the 1-thread result.
+#[allow(clippy::too_many_arguments)]
+fn check_product(
+    (m, n, k): (usize, usize, usize),
+    (oa, ob): (Op, Op),
+    beta: f32,
+    seed: u64,
+    threads: &[usize],
+    how: How,
+) -> Vec<f32> {
+    // Leading dimensions a little past the minimum, so rows do not line up.
+    let (lda, ldb, ldc) = (
+        if oa == Op::N { k } else { m } + (seed % 3) as usize,
+        if ob == Op::N { n } else { k } + 1,
+        n + 2,
+    );
+    let a_rows = if oa == Op::N { m } else { k };
+    let b_rows = if ob == Op::N { k } else { n };
+    let ad = fill(a_rows * lda, seed);
+    let bd = fill(b_rows * ldb, seed + 1);
+    let a = Mat {
+        data: &ad,
+        ld: lda,
+        op: oa,
+    };
+    let b = Mat {
+        data: &bd,
+        ld: ldb,
+        op: ob,
+    };
+    // beta 0: C full of NaN, which must not leak.
+    let init = if beta == 0.0 {
+        vec![f32::NAN; m * ldc]
+    } else {
+        fill(m * ldc, seed + 2)
+    };
+    let mut want = init.clone();
+    naive(m, n, k, &a, &b, beta, &mut want, ldc);
+    let mut first: Option<Vec<f32>> = None;
+    for &t in threads {
+        let mut got = init.clone();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap()
+            .install(|| match how {
+                How::Auto => sgemm(m, n, k, a, b, beta, &mut got, ldc),
+                How::On(p) => sgemm_on(p, m, n, k, a, b, beta, &mut got, ldc),
+                How::With(f) => blocked::sgemm_with(f, m, n, k, a, b, beta, &mut got, ldc),
+            });
+        for i in 0..m {
+            for j in 0..ldc {
+                let (w, g) = (want[i * ldc + j], got[i * ldc + j]);
+                if j >= n {
+                    // Past the view: untouched.
+                    assert_eq!(g.to_bits(), init[i * ldc + j].to_bits(), "wrote past n");
+                    continue;
+                }
+                assert!(
+                    (w - g).abs() <= 2e-6 * (1.0 + w.abs()) * (k as f32).sqrt().max(4.0),
+                    "{m}x{n}x{k} {oa:?}{ob:?} beta {beta} ({i},{j}) {w} vs {g}"
+                );
+            }
+        }
+        match &first {
+            None => first = Some(got),
+            Some(f) => assert!(
+                f.iter().zip(&got).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{m}x{n}x{k} {oa:?}{ob:?}: {t} threads changed the result"
+            ),
+        }
+    }
+    first.unwrap()
+}
+
+/// Shapes drawn from a seeded generator: sizes 1, odd, not multiples of 8 or 32, k past one
+/// k block (`KC`), m past one row chunk (`MC`), and small n (A read in place) and large n
+/// (`Op::T`'s A packed).
+fn drawn_shapes() -> Vec<(usize, usize, usize)> {
+    let mut r = crate::rng::SplitMix64::new(77);
+    let mut draw = |hi: usize| 1 + (r.next_f32() * hi as f32) as usize % hi;
+    let mut v = vec![
+        (1, 1, 1),
+        (1, 33, 1),
+        (17, 1, 300),
+        (15, 97, 257),
+        (481, 65, 40),
+        (29, 130, 513),
+    ];
+    for _ in 0..6 {
+        v.push((draw(200), draw(180), draw(600)));
+    }
+    v
+}
+
+const OPS: [(Op, Op); 4] = [(Op::N, Op::N), (Op::N, Op::T), (Op::T, Op::N), (Op::T, Op::T)];
+
+/// The register-tile product (the ISA `FUSEDRNN_ISA` selects) against the naive one, every op
+/// and beta, 1, 2 and 3 threads bitwise equal.
+#[test]
+fn tiles_match_naive_and_thread_count() {
+    for (si, &shape) in drawn_shapes().iter().enumerate() {
+        for ops in OPS {
+            for beta in [0.0f32, 1.0] {
+                check_product(shape, ops, beta, si as u64, &[1, 2, 3], How::On(Path::Tiles));
+            }
+        }
+    }
+}
+
+/// Products large enough to split over threads by rows (m large) and by panels (m small), with
+/// several k blocks and beta 1: 1 and 2 threads bitwise equal, also through `sgemm`'s own choice.
+#[test]
+fn tiles_split_is_deterministic() {
+    for shape in [(700, 130, 600), (40, 700, 600), (300, 300, 300)] {
+        for ops in [(Op::T, Op::N), (Op::N, Op::N)] {
+            for beta in [0.0f32, 1.0] {
+                check_product(shape, ops, beta, 5, &[1, 2], How::On(Path::Tiles));
+                check_product(shape, ops, beta, 5, &[1, 2], How::Auto);
+            }
+        }
+    }
+}
+
+/// The tile product on every ISA in one run: AVX-512 bitwise equal to AVX2 (same FMA chains),
+/// the portable vectors within rounding of the naive product.
+#[test]
+fn tiles_every_isa() {
+    use super::blocked::compute_on;
+    use crate::simd::portable::Wide;
+    #[cfg(target_arch = "x86_64")]
+    let (avx2, avx512) = {
+        use crate::simd::avx2::{Avx2, Avx512};
+        use crate::simd::Isa;
+        fn avx2_safe(g: &blocked::Blocked<'_>, r: std::ops::Range<usize>, b: std::ops::Range<usize>) {
+            assert!(Isa::Avx2.available());
+            // SAFETY: AVX2 and FMA were detected just above.
+            unsafe { on_avx2(g, r, b) }
+        }
+        fn avx512_safe(g: &blocked::Blocked<'_>, r: std::ops::Range<usize>, b: std::ops::Range<usize>) {
+            assert!(Isa::Avx512.available());
+            // SAFETY: AVX-512F/VL, AVX2 and FMA were detected just above.
+            unsafe { on_avx512(g, r, b) }
+        }
+        let avx2 = Isa::Avx2.available().then_some(avx2_safe as blocked::Compute);
+        let avx512 = Isa::Avx512.available().then_some(avx512_safe as blocked::Compute);
+        /// # Safety
+        /// The CPU has AVX2 and FMA.
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn on_avx2(g: &blocked::Blocked<'_>, r: std::ops::Range<usize>, b: std::ops::Range<usize>) {
+            compute_on::<Avx2>(g, r, b)
+        }
+        /// # Safety
+        /// The CPU has AVX-512F/VL, AVX2 and FMA.
+        #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+        unsafe fn on_avx512(g: &blocked::Blocked<'_>, r: std::ops::Range<usize>, b: std::ops::Range<usize>) {
+            compute_on::<Avx512>(g, r, b)
+        }
+        (avx2, avx512)
+    };
+    for (si, &shape) in drawn_shapes().iter().enumerate().step_by(2) {
+        for ops in OPS {
+            for beta in [0.0f32, 1.0] {
+                check_product(shape, ops, beta, si as u64, &[1, 2], How::With(compute_on::<Wide>));
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let narrow = avx2.map(|f| check_product(shape, ops, beta, si as u64, &[1, 2], How::With(f)));
+                    let wide = avx512.map(|f| check_product(shape, ops, beta, si as u64, &[1, 2], How::With(f)));
+                    if let (Some(x), Some(y)) = (narrow, wide) {
+                        assert!(
+                            x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()),
+                            "avx512 vs avx2"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn split_covers_range() {
     for len in [1, 7, 8, 9, 100, 1000] {

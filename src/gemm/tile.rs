@@ -17,7 +17,32 @@ pub(crate) fn tile<V: Vf32, const MR: usize, const G: usize>(
     lda: usize,
     panel: &[f32],
 ) -> [[V; G]; MR] {
-    V::tile::<MR, G>(k, a, lda, panel)
+    V::tile::<MR, G, false>(k, a, lda, panel)
+}
+
+/// As [`tile`] with `A` read column-major: `A[r, kk] = a[kk * lda + r]` (the transpose of a
+/// row-major buffer, or a k-major packed micro-panel with `lda = MR`), so the `MR` values of
+/// one `k` step are contiguous. Same FMAs in the same order, so bitwise the same result as
+/// [`tile`] on the same values.
+#[inline(always)]
+pub(crate) fn tile_at<V: Vf32, const MR: usize, const G: usize>(
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    panel: &[f32],
+) -> [[V; G]; MR] {
+    V::tile::<MR, G, true>(k, a, lda, panel)
+}
+
+/// One past the last element of `a` an `MR x k` tile reads (row-major, or with `AT`
+/// column-major, leading dimension `lda`); `MR` and `k` are non-zero.
+#[inline(always)]
+pub(crate) const fn a_extent<const AT: bool>(mr: usize, k: usize, lda: usize) -> usize {
+    if AT {
+        (k - 1) * lda + mr
+    } else {
+        (mr - 1) * lda + k
+    }
 }
 
 /// Panel rows the tile kernels prefetch ahead of the row they multiply (2 KiB for the LSTM):
@@ -25,15 +50,17 @@ pub(crate) fn tile<V: Vf32, const MR: usize, const G: usize>(
 /// the hardware prefetchers stop.
 pub(crate) const PF_ROWS: usize = 16;
 
-/// The body of [`tile`], for [`Vf32::tile`] to instantiate.
+/// The body of [`tile`] (and with `AT` of [`tile_at`]), for [`Vf32::tile`] to instantiate.
 #[inline(always)]
-pub(crate) fn tile_body<V: Vf32, const MR: usize, const G: usize>(
+pub(crate) fn tile_body<V: Vf32, const MR: usize, const G: usize, const AT: bool>(
     k: usize,
     a: &[f32],
     lda: usize,
     panel: &[f32],
 ) -> [[V; G]; MR] {
-    assert!(MR == 0 || (MR - 1) * lda + k <= a.len());
+    assert!(MR == 0 || k == 0 || a_extent::<AT>(MR, k, lda) <= a.len());
+    // Where A[r, kk] is.
+    let at = |r: usize, kk: usize| if AT { kk * lda + r } else { r * lda + kk };
     assert!(panel.len() >= k * G * UNITS);
     let mut acc = [[V::splat(0.0); G]; MR];
     // Loop over k: one row of the panel (G vectors) against one column of A (MR broadcasts).
@@ -58,7 +85,7 @@ pub(crate) fn tile_body<V: Vf32, const MR: usize, const G: usize>(
             let mut av = [V::splat(0.0); MR];
             for (r, a_r) in av.iter_mut().enumerate() {
                 // SAFETY: r < MR and kk < k, inside `a` (checked above).
-                *a_r = V::splat(unsafe { *a.as_ptr().add(r * lda + kk) });
+                *a_r = V::splat(unsafe { *a.as_ptr().add(at(r, kk)) });
             }
             for g in 0..G {
                 // SAFETY: kk < k and g < G, so the 8 lanes lie inside `panel` (checked above).
@@ -78,7 +105,7 @@ pub(crate) fn tile_body<V: Vf32, const MR: usize, const G: usize>(
             }
             for (r, acc_r) in acc.iter_mut().enumerate() {
                 // SAFETY: r < MR and kk < k, inside `a` (checked above).
-                let av = V::splat(unsafe { *a.as_ptr().add(r * lda + kk) });
+                let av = V::splat(unsafe { *a.as_ptr().add(at(r, kk)) });
                 for g in 0..G {
                     acc_r[g] = av.mul_add(b[g], acc_r[g]);
                 }

@@ -13,7 +13,8 @@ use crate::gemm::pack::UNITS;
 use crate::gemm::tile::PF_ROWS;
 
 /// `acc[r][g] = Σ_kk A[r, kk] · panel[kk, g, 0..8]` for `r < MR`, `g < G <= 8`, row `r` of `A`
-/// being `a[r * lda ..][.. k]`.
+/// being `a[r * lda ..][.. k]`, or with `AT` (`A` read column-major, as the transpose of a
+/// row-major buffer) `A[r, kk] = a[kk * lda + r]`.
 ///
 /// Registers: `MR * (G/2 + G%2)` accumulators, `G/2 + G%2` panel vectors and one broadcast,
 /// at most 32 (`MR <= 6` for `G` 7 or 8, `MR <= 9` for `G` 5 or 6, `MR <= 14` for `G` 3 or
@@ -23,7 +24,7 @@ use crate::gemm::tile::PF_ROWS;
 /// The CPU has AVX-512F, AVX-512VL, AVX2 and FMA.
 #[inline(never)]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-pub(super) unsafe fn tile<const MR: usize, const G: usize>(
+pub(super) unsafe fn tile<const MR: usize, const G: usize, const AT: bool>(
     k: usize,
     a: &[f32],
     lda: usize,
@@ -33,7 +34,7 @@ pub(super) unsafe fn tile<const MR: usize, const G: usize>(
     let pairs = G / 2;
     let odd = G % 2 == 1;
     assert!(G <= 8 && MR * (pairs + odd as usize) + pairs + 2 <= 32);
-    assert!(MR == 0 || (MR - 1) * lda + k <= a.len());
+    assert!(MR == 0 || k == 0 || crate::gemm::tile::a_extent::<AT>(MR, k, lda) <= a.len());
     assert!(panel.len() >= k * G * UNITS);
     let (ap, pp) = (a.as_ptr(), panel.as_ptr());
     let mut acc = [[_mm512_setzero_ps(); 4]; MR];
@@ -66,8 +67,9 @@ pub(super) unsafe fn tile<const MR: usize, const G: usize>(
             _mm256_setzero_ps()
         };
         for r in 0..MR {
+            let at = if AT { kk * lda + r } else { r * lda + kk };
             // SAFETY: r < MR and kk < k, inside `a` (checked above).
-            let av = _mm512_set1_ps(unsafe { *ap.add(r * lda + kk) });
+            let av = _mm512_set1_ps(unsafe { *ap.add(at) });
             for j in 0..pairs {
                 acc[r][j] = _mm512_fmadd_ps(av, b[j], acc[r][j]);
             }

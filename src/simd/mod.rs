@@ -146,10 +146,16 @@ pub(crate) trait Vf32:
     /// `mask ? a : b` lane-wise.
     fn select(mask: Self, a: Self, b: Self) -> Self;
 
-    /// The GEMM register tile (see `gemm::tile::tile`), as this ISA compiles it.
+    /// The GEMM register tile (see `gemm::tile::tile`; `AT`: `gemm::tile::tile_at`), as this
+    /// ISA compiles it.
     #[inline(always)]
-    fn tile<const MR: usize, const G: usize>(k: usize, a: &[f32], lda: usize, panel: &[f32]) -> [[Self; G]; MR] {
-        crate::gemm::tile::tile_body::<Self, MR, G>(k, a, lda, panel)
+    fn tile<const MR: usize, const G: usize, const AT: bool>(
+        k: usize,
+        a: &[f32],
+        lda: usize,
+        panel: &[f32],
+    ) -> [[Self; G]; MR] {
+        crate::gemm::tile::tile_body::<Self, MR, G, AT>(k, a, lda, panel)
     }
 
     /// Loads `min(8, s.len())` elements; missing lanes are 0.

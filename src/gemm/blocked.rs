@@ -1,0 +1,391 @@
+//! The general product `C = beta * C + op(A) · op(B)` on the register tiles, for the large
+//! products of training (weight gradients `dGᵀ · X`, `dGᵀ · H_prev` and `dX = dG · W_ih`).
+//!
+//! `op(B)` is packed on every call into the wide panels of [`super::packed`] (32 columns per
+//! panel, `k` rows of 32 floats) in a buffer kept per thread; `op(A)` is read in place by the
+//! row-major tile ([`tile`]) for `Op::N` or the column-major one ([`tile_at`]) for `Op::T`,
+//! whose `MR` values of one `k` step are contiguous.
+//!
+//! Blocking: `k` in blocks of [`KC`] (one panel slice, `KC * 128` bytes, stays in L1 while
+//! the row tiles of a chunk pass over it), rows in chunks of [`MC`] (the chunk's `A` stays in
+//! L2 while every panel passes over it). Each element of `C` is one fused multiply-add chain
+//! per `k` block, in `k` order, added to `C` block after block (the first block replaces `C`
+//! when `beta == 0`, so `C` is then never read): the same operations in the same order
+//! whatever the thread count, the split or the tile heights.
+
+use std::cell::Cell;
+use std::ops::Range;
+use std::slice;
+
+use super::hugebuf::HugeBuf;
+use super::pack::{UNITS, WIDE};
+use super::par::SyncMutPtr;
+use super::tile::{tile, tile_at, wide_rows};
+use super::{split, Mat, Op};
+use crate::simd::{isa_dispatch, Vf32};
+
+/// Columns per packed panel.
+pub(crate) const NR: usize = WIDE * UNITS;
+/// `k` block: a panel slice of `KC` rows is 32 KiB, in L1 with room for the tile's `A`.
+pub(crate) const KC: usize = 256;
+/// Rows per chunk: a chunk of `A` (`MC * KC` floats, 480 KiB) stays in L2.
+pub(crate) const MC: usize = 480;
+
+/// The operands of one product, shared by the threads.
+pub(crate) struct Blocked<'a> {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    /// `op(A)`: `A[r, kk]` is `a[r * lda + kk]` (`Op::N`) or `a[kk * lda + r]` (`Op::T`).
+    pub a: &'a [f32],
+    pub lda: usize,
+    pub a_op: Op,
+    /// `op(B)` packed: panel `b` is `bp[b * k * NR ..][.. k * NR]`, row `kk` holding columns
+    /// `NR * b ..` (zeros past `n`).
+    pub bp: &'a [f32],
+    /// Any value; 0 means `C` is not read.
+    pub beta: f32,
+    pub c: SyncMutPtr,
+    pub ldc: usize,
+}
+
+/// Packs the panels `blocks` of `op(B)` (`k × n`) into `dst` (laid out as [`Blocked::bp`]).
+///
+/// # Safety
+/// `dst` is valid for `n.div_ceil(NR) * k * NR` elements and no other thread writes the
+/// panels `blocks` while this runs.
+unsafe fn pack_b(b: Mat<'_>, k: usize, n: usize, blocks: Range<usize>, dst: SyncMutPtr) {
+    for blk in blocks {
+        // SAFETY: panel `blk` lies inside `dst` and is ours alone (caller).
+        let panel = unsafe { slice::from_raw_parts_mut(dst.get().add(blk * k * NR), k * NR) };
+        let u0 = blk * NR;
+        let w = NR.min(n - u0);
+        match b.op {
+            Op::N => {
+                for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+                    row[..w].copy_from_slice(&b.data[kk * b.ld + u0..][..w]);
+                    row[w..].fill(0.0);
+                }
+            }
+            Op::T => {
+                // B(kk, u) = b[u * ld + kk]: read each stored row once, k values at a time.
+                for u in 0..w {
+                    let col = &b.data[(u0 + u) * b.ld..][..k];
+                    for (kk, &v) in col.iter().enumerate() {
+                        panel[kk * NR + u] = v;
+                    }
+                }
+                if w < NR {
+                    for row in panel.chunks_exact_mut(NR) {
+                        row[w..].fill(0.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Tile `t` of `tiles` over a chunk of `rows` rows: its first row and height. On the 512-bit
+/// tile, heights of at most 14 made as even as possible; on the 256-bit one, 3 (and the rest).
+#[inline(always)]
+fn tile_span(zmm: bool, rows: usize, r0: usize, t: usize, tiles: usize) -> usize {
+    if zmm {
+        (rows - r0).div_ceil(tiles - t)
+    } else {
+        NARROW_MR.min(rows - r0)
+    }
+}
+
+/// `Op::T` products with more panels than this pack `A` ([`pack_a`]).
+const PACK_A_MIN_PANELS: usize = 2;
+
+/// Tile heights: the 256-bit tile (3 rows of 4 vectors), the 512-bit one at most.
+const NARROW_MR: usize = 3;
+const WIDE_MR: usize = 14;
+
+/// Packs rows `c0..c0+rows`, columns `p0..p0+kc` of `op(A)` into k-major micro-panels, one
+/// per tile of [`tile_span`]: tile `(r0, h)` at `dst[r0 * kc ..]`, `dst[r0 * kc + kk * h + r] =
+/// A[c0 + r0 + r, p0 + kk]`.
+#[inline(always)]
+fn pack_a(g: &Blocked<'_>, zmm: bool, c0: usize, rows: usize, p0: usize, kc: usize, dst: &mut [f32]) {
+    let tiles = rows.div_ceil(if zmm { WIDE_MR } else { NARROW_MR });
+    let dst = &mut dst[..rows * kc];
+    match g.a_op {
+        Op::T => {
+            // A[i, kk] = a[kk * lda + i]: each k step's values are one contiguous run.
+            for kk in 0..kc {
+                let src = &g.a[(p0 + kk) * g.lda + c0..][..rows];
+                let mut r0 = 0;
+                for t in 0..tiles {
+                    let h = tile_span(zmm, rows, r0, t, tiles);
+                    dst[r0 * kc + kk * h..][..h].copy_from_slice(&src[r0..r0 + h]);
+                    r0 += h;
+                }
+            }
+        }
+        Op::N => {
+            let mut r0 = 0;
+            for t in 0..tiles {
+                let h = tile_span(zmm, rows, r0, t, tiles);
+                let panel = &mut dst[r0 * kc..][..h * kc];
+                for r in 0..h {
+                    let src = &g.a[(c0 + r0 + r) * g.lda + p0..][..kc];
+                    for (kk, &v) in src.iter().enumerate() {
+                        panel[kk * h + r] = v;
+                    }
+                }
+                r0 += h;
+            }
+        }
+    }
+}
+
+/// The packed rows `r0..r0+MR` (`a`, k-major) times the slice `p0..p0+kc` of panel `b`, added
+/// into `C` (or replacing it when `replace`).
+///
+/// # Safety
+/// `g.c` is valid for the `m × n` view with leading dimension `ldc`; no other thread writes
+/// these rows of panel `b`'s columns.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_into<V: Vf32, const MR: usize>(
+    g: &Blocked<'_>,
+    a: &[f32],
+    lda: usize,
+    a_t: bool,
+    b: usize,
+    r0: usize,
+    p0: usize,
+    kc: usize,
+    replace: bool,
+) {
+    let panel = &g.bp[(b * g.k + p0) * NR..][..kc * NR];
+    let acc = if a_t {
+        tile_at::<V, MR, WIDE>(kc, a, lda, panel)
+    } else {
+        tile::<V, MR, WIDE>(kc, a, lda, panel)
+    };
+    // `C` scaled by beta on the first k block, as it is on the later ones (1).
+    let scale = if p0 == 0 { g.beta } else { 1.0 };
+    for (r, a) in acc.iter().enumerate() {
+        for (part, v) in a.iter().enumerate() {
+            let col = b * NR + part * UNITS;
+            if col >= g.n {
+                break;
+            }
+            let len = UNITS.min(g.n - col);
+            // SAFETY: row r0 + r < m, columns col..col+len <= n <= ldc (caller).
+            let dst = unsafe { slice::from_raw_parts_mut(g.c.get().add((r0 + r) * g.ldc + col), len) };
+            let v = if replace {
+                *v
+            } else if scale == 1.0 {
+                V::load_part(dst) + *v
+            } else {
+                V::load_part(dst) * V::splat(scale) + *v
+            };
+            v.store_part(dst);
+        }
+    }
+}
+
+thread_local! {
+    /// A worker's packed chunk of `op(A)` (`MC * KC` floats), kept for its next product.
+    static PACKED_A: Cell<Option<Vec<f32>>> = const { Cell::new(None) };
+}
+
+/// Tile `(r0, h)` of the chunk at row `c0` times panel `b`'s slice `p0..p0+kc`, `A` from the
+/// packed chunk `a` or in place. (A function, not a closure in [`compute_g`]: closures do not
+/// inherit the ISA's target features.)
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn one<V: Vf32>(
+    g: &Blocked<'_>,
+    pack: bool,
+    a: &[f32],
+    b: usize,
+    c0: usize,
+    r0: usize,
+    h: usize,
+    p0: usize,
+    kc: usize,
+    replace: bool,
+) {
+    let (a, lda, a_t) = if pack {
+        (&a[r0 * kc..][..h * kc], h, true)
+    } else {
+        match g.a_op {
+            Op::N => (&g.a[(c0 + r0) * g.lda + p0..], g.lda, false),
+            Op::T => (&g.a[p0 * g.lda + c0 + r0..], g.lda, true),
+        }
+    };
+    // SAFETY: `Blocked::c` covers the `m × n` output and the caller gives each thread its own
+    // rows or panels (the `SyncMutPtr` contract its creator took on).
+    wide_rows!(h, |MR| unsafe {
+        tile_into::<V, MR>(g, a, lda, a_t, b, c0 + r0, p0, kc, replace)
+    });
+}
+
+/// `C[rows, panels blocks]` over all of `k`.
+#[inline(always)]
+fn compute_g<V: Vf32>(g: &Blocked<'_>, rows_: Range<usize>, blocks: Range<usize>) {
+    let panels = g.n.div_ceil(NR);
+    assert!(blocks.end <= panels && g.bp.len() >= panels * g.k * NR && rows_.end <= g.m);
+    let last = match g.a_op {
+        Op::N => (g.m - 1) * g.lda + g.k,
+        Op::T => (g.k - 1) * g.lda + g.m,
+    };
+    assert!(g.a.len() >= last && g.ldc >= g.n);
+    let zmm = V::ZMM_TILE;
+    // `Op::T` with more than a few panels: pack each chunk (a k step of the transposed buffer
+    // touches a new row, and leading dimensions of 2^n floats put every such row in the same
+    // cache set); otherwise read `A` in place.
+    let pack = g.a_op == Op::T && panels > PACK_A_MIN_PANELS;
+    let mut abuf = PACKED_A.with(Cell::take).unwrap_or_default();
+    if pack && abuf.len() < MC * KC {
+        abuf = vec![0.0; MC * KC];
+    }
+    // Loop over k blocks, row chunks, the chunk's tiles, then panels: the tile's `A` stays in
+    // L1 while the panels' slices stream from L2. The order changes no element's arithmetic.
+    for p0 in (0..g.k).step_by(KC) {
+        let kc = KC.min(g.k - p0);
+        let replace = p0 == 0 && g.beta == 0.0;
+        for c0 in rows_.clone().step_by(MC) {
+            let rows = MC.min(rows_.end - c0);
+            if pack {
+                pack_a(g, zmm, c0, rows, p0, kc, &mut abuf);
+            }
+            let tiles = rows.div_ceil(if zmm { WIDE_MR } else { NARROW_MR });
+            let mut r0 = 0;
+            for t in 0..tiles {
+                let h = tile_span(zmm, rows, r0, t, tiles);
+                for b in blocks.clone() {
+                    one::<V>(g, pack, &abuf, b, c0, r0, h, p0, kc, replace);
+                }
+                r0 += h;
+            }
+        }
+    }
+    if !abuf.is_empty() {
+        PACKED_A.with(|cell| cell.set(Some(abuf)));
+    }
+}
+
+/// [`compute_g`] on one ISA's vectors, for the tests.
+#[cfg(test)]
+pub(crate) fn compute_on<V: Vf32>(g: &Blocked<'_>, rows: Range<usize>, blocks: Range<usize>) {
+    compute_g::<V>(g, rows, blocks)
+}
+
+isa_dispatch!(
+    /// `C[rows, panels blocks] = beta * C + op(A) · op(B)` on this ISA's tiles.
+    pub(crate) fn compute => compute_g(g: &Blocked<'_>, rows: Range<usize>, blocks: Range<usize>)
+);
+
+thread_local! {
+    /// The packed `op(B)` of the last product run from this thread, kept for the next one.
+    static PACKED_B: Cell<Option<HugeBuf>> = const { Cell::new(None) };
+}
+
+/// Products below this many multiply-adds run on the calling thread.
+const PAR_MIN_MACS: usize = super::PAR_MIN_MACS;
+
+/// `C = beta * C + op(A) · op(B)` on the tiles (see the module doc), split over the current
+/// rayon pool: by rows when there are enough of them, by panels otherwise. The views were
+/// checked by [`super::sgemm`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm(m: usize, n: usize, k: usize, a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32], ldc: usize) {
+    sgemm_with(compute, m, n, k, a, b, beta, c, ldc)
+}
+
+/// The tiles' share of `C` computed by one task: `C[rows, panels blocks]`.
+pub(crate) type Compute = fn(&Blocked<'_>, Range<usize>, Range<usize>);
+
+/// [`sgemm`] with the tiles of `compute` (the dispatched [`compute`], or in tests one ISA's).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm_with(
+    compute: Compute,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let panels = n.div_ceil(NR);
+    let len = panels * k * NR;
+    // Taken out of the thread-local (a nested call on this thread, from a task stolen while
+    // this one waits, then packs into its own buffer).
+    let mut buf = match PACKED_B.with(Cell::take) {
+        Some(buf) if buf.len() >= len => buf,
+        _ => HugeBuf::zeroed(len),
+    };
+    let threads = if m.saturating_mul(n).saturating_mul(k) < PAR_MIN_MACS {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    {
+        // SAFETY: `buf` is exclusively ours; each packing task writes its own panels.
+        let dst = unsafe { SyncMutPtr::new(buf.as_mut_ptr()) };
+        let parts = split(panels, threads, 1);
+        if parts.len() <= 2 {
+            // SAFETY: one task writes every panel.
+            unsafe { pack_b(b, k, n, 0..panels, dst) };
+        } else {
+            rayon::scope(|s| {
+                for w in parts.windows(2) {
+                    let (b0, b1) = (w[0], w[1]);
+                    s.spawn(move |_| {
+                        let _ftz = crate::simd::ftz::FlushDenormals::new();
+                        // SAFETY: the panel ranges of the tasks are disjoint.
+                        unsafe { pack_b(b, k, n, b0..b1, dst) }
+                    });
+                }
+            });
+        }
+    }
+    // SAFETY: `c` is exclusively borrowed for this call; the tasks below write disjoint rows or
+    // panels of it.
+    let cp = unsafe { SyncMutPtr::new(c.as_mut_ptr()) };
+    let g = Blocked {
+        m,
+        n,
+        k,
+        a: a.data,
+        lda: a.ld,
+        a_op: a.op,
+        bp: &buf[..len],
+        beta,
+        c: cp,
+        ldc,
+    };
+    let g = &g;
+    if threads <= 1 {
+        compute(g, 0..m, 0..panels);
+    } else if m >= threads * 4 * MC.min(64) {
+        let parts = split(m, threads, super::ROW_ALIGN);
+        rayon::scope(|s| {
+            for w in parts.windows(2) {
+                let (r0, r1) = (w[0], w[1]);
+                s.spawn(move |_| {
+                    let _ftz = crate::simd::ftz::FlushDenormals::new();
+                    compute(g, r0..r1, 0..panels)
+                });
+            }
+        });
+    } else {
+        let parts = split(panels, threads, 1);
+        rayon::scope(|s| {
+            for w in parts.windows(2) {
+                let (b0, b1) = (w[0], w[1]);
+                s.spawn(move |_| {
+                    let _ftz = crate::simd::ftz::FlushDenormals::new();
+                    compute(g, 0..m, b0..b1)
+                });
+            }
+        });
+    }
+    PACKED_B.with(|cell| cell.set(Some(buf)));
+}
