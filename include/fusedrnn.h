@@ -2536,8 +2536,10 @@ frnn_status frnn_layer_backward_ex(const struct frnn_layer *layer,
  * `FRNN_STATUS_INVALID_VALUE` for a bad descriptor and for every problem with the file, the
  * message naming the parameter: `"parameter state_dict: cannot read ..."`, `"parameter
  * weight_hh_l1_reverse: missing from the state_dict"`, a wrong shape or dtype, parameters
- * of more layers or directions than `desc` says, LSTM projections (`weight_hr_l0`, not
- * supported).
+ * of more layers or directions than `desc` says; cell options other than `proj_size` in
+ * `desc` (a state_dict holds none of them), or a non-zero `proj_size` other than the file's.
+ * LSTM projections (`weight_hr_l{k}`, PyTorch `proj_size`) are read; `desc.options.proj_size`
+ * 0 takes the stored one.
  *
  * # Safety
  *

@@ -73,13 +73,25 @@ fn load(desc: &frnn_stack_desc, bytes: &[u8], prefix: &str) -> Result<Stack, Ffi
             .into());
         }
     }
-    let sd = StackDesc::new(
-        cell,
-        first.input_size(),
-        first.hidden_size(),
-        desc.num_layers,
-        direction,
-    )?;
+    // A state_dict holds the LSTM projection (`weight_hr_l{k}`) and nothing of the other
+    // options: refuse them rather than build a stack without them.
+    let o = desc.options;
+    if o.peepholes != 0 || o.layer_norm != 0 || o.input_forget != 0 || o.clip != 0.0 || o.cell_clip != 0.0 {
+        return Err(Error::InvalidValue {
+            what: "desc.options",
+            why: "a PyTorch state_dict holds only proj_size of the cell options",
+        }
+        .into());
+    }
+    if o.proj_size != 0 && Some(o.proj_size) != first.proj_size() {
+        return Err(Error::InvalidValue {
+            what: "desc.options.proj_size",
+            why: "differs from the state_dict's (0 takes the stored size)",
+        }
+        .into());
+    }
+    // Layer 0's descriptor as stored (with its projection, if any) sets the stack's.
+    let sd = StackDesc::from_layer(first, desc.num_layers, direction)?;
     Ok(Stack::new(sd.batch_first(batch_first), w)?)
 }
 
@@ -100,8 +112,10 @@ fn load(desc: &frnn_stack_desc, bytes: &[u8], prefix: &str) -> Result<Stack, Ffi
 /// `FRNN_STATUS_INVALID_VALUE` for a bad descriptor and for every problem with the file, the
 /// message naming the parameter: `"parameter state_dict: cannot read ..."`, `"parameter
 /// weight_hh_l1_reverse: missing from the state_dict"`, a wrong shape or dtype, parameters
-/// of more layers or directions than `desc` says, LSTM projections (`weight_hr_l0`, not
-/// supported).
+/// of more layers or directions than `desc` says; cell options other than `proj_size` in
+/// `desc` (a state_dict holds none of them), or a non-zero `proj_size` other than the file's.
+/// LSTM projections (`weight_hr_l{k}`, PyTorch `proj_size`) are read; `desc.options.proj_size`
+/// 0 takes the stored one.
 ///
 /// # Safety
 ///
@@ -259,4 +273,62 @@ pub unsafe extern "C" fn frnn_stack_save_safetensors_bytes(
         unsafe { out.write(bytes.len()) };
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Cell, LayerDesc, Weights};
+
+    /// A projection LSTM stack saved as a state_dict loads back through the C entry point
+    /// with its projection; options a state_dict cannot hold are refused.
+    #[test]
+    fn projection_round_trip_and_refused_options() {
+        let l0 = LayerDesc::new(Cell::Lstm, 3, 6).unwrap().with_proj_size(2).unwrap();
+        let sd = StackDesc::from_layer(l0, 2, Direction::Bidirectional).unwrap();
+        let w: Vec<Weights> = (0..sd.layer_count())
+            .map(|i| Weights::init_uniform(&sd.layer_desc(i / 2).unwrap(), i as u64 + 1))
+            .collect();
+        let bytes = pytorch::save_state_dict_bytes(&w, true).unwrap();
+        let mut d = frnn_stack_desc::from_desc(&StackDesc::new(Cell::Lstm, 3, 6, 2, Direction::Bidirectional).unwrap());
+        for proj in [0, 2] {
+            d.options.proj_size = proj;
+            let mut out: *mut frnn_stack = std::ptr::null_mut();
+            // SAFETY: valid descriptor, bytes and out-pointer.
+            let st = unsafe {
+                frnn_stack_load_safetensors_bytes(&d, bytes.as_ptr(), bytes.len(), std::ptr::null(), &mut out)
+            };
+            assert_eq!(st, frnn_status::Ok);
+            // SAFETY: `out` is the live handle just created.
+            let stack = unsafe { &*out };
+            stack
+                .with(|s| {
+                    assert_eq!(s.desc().layer_desc(1).unwrap().proj_size(), Some(2));
+                    for (l, want) in s.layers().iter().zip(&w) {
+                        assert_eq!(l.weights().w_hr(), want.w_hr());
+                        assert_eq!(l.weights().w_hh(), want.w_hh());
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            // SAFETY: destroyed once.
+            unsafe { super::super::stack::frnn_stack_destroy(out) };
+        }
+        for change in [
+            |d: &mut frnn_stack_desc| d.options.proj_size = 3,
+            |d: &mut frnn_stack_desc| d.options.peepholes = 1,
+            |d: &mut frnn_stack_desc| d.options.layer_norm = 1,
+            |d: &mut frnn_stack_desc| d.options.cell_clip = 5.0,
+        ] {
+            let mut bad = d;
+            change(&mut bad);
+            let mut out: *mut frnn_stack = std::ptr::null_mut();
+            // SAFETY: valid descriptor, bytes and out-pointer.
+            let st = unsafe {
+                frnn_stack_load_safetensors_bytes(&bad, bytes.as_ptr(), bytes.len(), std::ptr::null(), &mut out)
+            };
+            assert_eq!(st, frnn_status::InvalidValue);
+            assert!(out.is_null(), "out written on failure");
+        }
+    }
 }
