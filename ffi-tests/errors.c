@@ -298,6 +298,15 @@ static void forwards(frnn_layer *lstm, frnn_layer *gru) {
     CHECK_OK(frnn_layer_forward(lstm, T, N, x, NX, h0, NH, c0, NH, y, NY, h_n, NH, c_n, NH));
     CHECK_MSG("");
     CHECK(!all_equal(y, NY, SENTINEL));
+
+    /* The kept inference scratch: released, the next call allocates it again, same result. */
+    float y_kept[NY];
+    memcpy(y_kept, y, sizeof y_kept);
+    CHECK_STATUS(frnn_layer_release_scratch(NULL), FRNN_STATUS_NULL_POINTER);
+    CHECK_OK(frnn_layer_release_scratch(lstm));
+    fill(y, NY, SENTINEL);
+    CHECK_OK(frnn_layer_forward(lstm, T, N, x, NX, h0, NH, c0, NH, y, NY, h_n, NH, c_n, NH));
+    CHECK(memcmp(y, y_kept, sizeof y_kept) == 0);
 #undef UNTOUCHED
 }
 

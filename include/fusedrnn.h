@@ -976,6 +976,19 @@ void frnn_layer_destroy(struct frnn_layer *layer);
 frnn_status frnn_layer_get_desc(const struct frnn_layer *layer, struct frnn_layer_desc *out_desc);
 
 /**
+ * Frees the inference scratch the layer keeps between `frnn_layer_forward*` calls (the
+ * `[T, N, G*H]` input projection and two states, one set per concurrent caller up to four);
+ * the next inference call allocates it again. May run while other threads use the layer.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `layer` is NULL or a live layer handle.
+ */
+frnn_status frnn_layer_release_scratch(const struct frnn_layer *layer);
+
+/**
  * Copies the layer's weights into the buffers given; a NULL buffer (with length 0) is
  * skipped. Lengths as `frnn_desc_weight_lens`.
  *

@@ -223,6 +223,28 @@ pub unsafe extern "C" fn frnn_layer_get_desc(layer: *const frnn_layer, out_desc:
     })
 }
 
+/// Frees the inference scratch the layer keeps between `frnn_layer_forward*` calls (the
+/// `[T, N, G*H]` input projection and two states, one set per concurrent caller up to four);
+/// the next inference call allocates it again. May run while other threads use the layer.
+///
+/// Errors: `FRNN_STATUS_NULL_POINTER`.
+///
+/// # Safety
+///
+/// `layer` is NULL or a live layer handle.
+#[no_mangle]
+pub unsafe extern "C" fn frnn_layer_release_scratch(layer: *const frnn_layer) -> frnn_status {
+    guard(|| {
+        // SAFETY: the caller's contract (see # Safety).
+        let layer = unsafe { borrow_handle("layer", layer) }?;
+        layer.with(|l| {
+            l.release_scratch();
+            Ok(())
+        })?;
+        Ok(())
+    })
+}
+
 /// Copies the layer's weights into the buffers given; a NULL buffer (with length 0) is
 /// skipped. Lengths as `frnn_desc_weight_lens`.
 ///
