@@ -1,7 +1,7 @@
 //! What is derived from the weights once, when they are set, rather than on every call.
 
 use crate::desc::{Cell, GruVariant};
-use crate::gemm::pack::Packed;
+use crate::gemm::pack::{sub_blocks, Packed};
 use crate::simd::{self, Isa};
 use crate::weights::Weights;
 
@@ -66,21 +66,22 @@ impl Prepared {
                 Packed::plain(w.w_hh(), g * h, hw),
                 Packed::default(),
             ),
-            // The LSTM's W_hh on 512-bit tiles: two runs of 8 units per gate, so a batch of
-            // one still has four independent FMA chains (four registers per row); the AVX2
-            // and portable tiles keep one run.
-            Cell::Lstm => (
-                Packed::gate_rows_runs(w.w_hh(), g, h, h, if simd::isa() == Isa::Avx512 { 2 } else { 1 }),
-                Packed::default(),
-                Packed::plain(w.w_hh(), g * h, h),
-                Packed::default(),
-            ),
-            _ => (
-                Packed::gate_rows(w.w_hh(), g, h, h),
-                Packed::default(),
-                Packed::plain(w.w_hh(), g * h, h),
-                Packed::default(),
-            ),
+            // The plain LSTM's W_hh on 512-bit tiles in two runs of 8 units per gate, so a
+            // batch of one still has four independent FMA chains (four registers per row); the
+            // AVX2 and portable tiles, and the other cells, keep the default runs.
+            _ => {
+                let runs = if d.cell() == Cell::Lstm && simd::isa() == Isa::Avx512 {
+                    2
+                } else {
+                    sub_blocks(g)
+                };
+                (
+                    Packed::gate_rows_runs(w.w_hh(), g, h, h, runs),
+                    Packed::default(),
+                    Packed::plain(w.w_hh(), g * h, h),
+                    Packed::default(),
+                )
+            }
         };
         let (hr_fwd, hr_bwd) = match d.proj_size() {
             Some(p) => (Packed::wide_rows(w.w_hr(), p, h), Packed::plain(w.w_hr(), p, h)),

@@ -50,6 +50,11 @@ pub(crate) const fn a_extent<const AT: bool>(mr: usize, k: usize, lda: usize) ->
 /// the hardware prefetchers stop.
 pub(crate) const PF_ROWS: usize = 16;
 
+/// Cache lines (64 bytes) of one panel row of `G` vectors: what the tiles prefetch per row.
+pub(crate) const fn pf_lines<const G: usize>() -> usize {
+    (G * UNITS * 4).div_ceil(64)
+}
+
 /// The body of [`tile`] (and with `AT` of [`tile_at`]), for [`Vf32::tile`] to instantiate.
 #[inline(always)]
 pub(crate) fn tile_body<V: Vf32, const MR: usize, const G: usize, const AT: bool>(
@@ -71,12 +76,8 @@ pub(crate) fn tile_body<V: Vf32, const MR: usize, const G: usize, const AT: bool
     let pf = |kk: usize| {
         // The panel PF_ROWS rows ahead (wrapping: past the end it is only a hint).
         let ahead = panel.as_ptr().wrapping_add((kk + PF_ROWS) * G * UNITS);
-        V::prefetch(ahead);
-        if G > 2 {
-            V::prefetch(ahead.wrapping_add(16));
-        }
-        if G > 4 {
-            V::prefetch(ahead.wrapping_add(32));
+        for line in 0..pf_lines::<G>() {
+            V::prefetch(ahead.wrapping_add(line * 16));
         }
     };
     if MR < G {

@@ -10,7 +10,7 @@
 use std::arch::x86_64::*;
 
 use crate::gemm::pack::UNITS;
-use crate::gemm::tile::PF_ROWS;
+use crate::gemm::tile::{pf_lines, PF_ROWS};
 
 /// `acc[r][g] = Σ_kk A[r, kk] · panel[kk, g, 0..8]` for `r < MR`, `g < G <= 8`, row `r` of `A`
 /// being `a[r * lda ..][.. k]`, or with `AT` (`A` read column-major, as the transpose of a
@@ -45,15 +45,8 @@ pub(super) unsafe fn tile<const MR: usize, const G: usize, const AT: bool>(
         let row = unsafe { pp.add(kk * G * UNITS) };
         // Prefetch the panel PF_ROWS rows ahead (a hint: never faults, even past the end).
         let ahead = row.wrapping_add(PF_ROWS * G * UNITS) as *const i8;
-        _mm_prefetch::<_MM_HINT_T0>(ahead);
-        if G > 2 {
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
-        }
-        if G > 4 {
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
-        }
-        if G > 6 {
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(192));
+        for line in 0..pf_lines::<G>() {
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line));
         }
         let mut b = [_mm512_setzero_ps(); 4];
         for (j, bj) in b.iter_mut().enumerate().take(pairs) {
