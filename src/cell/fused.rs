@@ -38,6 +38,29 @@ pub(crate) struct FwdStep {
     aux: *mut f32,
     /// Linear-before-reset GRU: `b_hn` `[H]`.
     b_hn: *const f32,
+    /// The input projection fused into the step (see [`XProj`]); `None`: it is in `gates`.
+    x: Option<XPtrs>,
+    /// Whether the gate activations are written back to `gates` (training keeps them for
+    /// backward; inference does not need them).
+    keep_gates: bool,
+}
+
+/// The input side of a step whose projection is computed in the step's own tiles: this
+/// step's rows of `X` and `W_ihᵀ` packed in the same panel layout as `W_hhᵀ`, so the tile over
+/// block `b` of one is the same units and gates as that of the other.
+pub(crate) struct XProj<'a> {
+    /// `[N, I]`: this step's inputs.
+    pub x: &'a [f32],
+    pub w: &'a Packed,
+    /// `[G*H]`: the folded biases (`Prepared::bias_x`).
+    pub bias: &'a [f32],
+}
+
+#[derive(Clone, Copy)]
+struct XPtrs {
+    x: *const f32,
+    w: *const Packed,
+    bias: *const f32,
 }
 
 // SAFETY: see the type's documentation; the constructor's contract makes it hold.
@@ -61,6 +84,10 @@ pub(crate) struct StepSlices<'a> {
     pub h_next: &'a mut [f32],
     pub aux: &'a mut [f32],
     pub b_hn: &'a [f32],
+    /// The projection computed in the step (LSTM only), instead of read from `gates`.
+    pub x: Option<XProj<'a>>,
+    /// Write the gate activations back to `gates` (training).
+    pub keep_gates: bool,
 }
 
 impl FwdStep {
@@ -79,7 +106,17 @@ impl FwdStep {
         assert!(s.c_next.len() == s.c_prev.len());
         assert!(s.aux.is_empty() || s.aux.len() == nh);
         assert!(s.b_hn.is_empty() || s.b_hn.len() == s.h);
+        if let Some(x) = &s.x {
+            assert!(x.x.len() == s.n * x.w.k() && x.bias.len() == s.h * s.gates_per_unit);
+            assert!(x.w.gates_out() == s.gates_per_unit);
+        }
         Self {
+            x: s.x.map(|x| XPtrs {
+                x: x.x.as_ptr(),
+                w: x.w,
+                bias: x.bias.as_ptr(),
+            }),
+            keep_gates: s.keep_gates,
             n: s.n,
             h: s.h,
             h_prev: s.rec.then_some(s.h_rec.unwrap_or(s.h_prev).as_ptr()),
@@ -163,6 +200,8 @@ unsafe fn lstm_rows<V: Vf32, const MR: usize, const S: usize, const GV: usize>(
     // SAFETY: the caller's contract covers every pointer below.
     unsafe {
         let acc = product::<V, MR, GV>(s.h_prev, p, b, r0);
+        // The fused projection: the same tile over the same block of `W_ihᵀ` (same layout).
+        let accx = s.x.map(|x| product::<V, MR, GV>(Some(x.x), &*x.w, b, r0));
         for run in 0..S {
             let u0 = (S * b + run) * UNITS;
             if u0 >= h {
@@ -172,15 +211,28 @@ unsafe fn lstm_rows<V: Vf32, const MR: usize, const S: usize, const GV: usize>(
             for (r, a) in acc.iter().enumerate() {
                 let row = r0 + r;
                 let g = s.gates.add(row * 4 * h + u0);
-                let i = sigmoid(a[run] + get::<V>(g, len));
-                let f = sigmoid(a[S + run] + get::<V>(g.add(h), len));
-                let gg = tanh(a[2 * S + run] + get::<V>(g.add(2 * h), len));
-                let o = sigmoid(a[3 * S + run] + get::<V>(g.add(3 * h), len));
+                // The pre-activations: recurrent product plus `bias + x W_ihᵀ` (added in the
+                // projection kernel's order, so both paths give the same bits). No closure here:
+                // it would be compiled without the ISA's target features.
+                let mut pre = [a[run], a[S + run], a[2 * S + run], a[3 * S + run]];
+                for (q, v) in pre.iter_mut().enumerate() {
+                    let px = match (&accx, &s.x) {
+                        (Some(ax), Some(x)) => ax[r][q * S + run] + get::<V>(x.bias.add(q * h + u0), len),
+                        _ => get::<V>(g.add(q * h), len),
+                    };
+                    *v = *v + px;
+                }
+                let i = sigmoid(pre[0]);
+                let f = sigmoid(pre[1]);
+                let gg = tanh(pre[2]);
+                let o = sigmoid(pre[3]);
                 let c = f.mul_add(get::<V>(s.c_prev.add(row * h + u0), len), i * gg);
-                put(i, g, len);
-                put(f, g.add(h), len);
-                put(gg, g.add(2 * h), len);
-                put(o, g.add(3 * h), len);
+                if s.keep_gates {
+                    put(i, g, len);
+                    put(f, g.add(h), len);
+                    put(gg, g.add(2 * h), len);
+                    put(o, g.add(3 * h), len);
+                }
                 put(c, s.c_next.add(row * h + u0), len);
                 put(o * tanh(c), s.h_next.add(row * h + u0), len);
             }
@@ -243,10 +295,12 @@ unsafe fn gru_lbr_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usi
                 let hn = a[4 + run] + b_hn;
                 let n = tanh(rg.mul_add(hn, get::<V>(g.add(2 * h), len)));
                 let hp = get::<V>(s.h_prev_vals.add(off), len);
-                put(rg, g, len);
-                put(z, g.add(h), len);
-                put(n, g.add(2 * h), len);
-                put(hn, s.aux.add(off), len);
+                if s.keep_gates {
+                    put(rg, g, len);
+                    put(z, g.add(h), len);
+                    put(n, g.add(2 * h), len);
+                    put(hn, s.aux.add(off), len);
+                }
                 put(z.mul_add(hp - n, n), s.h_next.add(off), len);
             }
         }
@@ -276,7 +330,10 @@ unsafe fn gru_rz_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usiz
                 let off = row * h + u0;
                 let rg = sigmoid(a[run] + get::<V>(g, len));
                 let z = sigmoid(a[2 + run] + get::<V>(g.add(h), len));
-                put(rg, g, len);
+                if s.keep_gates {
+                    put(rg, g, len);
+                }
+                // Phase 2 reads `z` back.
                 put(z, g.add(h), len);
                 // r ⊙ h as the recurrent product sees h (masked under recurrent dropout).
                 let hr = s.h_prev.unwrap_or(s.h_prev_vals);
@@ -312,7 +369,9 @@ unsafe fn gru_n_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize
                 let n = tanh(a[run] + get::<V>(g.add(2 * h), len));
                 let z = get::<V>(g.add(h), len);
                 let hp = get::<V>(s.h_prev_vals.add(off), len);
-                put(n, g.add(2 * h), len);
+                if s.keep_gates {
+                    put(n, g.add(2 * h), len);
+                }
                 put(z.mul_add(hp - n, n), s.h_next.add(off), len);
             }
         }

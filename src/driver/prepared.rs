@@ -39,6 +39,16 @@ pub(crate) struct Prepared {
 impl Prepared {
     pub(crate) fn new(w: &Weights) -> Self {
         let d = w.desc();
+        // The plain LSTM's W_hh (and W_ih, whose projection a step may compute in its own
+        // tiles) on 512-bit tiles in two runs of 8 units per gate, so a batch of one still has
+        // four independent FMA chains (four registers per row); the AVX2 and portable tiles,
+        // and the other cells, keep the default runs.
+        let plain_lstm = d.cell() == Cell::Lstm && !d.layer_norm() && !d.has_lstm_options();
+        let runs = if plain_lstm && simd::isa() == Isa::Avx512 {
+            2
+        } else {
+            sub_blocks(d.gates())
+        };
         let (h, g, hw) = (d.hidden_size(), d.gates(), d.output_size());
         let mut bias_x: Vec<f32> = w.b_ih().iter().zip(w.b_hh()).map(|(a, b)| a + b).collect();
         let mut b_hn = Vec::new();
@@ -66,22 +76,12 @@ impl Prepared {
                 Packed::plain(w.w_hh(), g * h, hw),
                 Packed::default(),
             ),
-            // The plain LSTM's W_hh on 512-bit tiles in two runs of 8 units per gate, so a
-            // batch of one still has four independent FMA chains (four registers per row); the
-            // AVX2 and portable tiles, and the other cells, keep the default runs.
-            _ => {
-                let runs = if d.cell() == Cell::Lstm && simd::isa() == Isa::Avx512 {
-                    2
-                } else {
-                    sub_blocks(g)
-                };
-                (
-                    Packed::gate_rows_runs(w.w_hh(), g, h, h, runs),
-                    Packed::default(),
-                    Packed::plain(w.w_hh(), g * h, h),
-                    Packed::default(),
-                )
-            }
+            _ => (
+                Packed::gate_rows_runs(w.w_hh(), g, h, h, runs),
+                Packed::default(),
+                Packed::plain(w.w_hh(), g * h, h),
+                Packed::default(),
+            ),
         };
         let (hr_fwd, hr_bwd) = match d.proj_size() {
             Some(p) => (Packed::wide_rows(w.w_hr(), p, h), Packed::plain(w.w_hr(), p, h)),
@@ -103,7 +103,7 @@ impl Prepared {
         Self {
             proj: match d.cell() {
                 Cell::Rnn(_) => Packed::wide_rows(w.w_ih(), h, d.input_size()),
-                _ => Packed::gate_rows(w.w_ih(), g, h, d.input_size()),
+                _ => Packed::gate_rows_runs(w.w_ih(), g, h, d.input_size(), runs),
             },
             bias_x,
             b_hn,

@@ -101,6 +101,10 @@ impl Packed {
     pub(crate) fn blocks(&self) -> usize {
         self.blocks
     }
+    /// Elements of all panels.
+    pub(crate) fn len(&self) -> usize {
+        self.blocks * self.k * self.vecs() * UNITS
+    }
     /// 8-lane vectors per panel row: `G * S`.
     pub(crate) fn vecs(&self) -> usize {
         self.g * self.sub

@@ -68,6 +68,7 @@ fn proj_g<V: Vf32>(p: &Proj<'_>, blocks: Range<usize>) {
                 match p.w.vecs() {
                     4 => tile_rows!(V, n, 3, 12, |MR, r| unsafe { rows::<V, MR, 4>(p, b, c0 + r) }),
                     6 => tile_rows!(V, n, 2, 9, |MR, r| unsafe { rows::<V, MR, 6>(p, b, c0 + r) }),
+                    8 => tile_rows!(V, n, 1, 6, |MR, r| unsafe { rows::<V, MR, 8>(p, b, c0 + r) }),
                     v => unreachable!("{v} vectors per panel row"),
                 }
             }
