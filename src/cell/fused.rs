@@ -12,7 +12,7 @@ use crate::desc::Activation;
 use crate::gemm::pack::{Packed, UNITS, WIDE};
 use crate::gemm::tile::{tile, tile_rows};
 use crate::simd::math::{relu, sigmoid, tanh};
-use crate::simd::{isa_dispatch, Vf32};
+use crate::simd::{isa_dispatch, Vf32, Widen};
 
 /// Raw views of one step's `[N, ·]` buffers, shared by the threads working on the step.
 ///
@@ -131,14 +131,14 @@ impl FwdStep {
     }
 }
 
-/// Loads `len` (1..=8) elements at `p`.
+/// Loads `len` (`1..=V::LANES`) elements at `p`.
 ///
 /// # Safety
 /// `p..p+len` readable.
 #[inline(always)]
 unsafe fn get<V: Vf32>(p: *const f32, len: usize) -> V {
-    if len == UNITS {
-        // SAFETY: 8 readable elements (caller).
+    if len == V::LANES {
+        // SAFETY: `V::LANES` readable elements (caller).
         unsafe { V::load_ptr(p) }
     } else {
         // SAFETY: `len` readable elements (caller).
@@ -146,14 +146,14 @@ unsafe fn get<V: Vf32>(p: *const f32, len: usize) -> V {
     }
 }
 
-/// Stores `len` (1..=8) lanes at `p`.
+/// Stores `len` (`1..=V::LANES`) lanes at `p`.
 ///
 /// # Safety
 /// `p..p+len` writable, touched by no other thread meanwhile.
 #[inline(always)]
 unsafe fn put<V: Vf32>(v: V, p: *mut f32, len: usize) {
-    if len == UNITS {
-        // SAFETY: 8 writable elements (caller).
+    if len == V::LANES {
+        // SAFETY: `V::LANES` writable elements (caller).
         unsafe { v.store_ptr(p) }
     } else {
         // SAFETY: `len` writable elements (caller).
@@ -185,12 +185,13 @@ unsafe fn product<V: Vf32, const MR: usize, const G: usize>(
 }
 
 /// Rows `r0..r0+MR` of block `b`, LSTM (`i, f, g, o`), on a panel of `S` runs of 8 units
-/// per gate (`GV = 4 * S` vectors per row).
+/// per gate (`GV = 4 * S` vectors per row). With an even `S`, the gate math runs on pairs of
+/// runs (16 contiguous units) in [`Widen::Wide`] vectors.
 ///
 /// # Safety
 /// `s` valid (see [`FwdStep::new`]), `r0 + MR <= N`, block `b` owned by this thread.
 #[inline(always)]
-unsafe fn lstm_rows<V: Vf32, const MR: usize, const S: usize, const GV: usize>(
+unsafe fn lstm_rows<V: Widen, const MR: usize, const S: usize, const GV: usize>(
     s: &FwdStep,
     p: &Packed,
     b: usize,
@@ -202,41 +203,78 @@ unsafe fn lstm_rows<V: Vf32, const MR: usize, const S: usize, const GV: usize>(
         let acc = product::<V, MR, GV>(s.h_prev, p, b, r0);
         // The fused projection: the same tile over the same block of `W_ihᵀ` (same layout).
         let accx = s.x.map(|x| product::<V, MR, GV>(Some(x.x), &*x.w, b, r0));
-        for run in 0..S {
-            let u0 = (S * b + run) * UNITS;
-            if u0 >= h {
-                continue;
+        // The pre-activations are the recurrent product plus `bias + x W_ihᵀ`, added in the
+        // projection kernel's order (so both paths give the same bits). No closures here: they
+        // would be compiled without the ISA's target features.
+        if S.is_multiple_of(2) {
+            for run in (0..S).step_by(2) {
+                let u0 = (S * b + run) * UNITS;
+                if u0 >= h {
+                    continue;
+                }
+                let len = (2 * UNITS).min(h - u0);
+                for r in 0..MR {
+                    let mut pre = [V::Wide::splat(0.0); 4];
+                    for (q, v) in pre.iter_mut().enumerate() {
+                        let (lo, hi) = (q * S + run, q * S + run + 1);
+                        let px = match (&accx, &s.x) {
+                            (Some(ax), Some(x)) => {
+                                V::widen(ax[r][lo], ax[r][hi]) + get::<V::Wide>(x.bias.add(q * h + u0), len)
+                            }
+                            _ => get::<V::Wide>(s.gates.add((r0 + r) * 4 * h + q * h + u0), len),
+                        };
+                        *v = V::widen(acc[r][lo], acc[r][hi]) + px;
+                    }
+                    lstm_units(s, pre, r0 + r, u0, len);
+                }
             }
-            let len = UNITS.min(h - u0);
-            for (r, a) in acc.iter().enumerate() {
-                let row = r0 + r;
-                let g = s.gates.add(row * 4 * h + u0);
-                // The pre-activations: recurrent product plus `bias + x W_ihᵀ` (added in the
-                // projection kernel's order, so both paths give the same bits). No closure here:
-                // it would be compiled without the ISA's target features.
-                let mut pre = [a[run], a[S + run], a[2 * S + run], a[3 * S + run]];
-                for (q, v) in pre.iter_mut().enumerate() {
-                    let px = match (&accx, &s.x) {
-                        (Some(ax), Some(x)) => ax[r][q * S + run] + get::<V>(x.bias.add(q * h + u0), len),
-                        _ => get::<V>(g.add(q * h), len),
-                    };
-                    *v = *v + px;
+        } else {
+            for run in 0..S {
+                let u0 = (S * b + run) * UNITS;
+                if u0 >= h {
+                    continue;
                 }
-                let i = sigmoid(pre[0]);
-                let f = sigmoid(pre[1]);
-                let gg = tanh(pre[2]);
-                let o = sigmoid(pre[3]);
-                let c = f.mul_add(get::<V>(s.c_prev.add(row * h + u0), len), i * gg);
-                if s.keep_gates {
-                    put(i, g, len);
-                    put(f, g.add(h), len);
-                    put(gg, g.add(2 * h), len);
-                    put(o, g.add(3 * h), len);
+                let len = UNITS.min(h - u0);
+                for r in 0..MR {
+                    let mut pre = [V::splat(0.0); 4];
+                    for (q, v) in pre.iter_mut().enumerate() {
+                        let px = match (&accx, &s.x) {
+                            (Some(ax), Some(x)) => ax[r][q * S + run] + get::<V>(x.bias.add(q * h + u0), len),
+                            _ => get::<V>(s.gates.add((r0 + r) * 4 * h + q * h + u0), len),
+                        };
+                        *v = acc[r][q * S + run] + px;
+                    }
+                    lstm_units(s, pre, r0 + r, u0, len);
                 }
-                put(c, s.c_next.add(row * h + u0), len);
-                put(o * tanh(c), s.h_next.add(row * h + u0), len);
             }
         }
+    }
+}
+
+/// The LSTM's gate math and state update for `len` units from `u0` of row `row`, from the
+/// pre-activations of `i, f, g, o`.
+///
+/// # Safety
+/// As [`lstm_rows`]; `u0 + len <= H`, `len <= W::LANES`.
+#[inline(always)]
+unsafe fn lstm_units<W: Vf32>(s: &FwdStep, pre: [W; 4], row: usize, u0: usize, len: usize) {
+    let h = s.h;
+    // SAFETY: the caller's contract covers every pointer below.
+    unsafe {
+        let i = sigmoid(pre[0]);
+        let f = sigmoid(pre[1]);
+        let gg = tanh(pre[2]);
+        let o = sigmoid(pre[3]);
+        let c = f.mul_add(get::<W>(s.c_prev.add(row * h + u0), len), i * gg);
+        if s.keep_gates {
+            let g = s.gates.add(row * 4 * h + u0);
+            put(i, g, len);
+            put(f, g.add(h), len);
+            put(gg, g.add(2 * h), len);
+            put(o, g.add(3 * h), len);
+        }
+        put(c, s.c_next.add(row * h + u0), len);
+        put(o * tanh(c), s.h_next.add(row * h + u0), len);
     }
 }
 
@@ -379,7 +417,7 @@ unsafe fn gru_n_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize
 }
 
 #[inline(always)]
-fn lstm_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
+fn lstm_g<V: Widen>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: the caller of the dispatched function upholds `FwdStep`'s contract.
         match p.vecs() {

@@ -177,3 +177,25 @@ impl<const ZMM: bool> Vf32 for Avx<ZMM> {
         unsafe { Self(_mm256_blendv_ps(b.0, a.0, mask.0)) }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+impl super::Widen for Avx2 {
+    type Wide = super::pair::Pair<Self>;
+    #[inline(always)]
+    fn widen(lo: Self, hi: Self) -> Self::Wide {
+        super::pair::Pair(lo, hi)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl super::Widen for Avx512 {
+    type Wide = super::zmm::Z16;
+    #[inline(always)]
+    fn widen(lo: Self, hi: Self) -> Self::Wide {
+        // SAFETY: `Avx512` is used only on CPUs with AVX-512F (module doc).
+        unsafe {
+            let lo = _mm512_castps_pd(_mm512_castps256_ps512(lo.0));
+            super::zmm::Z16(_mm512_castpd_ps(_mm512_insertf64x4::<1>(lo, _mm256_castps_pd(hi.0))))
+        }
+    }
+}

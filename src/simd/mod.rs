@@ -19,7 +19,10 @@ pub(crate) mod avx2;
 pub(crate) mod avx512;
 pub(crate) mod ftz;
 pub(crate) mod math;
+pub(crate) mod pair;
 pub(crate) mod portable;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod zmm;
 
 use std::sync::OnceLock;
 
@@ -86,7 +89,8 @@ pub fn isa() -> Isa {
     })
 }
 
-/// An 8-lane `f32` vector. Masks are vectors whose lanes are all-ones or all-zeros.
+/// An `f32` vector of [`Vf32::LANES`] lanes: 8 for the vector of each ISA, 16 for its
+/// [`Widen::Wide`]. Masks are vectors whose lanes are all-ones or all-zeros.
 ///
 /// Implementations for an ISA the CPU lacks must only run inside functions compiled for that
 /// ISA and reached after detection (see [`isa_dispatch!`]).
@@ -101,25 +105,27 @@ pub(crate) trait Vf32:
     /// Whether [`Vf32::tile`] runs on 512-bit registers (32 of them): callers then give it
     /// taller tiles (see `gemm::tile::tile_rows!`).
     const ZMM_TILE: bool = false;
+    /// Lanes (`L` below).
+    const LANES: usize = 8;
 
     fn splat(v: f32) -> Self;
-    /// Loads 8 elements. `s.len() >= 8` (checked).
+    /// Loads `L` elements. `s.len() >= L` (checked).
     fn load(s: &[f32]) -> Self;
-    /// Stores 8 elements. `d.len() >= 8` (checked).
+    /// Stores `L` elements. `d.len() >= L` (checked).
     fn store(self, d: &mut [f32]);
-    /// Loads 8 elements from `p`.
+    /// Loads `L` elements from `p`.
     ///
     /// # Safety
-    /// `p..p+8` must be readable.
+    /// `p..p+L` must be readable.
     unsafe fn load_ptr(p: *const f32) -> Self;
     /// A hint to bring the cache line of `p` into L1; `p` may point anywhere (it is never
     /// dereferenced and never faults). No-op where the ISA has no prefetch.
     #[inline(always)]
     fn prefetch(_p: *const f32) {}
-    /// Stores 8 elements at `p`.
+    /// Stores `L` elements at `p`.
     ///
     /// # Safety
-    /// `p..p+8` must be writable and not aliased by a live reference.
+    /// `p..p+L` must be writable and not aliased by a live reference.
     unsafe fn store_ptr(self, p: *mut f32);
     fn vadd(self, o: Self) -> Self;
     fn vsub(self, o: Self) -> Self;
@@ -158,30 +164,40 @@ pub(crate) trait Vf32:
         crate::gemm::tile::tile_body::<Self, MR, G, AT>(k, a, lda, panel)
     }
 
-    /// Loads `min(8, s.len())` elements; missing lanes are 0.
+    /// Loads `min(L, s.len())` elements; missing lanes are 0.
     #[inline(always)]
     fn load_part(s: &[f32]) -> Self {
-        if s.len() >= 8 {
+        if s.len() >= Self::LANES {
             Self::load(s)
         } else {
-            let mut a = [0.0f32; 8];
+            let mut a = [0.0f32; 16];
             a[..s.len()].copy_from_slice(s);
             Self::load(&a)
         }
     }
 
-    /// Stores the first `min(8, d.len())` lanes.
+    /// Stores the first `min(L, d.len())` lanes.
     #[inline(always)]
     fn store_part(self, d: &mut [f32]) {
-        if d.len() >= 8 {
+        if d.len() >= Self::LANES {
             self.store(d)
         } else {
-            let mut a = [0.0f32; 8];
+            let mut a = [0.0f32; 16];
             self.store(&mut a);
             let n = d.len();
             d.copy_from_slice(&a[..n]);
         }
     }
+}
+
+/// An ISA's vector and the 16-lane vector that holds two of them side by side: one 512-bit
+/// register ([`zmm::Z16`]) on AVX-512, a [`pair::Pair`] elsewhere. The element-wise code of
+/// a tile whose output holds two 8-unit runs of one gate next to each other runs on it: half
+/// the instructions on AVX-512, the same results.
+pub(crate) trait Widen: Vf32 {
+    type Wide: Vf32;
+    /// `lo`'s lanes, then `hi`'s.
+    fn widen(lo: Self, hi: Self) -> Self::Wide;
 }
 
 /// Defines `fn $name(args)` that runs `$generic::<V>(args)` with `V` the [`isa`]'s vector type,

@@ -96,3 +96,11 @@ impl Vf32 for Wide {
         Self(mask.0.select(a.0, b.0))
     }
 }
+
+impl super::Widen for Wide {
+    type Wide = super::pair::Pair<Self>;
+    #[inline(always)]
+    fn widen(lo: Self, hi: Self) -> Self::Wide {
+        super::pair::Pair(lo, hi)
+    }
+}

@@ -1,5 +1,5 @@
 use super::*;
-use crate::simd::{avx2::Avx2, avx2::Avx512, portable::Wide, Isa};
+use crate::simd::{avx2::Avx2, avx2::Avx512, portable::Wide, Isa, Widen};
 
 fn apply<V: Vf32>(f: fn(V) -> V, x: f32) -> f32 {
     let mut out = [0.0f32; 8];
@@ -112,4 +112,66 @@ fn exp_error_bound() {
 #[test]
 fn special_values() {
     every_isa!(specials);
+}
+
+/// `f(x) = x·x + x / (x + 1)`: the arithmetic the functions above do not all reach.
+fn arith<V: Vf32>(x: V) -> V {
+    x.mul_add(x, x / (x + V::splat(1.0)))
+        .max(V::splat(-3.0))
+        .min(V::splat(1e30))
+}
+
+/// `f` on 16-lane vectors, bitwise against `g` on each 8-lane half.
+fn same_as_halves<V: Widen>(isa: &str, name: &str, f: fn(V::Wide) -> V::Wide, g: fn(V) -> V, xs: &[f32]) {
+    for c in xs.chunks_exact(16) {
+        let mut wide = [0.0f32; 16];
+        f(V::Wide::load(c)).store(&mut wide);
+        let mut halves = [0.0f32; 16];
+        g(V::load(&c[..8])).store(&mut halves[..8]);
+        g(V::load(&c[8..])).store(&mut halves[8..]);
+        for l in 0..16 {
+            assert_eq!(wide[l].to_bits(), halves[l].to_bits(), "{isa} {name}({})", c[l]);
+        }
+    }
+}
+
+/// The 16-lane vector of every ISA ([`Widen::Wide`]) computes what its two halves compute,
+/// bit for bit, specials and denormals included, and its partial loads and stores touch
+/// exactly the lanes asked for.
+fn wide_matches<V: Widen>(isa: &str) {
+    let mut xs: Vec<f32> = grid().step_by(7).collect();
+    xs.extend([
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+        1e-39,
+        -1e-39,
+        f32::MAX,
+        f32::MIN,
+    ]);
+    xs.extend([f32::MIN_POSITIVE, 88.5, -88.5, -87.1, 87.4, 0.625, -0.624_999, 44.0]);
+    xs.resize(xs.len().next_multiple_of(16), 0.5);
+    same_as_halves::<V>(isa, "sigmoid", sigmoid, sigmoid, &xs);
+    same_as_halves::<V>(isa, "tanh", tanh, tanh, &xs);
+    same_as_halves::<V>(isa, "exp", exp, exp, &xs);
+    same_as_halves::<V>(isa, "relu", relu, relu, &xs);
+    same_as_halves::<V>(isa, "arith", arith, arith, &xs);
+    let src: Vec<f32> = (1..=16).map(|i| i as f32).collect();
+    for len in 0..=16 {
+        let mut out = [f32::NAN; 16];
+        (V::Wide::load_part(&src[..len]) + V::Wide::splat(1.0)).store_part(&mut out[..len]);
+        for (l, o) in out.iter().enumerate() {
+            if l < len {
+                assert_eq!(*o, src[l] + 1.0, "{isa}: load_part/store_part({len}) lane {l}");
+            } else {
+                assert!(o.is_nan(), "{isa}: store_part({len}) wrote lane {l}");
+            }
+        }
+    }
+}
+
+#[test]
+fn wide_vectors_match_their_halves() {
+    every_isa!(wide_matches);
 }
