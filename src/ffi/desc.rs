@@ -255,6 +255,29 @@ pub(crate) mod change {
     }
 }
 
+/// The cell named by the values `cell` (a `frnn_cell`), `gru_variant` (a `frnn_gru_variant`)
+/// and `activation` (a `frnn_activation`); the last two must be valid values even when the
+/// cell does not use them. `names` name the three arguments in messages.
+pub(crate) fn cell_of(cell: u32, gru_variant: u32, activation: u32, names: [&'static str; 3]) -> Result<Cell, FfiError> {
+    let invalid = |what, why| FfiError::Core(Error::InvalidValue { what, why });
+    let variant = match gru_variant {
+        v if v == frnn_gru_variant::LinearBeforeReset as u32 => GruVariant::LinearBeforeReset,
+        v if v == frnn_gru_variant::ResetBeforeLinear as u32 => GruVariant::ResetBeforeLinear,
+        _ => return Err(invalid(names[1], "not a frnn_gru_variant value")),
+    };
+    let act = match activation {
+        v if v == frnn_activation::Tanh as u32 => Activation::Tanh,
+        v if v == frnn_activation::Relu as u32 => Activation::Relu,
+        _ => return Err(invalid(names[2], "not a frnn_activation value")),
+    };
+    match cell {
+        v if v == frnn_cell::Lstm as u32 => Ok(Cell::Lstm),
+        v if v == frnn_cell::Gru as u32 => Ok(Cell::Gru(variant)),
+        v if v == frnn_cell::Rnn as u32 => Ok(Cell::Rnn(act)),
+        _ => Err(invalid(names[0], "not a frnn_cell value")),
+    }
+}
+
 /// What a layer computes. Zero-initialise it, then set the fields: fields that do not apply
 /// to the cell (`gru_variant` unless GRU, `activation` unless RNN) are ignored but must still
 /// hold a valid value, and 0 always is one. `options` (all off when zero) are set after the
@@ -280,23 +303,8 @@ pub struct frnn_layer_desc {
 impl frnn_layer_desc {
     /// The safe descriptor, after checking every field.
     pub(crate) fn to_desc(self) -> Result<LayerDesc, FfiError> {
-        let invalid = |what, why| FfiError::Core(Error::InvalidValue { what, why });
-        let variant = match self.gru_variant {
-            v if v == frnn_gru_variant::LinearBeforeReset as u32 => GruVariant::LinearBeforeReset,
-            v if v == frnn_gru_variant::ResetBeforeLinear as u32 => GruVariant::ResetBeforeLinear,
-            _ => return Err(invalid("desc.gru_variant", "not a frnn_gru_variant value")),
-        };
-        let act = match self.activation {
-            v if v == frnn_activation::Tanh as u32 => Activation::Tanh,
-            v if v == frnn_activation::Relu as u32 => Activation::Relu,
-            _ => return Err(invalid("desc.activation", "not a frnn_activation value")),
-        };
-        let cell = match self.cell {
-            v if v == frnn_cell::Lstm as u32 => Cell::Lstm,
-            v if v == frnn_cell::Gru as u32 => Cell::Gru(variant),
-            v if v == frnn_cell::Rnn as u32 => Cell::Rnn(act),
-            _ => return Err(invalid("desc.cell", "not a frnn_cell value")),
-        };
+        let names = ["desc.cell", "desc.gru_variant", "desc.activation"];
+        let cell = cell_of(self.cell, self.gru_variant, self.activation, names)?;
         self.options
             .apply(LayerDesc::new(cell, self.input_size, self.hidden_size)?)
     }
