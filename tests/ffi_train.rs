@@ -124,7 +124,10 @@ fn cell_codes(cell: Cell) -> (u32, u32, u32) {
 /// b_hh, W_hr, peepholes, layer_norm`; absent ones left out).
 fn put_layer(out: &mut String, prefix: &str, l: usize, w: &Weights) {
     let [a, b, c, d] = w.buffers();
-    for (j, buf) in [a, b, c, d, w.w_hr(), w.peepholes(), w.layer_norm()].into_iter().enumerate() {
+    for (j, buf) in [a, b, c, d, w.w_hr(), w.peepholes(), w.layer_norm()]
+        .into_iter()
+        .enumerate()
+    {
         if !buf.is_empty() {
             put(out, &format!("{prefix}.{l}.{j}"), buf);
         }
@@ -253,7 +256,14 @@ fn write_dense(out: &mut String, (i, o, n, seed): (usize, usize, usize, u64)) {
     let mut g = Dense::zeros(i, o);
     let mut dx = vec![0.0f32; n * i];
     d.backward(&x, &dy, Some(&mut dx), &mut g, GradMode::Overwrite);
-    for (name, v) in [("w", d.w()), ("b", d.b()), ("x", &x), ("dy", &dy), ("y", &y), ("dx", &dx)] {
+    for (name, v) in [
+        ("w", d.w()),
+        ("b", d.b()),
+        ("x", &x),
+        ("dy", &dy),
+        ("y", &y),
+        ("dx", &dx),
+    ] {
         put(out, name, v);
     }
     put(out, "dw", g.w());
@@ -273,7 +283,15 @@ fn write_adam(out: &mut String) {
     put(
         out,
         "meta",
-        &[ADAM, lr as f64, b1 as f64, b2 as f64, eps as f64, lr2 as f64, steps as f64],
+        &[
+            ADAM,
+            lr as f64,
+            b1 as f64,
+            b2 as f64,
+            eps as f64,
+            lr2 as f64,
+            steps as f64,
+        ],
     );
     let mut rng = SplitMix64::new(77);
     let mut p: Vec<Vec<f32>> = ADAM_LENS.iter().map(|&n| uniform(n, 1.0, &mut rng)).collect();

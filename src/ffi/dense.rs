@@ -65,7 +65,13 @@ pub(crate) unsafe fn read_wb<'a>(
 /// # Safety
 ///
 /// `w` and `b` are NULL or point to their lengths in writable `float`s.
-pub(crate) unsafe fn write_wb(head: &Dense, w: *mut f32, w_len: usize, b: *mut f32, b_len: usize) -> Result<(), FfiError> {
+pub(crate) unsafe fn write_wb(
+    head: &Dense,
+    w: *mut f32,
+    w_len: usize,
+    b: *mut f32,
+    b_len: usize,
+) -> Result<(), FfiError> {
     // SAFETY: the caller's contract.
     let ([], [], [], outs) = unsafe { borrow([], [], [], [Dst::new("W", w, w_len), Dst::new("b", b, b_len)]) }?;
     for ((what, out), src) in ["W", "b"].into_iter().zip(&outs).zip(head.buffers()) {
@@ -86,7 +92,10 @@ fn rows(head: &Dense, batch: usize) -> crate::Result<(usize, usize)> {
     if batch == 0 {
         return Err(Error::ZeroSize { what: "N" });
     }
-    Ok((mul(batch, head.inputs(), "N*inputs")?, mul(batch, head.outputs(), "N*outputs")?))
+    Ok((
+        mul(batch, head.inputs(), "N*inputs")?,
+        mul(batch, head.outputs(), "N*outputs")?,
+    ))
 }
 
 /// Writes a new handle for `head` to `out`.
@@ -212,7 +221,10 @@ pub unsafe extern "C" fn frnn_dense_get_sizes(
     guard(|| {
         // SAFETY: the caller's contract (see # Safety).
         let dense = unsafe { borrow_handle("dense", dense) }?;
-        let outs = [Out::new("out_inputs", out_inputs)?, Out::new("out_outputs", out_outputs)?];
+        let outs = [
+            Out::new("out_inputs", out_inputs)?,
+            Out::new("out_outputs", out_outputs)?,
+        ];
         let sizes = dense.with(|d| Ok([d.inputs(), d.outputs()]))?;
         for (out, v) in outs.into_iter().zip(sizes) {
             // SAFETY: the caller's contract (see # Safety).

@@ -258,7 +258,12 @@ pub(crate) mod change {
 /// The cell named by the values `cell` (a `frnn_cell`), `gru_variant` (a `frnn_gru_variant`)
 /// and `activation` (a `frnn_activation`); the last two must be valid values even when the
 /// cell does not use them. `names` name the three arguments in messages.
-pub(crate) fn cell_of(cell: u32, gru_variant: u32, activation: u32, names: [&'static str; 3]) -> Result<Cell, FfiError> {
+pub(crate) fn cell_of(
+    cell: u32,
+    gru_variant: u32,
+    activation: u32,
+    names: [&'static str; 3],
+) -> Result<Cell, FfiError> {
     let invalid = |what, why| FfiError::Core(Error::InvalidValue { what, why });
     let variant = match gru_variant {
         v if v == frnn_gru_variant::LinearBeforeReset as u32 => GruVariant::LinearBeforeReset,

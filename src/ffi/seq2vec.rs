@@ -74,9 +74,7 @@ fn check_adam(m: &Seq2Vec, adam: &Adam) -> Result<(), FfiError> {
 ///
 /// `out` was checked from a pointer to a writable `frnn_seq2vec *`.
 unsafe fn create(out: Out<*mut frnn_seq2vec>, m: Seq2Vec) {
-    let handle = frnn_seq2vec {
-        inner: Shared::new(m),
-    };
+    let handle = frnn_seq2vec { inner: Shared::new(m) };
     // SAFETY: the caller's contract.
     unsafe { out.write(into_handle(handle)) }
 }
@@ -264,8 +262,14 @@ pub unsafe extern "C" fn frnn_seq2vec_loss_and_grads(
         let model = unsafe { borrow_handle("model", model) }?;
         let out = Out::new("out_loss", out_loss)?;
         // SAFETY: the caller's contract (see # Safety).
-        let ([x, target], [], [], []) =
-            unsafe { borrow([Src::new("x", x, x_len), Src::new("target", target, target_len)], [], [], []) }?;
+        let ([x, target], [], [], []) = unsafe {
+            borrow(
+                [Src::new("x", x, x_len), Src::new("target", target, target_len)],
+                [],
+                [],
+                [],
+            )
+        }?;
         let loss = model.run_mut(|m| Ok(m.loss_and_grads(shape_for(m, steps, batch)?, x, target)?))?;
         // SAFETY: the caller's contract (see # Safety).
         unsafe { out.write(loss) };
@@ -351,8 +355,14 @@ pub unsafe extern "C" fn frnn_seq2vec_train_step(
             .into());
         };
         // SAFETY: the caller's contract (see # Safety).
-        let ([x, target], [], [], []) =
-            unsafe { borrow([Src::new("x", x, x_len), Src::new("target", target, target_len)], [], [], []) }?;
+        let ([x, target], [], [], []) = unsafe {
+            borrow(
+                [Src::new("x", x, x_len), Src::new("target", target, target_len)],
+                [],
+                [],
+                [],
+            )
+        }?;
         let s = model.run_mut_locked(
             || adam.lock(),
             |m, opt| {

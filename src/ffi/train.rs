@@ -47,12 +47,7 @@ fn lr_arg(lr: f32) -> Result<f32, FfiError> {
 
 /// Checks that `adam` can step buffers of lengths `lens`: any before its first step, else
 /// those of its first step. `count` and `elem` name the buffers in messages.
-pub(crate) fn check_fits(
-    adam: &Adam,
-    count: &'static str,
-    elem: &'static str,
-    lens: &[usize],
-) -> Result<(), FfiError> {
+pub(crate) fn check_fits(adam: &Adam, count: &'static str, elem: &'static str, lens: &[usize]) -> Result<(), FfiError> {
     let Some(want) = adam.moment_lens() else {
         return Ok(());
     };
