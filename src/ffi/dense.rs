@@ -2,7 +2,7 @@
 //! weights, forward and backward.
 
 use super::desc::grad_mode;
-use super::handles::{borrow_handle, free_handle, into_handle, Out};
+use super::handles::{borrow_handle, free_handle, into_handle, write_all, Out};
 use super::shared::Shared;
 use super::slices::{borrow, Dst, Src};
 use super::status::{frnn_status, guard, guard_value, FfiError};
@@ -226,10 +226,8 @@ pub unsafe extern "C" fn frnn_dense_get_sizes(
             Out::new("out_outputs", out_outputs)?,
         ];
         let sizes = dense.with(|d| Ok([d.inputs(), d.outputs()]))?;
-        for (out, v) in outs.into_iter().zip(sizes) {
-            // SAFETY: the caller's contract (see # Safety).
-            unsafe { out.write(v) };
-        }
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { write_all(outs, sizes) };
         Ok(())
     })
 }

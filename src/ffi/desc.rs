@@ -1,6 +1,6 @@
 //! The layer descriptor: a plain C struct, and the enums that name its values.
 
-use super::handles::{borrow_handle, Out};
+use super::handles::{borrow_handle, write_all, Out};
 use super::status::{frnn_status, guard, FfiError};
 use crate::desc::{Activation, Cell, GruVariant, LayerDesc};
 use crate::error::Error;
@@ -384,10 +384,8 @@ pub unsafe extern "C" fn frnn_desc_weight_lens(
             Out::new("out_bias_len", out_bias_len)?,
         ];
         let [w_ih, w_hh, b, _] = weight_lens(&desc);
-        for (out, len) in outs.into_iter().zip([w_ih, w_hh, b]) {
-            // SAFETY: the caller's contract (see # Safety).
-            unsafe { out.write(len) };
-        }
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { write_all(outs, [w_ih, w_hh, b]) };
         Ok(())
     })
 }
@@ -450,10 +448,8 @@ pub(crate) unsafe fn write_extra_lens(
         Out::new("out_peepholes_len", out_peepholes_len)?,
         Out::new("out_layer_norm_len", out_layer_norm_len)?,
     ];
-    for (out, len) in outs.into_iter().zip(extra_lens(d)) {
-        // SAFETY: the caller's contract.
-        unsafe { out.write(len) };
-    }
+    // SAFETY: the caller's contract.
+    unsafe { write_all(outs, extra_lens(d)) };
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use super::buffers::{borrow_array, frnn_buffer, frnn_const_buffer};
 use super::buffers::{frnn_extra_weights, frnn_extra_weights_mut, frnn_weights, frnn_weights_mut};
 use super::dense::{read_wb, write_wb};
 use super::desc::frnn_layer_desc;
-use super::handles::{borrow_handle, Out};
+use super::handles::{borrow_handle, write_all, Out};
 use super::layer::copy_weights_out;
 use super::seq2vec::{buffer_lens, frnn_seq2vec};
 use super::slices::{borrow_vec, Dst, Src};
@@ -65,10 +65,8 @@ pub unsafe extern "C" fn frnn_seq2vec_get_sizes(
             Out::new("out_outputs", out_outputs)?,
         ];
         let v = model.with(|m| Ok([m.stack().input_size(), m.stack().layers().len(), m.outputs()]))?;
-        for (out, v) in outs.into_iter().zip(v) {
-            // SAFETY: the caller's contract (see # Safety).
-            unsafe { out.write(v) };
-        }
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { write_all(outs, v) };
         Ok(())
     })
 }
