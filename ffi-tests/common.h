@@ -186,4 +186,20 @@ static inline float *fx_floats(const fx_case *c, const char *name, size_t len) {
     return p;
 }
 
+/* `got` equals the fixture array `name` (as floats) bit for bit. */
+static inline void check_same_(const char *file, int line, const fx_case *c, const char *name,
+                               const float *got, size_t len) {
+    const fx_array *a = fx_get(c, name, len);
+    for (size_t k = 0; k < len; k++) {
+        float want = (float)a->v[k];
+        if (memcmp(&got[k], &want, sizeof want) != 0) {
+            fprintf(stderr, "%s:%d: %s[%zu] = %.9g, want %.9g (of %zu)\n", file, line, name, k,
+                    (double)got[k], (double)want, len);
+            g_failures++;
+            return;
+        }
+    }
+}
+#define CHECK_SAME(c, name, got, len) check_same_(__FILE__, __LINE__, c, name, got, len)
+
 #endif

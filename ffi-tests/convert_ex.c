@@ -11,22 +11,6 @@
 enum { M_DIRS, M_PEEP, M_CLIP, M_FGT, M_COUNT };
 enum { I = 3, H = 4, G = 4 };
 
-/* `got` equals the fixture array `name` (as floats) bit for bit. */
-static void check_same_(const char *file, int line, const fx_case *c, const char *name,
-                        const float *got, size_t len) {
-    const fx_array *a = fx_get(c, name, len);
-    for (size_t k = 0; k < len; k++) {
-        float want = (float)a->v[k];
-        if (memcmp(&got[k], &want, sizeof want) != 0) {
-            fprintf(stderr, "%s:%d: %s[%zu] = %.9g, want %.9g (of %zu)\n", file, line, name, k,
-                    (double)got[k], (double)want, len);
-            g_failures++;
-            return;
-        }
-    }
-}
-#define CHECK_SAME(c, name, got, len) check_same_(__FILE__, __LINE__, c, name, got, len)
-
 static void fill_const(float *p, size_t n, float v) {
     for (size_t k = 0; k < n; k++) p[k] = v;
 }

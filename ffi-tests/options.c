@@ -23,22 +23,6 @@ enum { M_PROJ, M_PEEP, M_FGT, M_LN, M_CLIP, M_CCLIP, M_LAYERS, M_DIR, M_BF, M_DR
 static const char *const WN[7] = {"w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "peep", "ln"};
 static const char *const DWN[7] = {"dw_ih", "dw_hh", "db_ih", "db_hh", "dw_hr", "dpeep", "dln"};
 
-/* `got` equals the fixture array `name` (as floats) bit for bit. */
-static void check_same_(const char *file, int line, const fx_case *c, const char *name,
-                        const float *got, size_t len) {
-    const fx_array *a = fx_get(c, name, len);
-    for (size_t k = 0; k < len; k++) {
-        float want = (float)a->v[k];
-        if (memcmp(&got[k], &want, sizeof want) != 0) {
-            fprintf(stderr, "%s:%d: %s[%zu] = %.9g, want %.9g (of %zu)\n", file, line, name, k,
-                    (double)got[k], (double)want, len);
-            g_failures++;
-            return;
-        }
-    }
-}
-#define CHECK_SAME(c, name, got, len) check_same_(__FILE__, __LINE__, c, name, got, len)
-
 /* The seven buffers of one layer-direction: lengths (0: absent) and data. */
 typedef struct {
     size_t len[7];

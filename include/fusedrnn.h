@@ -8,6 +8,9 @@
  *   training: frnn_workspace_create -> frnn_layer_forward_train -> frnn_layer_backward_data
  *             -> frnn_layer_backward_weights (overwrite or accumulate)
  *   streaming: frnn_stream_create -> frnn_stream_push (chunks of any size) -> frnn_stream_destroy
+ *   regressor: frnn_seq2vec_create + frnn_adam_create -> frnn_seq2vec_train_step (repeat)
+ *              -> frnn_seq2vec_predict; weights saved with frnn_seq2vec_get_layer_weights
+ *              and frnn_seq2vec_get_head
  *   frnn_workspace_destroy(ws);  frnn_layer_destroy(layer);   (destroy(NULL) is a no-op)
  *
  * Conventions:
@@ -39,6 +42,10 @@
  *   the change).
  * - A frnn_workspace, frnn_stack_workspace, frnn_stream or frnn_stack_stream serves one call
  *   at a time; concurrent calls on one are serialised.
+ * - frnn_dense: forward, backward and getters from many threads at once; set_weights waits.
+ *   frnn_seq2vec: predict and getters from many threads at once; the calls that change it
+ *   (loss_and_grads, apply, train_step, set_*) wait for running calls, one at a time.
+ *   A frnn_adam serves one call at a time (concurrent calls are serialised).
  * - Descriptors (frnn_layer_desc, frnn_stack_desc) are plain structs: the *_desc_set_* calls
  *   write them, so do not call them on one descriptor from two threads at once.
  * - *_destroy must not race with any other use of the handle.
@@ -307,10 +314,39 @@ typedef uint32_t frnn_mask_kind;
 #endif // __cplusplus
 
 /**
+ * The Adam optimizer (PyTorch's formulation, as `fusedrnn::train::Adam`) with its step
+ * count and moments. The moments are made at the first step (after create or
+ * `frnn_adam_reset`) for the buffers it is given; later steps must give buffers of the same
+ * count and lengths, in the same order. Runs on the calling thread in a fixed order, so
+ * results never depend on the thread count. Opaque; create with `frnn_adam_create`, free
+ * with `frnn_adam_destroy`.
+ */
+typedef struct frnn_adam frnn_adam;
+
+/**
+ * A fully connected layer `y = x W^T + b` with `W` `[outputs, inputs]` and `b` `[outputs]`,
+ * row-major (PyTorch's `nn.Linear` layout), as `fusedrnn::train::Dense`. Runs on the
+ * calling thread in a fixed order. Opaque; create with `frnn_dense_create` (or `_zeros`,
+ * `_from_parts`), free with `frnn_dense_destroy`.
+ */
+typedef struct frnn_dense frnn_dense;
+
+/**
  * One recurrent layer (one direction) with its weights and, optionally, its own threads.
  * Opaque; create with `frnn_layer_create`, free with `frnn_layer_destroy`.
  */
 typedef struct frnn_layer frnn_layer;
+
+/**
+ * A sequence-to-vector regressor (as `fusedrnn::train::Seq2Vec`): a stack of recurrent
+ * layers (each with its own width) whose top layer's last hidden state feeds a dense head;
+ * from `x` `[T, N, I]` it predicts `[N, outputs]`. Trained on the mean squared error with an
+ * `frnn_adam` and optional clipping of the global gradient norm. It keeps the gradients of
+ * its last `frnn_seq2vec_loss_and_grads` (or train step). Opaque; create with
+ * `frnn_seq2vec_create` or `frnn_seq2vec_create_from_parts`, free with
+ * `frnn_seq2vec_destroy`.
+ */
+typedef struct frnn_seq2vec frnn_seq2vec;
 
 /**
  * A stack of recurrent layers (PyTorch's `nn.LSTM/GRU/RNN` with `num_layers`,
@@ -743,6 +779,21 @@ typedef struct frnn_dropout {
      */
     float input;
 } frnn_dropout;
+
+/**
+ * What one training step measured (`frnn_seq2vec_train_step`).
+ */
+typedef struct frnn_step_stats {
+    /**
+     * The batch's mean squared error before the update.
+     */
+    double loss;
+    /**
+     * The global L2 norm of the gradients before clipping (as `frnn_grad_norm`, rounded to
+     * `float`). Not finite: the update was skipped.
+     */
+    float grad_norm;
+} frnn_step_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -2893,6 +2944,605 @@ frnn_status frnn_clip_grad_value(const struct frnn_buffer *buffers,
                                  size_t count,
                                  float clip_value,
                                  size_t *out_changed);
+
+/**
+ * Creates an Adam optimizer with learning rate `lr` and the usual `beta1 = 0.9`,
+ * `beta2 = 0.999`, `eps = 1e-8` (change them with `frnn_adam_set_betas`,
+ * `frnn_adam_set_eps`), and writes its handle to `*out_adam`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (`lr` not a finite number
+ * `>= 0`).
+ *
+ * # Safety
+ *
+ * `out_adam` is NULL or points to a writable `frnn_adam *`.
+ */
+frnn_status frnn_adam_create(float lr, struct frnn_adam **out_adam);
+
+/**
+ * Frees an optimizer. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `adam` is NULL or a live optimizer handle that no call uses now or later.
+ */
+void frnn_adam_destroy(struct frnn_adam *adam);
+
+/**
+ * Sets the decay rates of the first and second moments (each in `[0, 1)`); the moments and
+ * the step count are kept.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (a rate outside
+ * `[0, 1)`). Nothing changes on error.
+ *
+ * # Safety
+ *
+ * `adam` is NULL or a live optimizer handle.
+ */
+frnn_status frnn_adam_set_betas(struct frnn_adam *adam, float beta1, float beta2);
+
+/**
+ * Sets `eps`, added to the denominator (finite, `>= 0`); the moments and the step count are
+ * kept.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE`. Nothing changes on error.
+ *
+ * # Safety
+ *
+ * `adam` is NULL or a live optimizer handle.
+ */
+frnn_status frnn_adam_set_eps(struct frnn_adam *adam, float eps);
+
+/**
+ * Writes the learning rate to `*out_lr`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `adam` is NULL or a live optimizer handle; `out_lr` is NULL or points to a writable
+ * `float`.
+ */
+frnn_status frnn_adam_get_lr(const struct frnn_adam *adam, float *out_lr);
+
+/**
+ * Sets the learning rate (for a schedule; finite, `>= 0`); the moments are kept.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE`. Nothing changes on error.
+ *
+ * # Safety
+ *
+ * `adam` is NULL or a live optimizer handle.
+ */
+frnn_status frnn_adam_set_lr(struct frnn_adam *adam, float lr);
+
+/**
+ * Writes to `*out_steps` how many steps have been taken since create or the last
+ * `frnn_adam_reset`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `adam` is NULL or a live optimizer handle; `out_steps` is NULL or points to a writable
+ * `uint64_t`.
+ */
+frnn_status frnn_adam_get_steps(const struct frnn_adam *adam, uint64_t *out_steps);
+
+/**
+ * Forgets the moments and the step count (the next step may take other buffers); the
+ * learning rate, betas and eps are kept.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `adam` is NULL or a live optimizer handle.
+ */
+frnn_status frnn_adam_reset(struct frnn_adam *adam);
+
+/**
+ * One Adam update of the `params_count` buffers of `params` from the gradients `grads`
+ * (`grads_count` buffers, the same count, pairwise the same lengths; a buffer may be NULL
+ * with length 0). The first step after create or `frnn_adam_reset` makes the moments for
+ * these buffers; every later step must give as many buffers, of the same lengths.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER` (`adam`; an array NULL with a nonzero count; a buffer's
+ * `data` NULL with `len > 0`), `FRNN_STATUS_LENGTH_MISMATCH` (`grads_count` is not
+ * `params_count`, `"grads (one per params)"`; `grads[k]` not as long as `params[k]`; the
+ * count or a length differs from the first step's, `"params[k]: expected 4 elements, got
+ * 3"`), `FRNN_STATUS_INVALID_VALUE` (misaligned buffers, a parameter buffer overlapping
+ * another buffer), `FRNN_STATUS_OVERFLOW`. Nothing is written (and the step is not counted)
+ * on error.
+ *
+ * # Safety
+ *
+ * `adam` is NULL or a live optimizer handle; `params` is NULL or points to `params_count`
+ * readable `frnn_buffer`s, each NULL or pointing to its length in readable and writable
+ * `float`s; `grads` is NULL or points to `grads_count` readable `frnn_const_buffer`s, each
+ * NULL or pointing to its length in readable `float`s.
+ */
+frnn_status frnn_adam_step(struct frnn_adam *adam,
+                           const struct frnn_buffer *params,
+                           size_t params_count,
+                           const struct frnn_const_buffer *grads,
+                           size_t grads_count);
+
+/**
+ * Creates a dense head from `inputs` features to `outputs` values with `W` and `b` drawn
+ * uniformly from `[-1/sqrt(inputs), 1/sqrt(inputs)]` (PyTorch's default) by a
+ * deterministic generator seeded with `seed`, and writes its handle to `*out_dense`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_ZERO_SIZE` (`inputs` or `outputs` is 0),
+ * `FRNN_STATUS_OVERFLOW` (`outputs * inputs` too large).
+ *
+ * # Safety
+ *
+ * `out_dense` is NULL or points to a writable `frnn_dense *`.
+ */
+frnn_status frnn_dense_create(size_t inputs,
+                              size_t outputs,
+                              uint64_t seed,
+                              struct frnn_dense **out_dense);
+
+/**
+ * Creates a dense head with `W` and `b` all zeros and writes its handle to `*out_dense`.
+ *
+ * Errors: as `frnn_dense_create`.
+ *
+ * # Safety
+ *
+ * As `frnn_dense_create`.
+ */
+frnn_status frnn_dense_create_zeros(size_t inputs, size_t outputs, struct frnn_dense **out_dense);
+
+/**
+ * Creates a dense head with the given `W` `[outputs, inputs]` (`w_len = outputs * inputs`)
+ * and `b` `[outputs]` (copied), and writes its handle to `*out_dense`.
+ *
+ * Errors: as `frnn_dense_create`; `FRNN_STATUS_NULL_POINTER` (`w` or `b`),
+ * `FRNN_STATUS_LENGTH_MISMATCH`, `FRNN_STATUS_INVALID_VALUE` (misaligned buffer).
+ *
+ * # Safety
+ *
+ * `w` and `b` are NULL or point to their lengths in readable `float`s; `out_dense` as in
+ * `frnn_dense_create`.
+ */
+frnn_status frnn_dense_create_from_parts(size_t inputs,
+                                         size_t outputs,
+                                         const float *w,
+                                         size_t w_len,
+                                         const float *b,
+                                         size_t b_len,
+                                         struct frnn_dense **out_dense);
+
+/**
+ * Frees a dense head. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `dense` is NULL or a live dense handle that no call uses now or later.
+ */
+void frnn_dense_destroy(struct frnn_dense *dense);
+
+/**
+ * Writes the number of input features to `*out_inputs` and of outputs to `*out_outputs`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `dense` is NULL or a live dense handle; `out_inputs` and `out_outputs` are NULL or point
+ * to a writable `size_t`.
+ */
+frnn_status frnn_dense_get_sizes(const struct frnn_dense *dense,
+                                 size_t *out_inputs,
+                                 size_t *out_outputs);
+
+/**
+ * Copies `W` (`w_len = outputs * inputs`) and `b` (`b_len = outputs`) into the buffers
+ * given; a NULL buffer (with length 0) is skipped.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
+ * `FRNN_STATUS_INVALID_VALUE` (misaligned or overlapping buffers). Nothing is written unless
+ * both buffers are right.
+ *
+ * # Safety
+ *
+ * `dense` is NULL or a live dense handle; `w` and `b` are NULL or point to their lengths in
+ * writable `float`s.
+ */
+frnn_status frnn_dense_get_weights(const struct frnn_dense *dense,
+                                   float *w,
+                                   size_t w_len,
+                                   float *b,
+                                   size_t b_len);
+
+/**
+ * Replaces `W` and `b` (copied; lengths as `frnn_dense_get_weights`, both required). Waits
+ * for calls running on the head to finish.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH`,
+ * `FRNN_STATUS_INVALID_VALUE` (misaligned buffer). The weights are unchanged on error.
+ *
+ * # Safety
+ *
+ * `dense` is NULL or a live dense handle; `w` and `b` are NULL or point to their lengths in
+ * readable `float`s.
+ */
+frnn_status frnn_dense_set_weights(struct frnn_dense *dense,
+                                   const float *w,
+                                   size_t w_len,
+                                   const float *b,
+                                   size_t b_len);
+
+/**
+ * Forward for a batch of `batch` rows: `y = x W^T + b` with `x` `[N, inputs]` and `y`
+ * `[N, outputs]` (`N = batch`).
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_ZERO_SIZE` (`batch` is 0),
+ * `FRNN_STATUS_OVERFLOW`, `FRNN_STATUS_LENGTH_MISMATCH`, `FRNN_STATUS_INVALID_VALUE`
+ * (misaligned or overlapping buffers). `y` is not written on error.
+ *
+ * # Safety
+ *
+ * `dense` is NULL or a live dense handle; `x` and `y` are NULL or point to their lengths in
+ * `float`s, readable and writable.
+ */
+frnn_status frnn_dense_forward(const struct frnn_dense *dense,
+                               size_t batch,
+                               const float *x,
+                               size_t x_len,
+                               float *y,
+                               size_t y_len);
+
+/**
+ * Backward for a batch of `batch` rows, from `dy` `[N, outputs]` and the forward's input `x`
+ * `[N, inputs]`: writes (`FRNN_GRAD_MODE_OVERWRITE`) or adds (`FRNN_GRAD_MODE_ACCUMULATE`)
+ * the gradients `dW` (`dw_len = outputs * inputs`) and `db` (`db_len = outputs`), and
+ * writes `dx = dy W` `[N, inputs]` when `dx` is given (NULL with length 0: not wanted).
+ * `mode` is a `frnn_grad_mode` value.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_ZERO_SIZE` (`batch` is 0),
+ * `FRNN_STATUS_OVERFLOW`, `FRNN_STATUS_LENGTH_MISMATCH`, `FRNN_STATUS_INVALID_VALUE` (bad
+ * `mode`, misaligned or overlapping buffers). No output is written on error.
+ *
+ * # Safety
+ *
+ * `dense` is NULL or a live dense handle; each buffer pointer is NULL or points to its
+ * length in `float`s, readable for inputs, writable (and readable, for `dw` and `db`) for
+ * outputs.
+ */
+frnn_status frnn_dense_backward(const struct frnn_dense *dense,
+                                size_t batch,
+                                const float *x,
+                                size_t x_len,
+                                const float *dy,
+                                size_t dy_len,
+                                float *dx,
+                                size_t dx_len,
+                                float *dw,
+                                size_t dw_len,
+                                float *db,
+                                size_t db_len,
+                                uint32_t mode);
+
+/**
+ * Creates a model of `num_layers` layers of one cell (`cell` a `frnn_cell` value,
+ * `gru_variant` a `frnn_gru_variant` and `activation` a `frnn_activation`, both valid
+ * values, 0 when the cell does not use them; no options), layer `l` with `hidden[l]` units
+ * (the first reading `input_size` features, layer `l > 0` the `hidden[l - 1]` outputs of the
+ * one below) and weights as `frnn_layer_create_uniform` with seed `seed + l`, then a dense
+ * head from `hidden[num_layers - 1]` to `outputs` (as `frnn_dense_create` with seed
+ * `seed + num_layers`). Writes its handle to `*out_model`. Layers with options need
+ * `frnn_seq2vec_create_from_parts`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (an enum value),
+ * `FRNN_STATUS_ZERO_SIZE` (`input_size`, `num_layers`, a `hidden[l]` or `outputs` is 0),
+ * `FRNN_STATUS_OVERFLOW`.
+ *
+ * # Safety
+ *
+ * `hidden` is NULL or points to `num_layers` readable `size_t`s; `out_model` is NULL or
+ * points to a writable `frnn_seq2vec *`.
+ */
+frnn_status frnn_seq2vec_create(uint32_t cell,
+                                uint32_t gru_variant,
+                                uint32_t activation,
+                                size_t input_size,
+                                const size_t *hidden,
+                                size_t num_layers,
+                                size_t outputs,
+                                uint64_t seed,
+                                struct frnn_seq2vec **out_model);
+
+/**
+ * Creates a model from copies of the `num_layers` layers `layers` (bottom first; each
+ * layer's input size must be the hidden size of the one below; any options but an LSTM
+ * projection) and of the dense head `head` (its `inputs` the top layer's hidden size),
+ * keeping their weights: how a saved model is restored. The handles given stay the
+ * caller's. Writes the model's handle to `*out_model`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER` (`head`, `layers` with `num_layers > 0`, a
+ * `layers[l]`, `out_model`), `FRNN_STATUS_ZERO_SIZE` (`num_layers` is 0),
+ * `FRNN_STATUS_INVALID_VALUE` (the layers' sizes do not chain; a layer with a projection),
+ * `FRNN_STATUS_LENGTH_MISMATCH` (the head's `inputs` is not the top layer's `H`).
+ *
+ * # Safety
+ *
+ * `layers` is NULL or points to `num_layers` readable pointers, each NULL or a live layer
+ * handle; `head` is NULL or a live dense handle; `out_model` is NULL or points to a writable
+ * `frnn_seq2vec *`.
+ */
+frnn_status frnn_seq2vec_create_from_parts(const struct frnn_layer *const *layers,
+                                           size_t num_layers,
+                                           const struct frnn_dense *head,
+                                           struct frnn_seq2vec **out_model);
+
+/**
+ * Frees a model. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle that no call uses now or later.
+ */
+void frnn_seq2vec_destroy(struct frnn_seq2vec *model);
+
+/**
+ * Inference: the predictions `out` `[N, outputs]` for the `batch` (`N`) sequences of
+ * `steps` (`T`) steps `x` `[T, N, I]`, from zero initial states. Many threads may run this
+ * on one model at once.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_ZERO_SIZE` (`steps` or `batch` is 0),
+ * `FRNN_STATUS_OVERFLOW`, `FRNN_STATUS_LENGTH_MISMATCH`, `FRNN_STATUS_INVALID_VALUE`
+ * (misaligned or overlapping buffers). `out` is not written on error.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `x` and `out` are NULL or point to their lengths
+ * in `float`s, readable and writable.
+ */
+frnn_status frnn_seq2vec_predict(const struct frnn_seq2vec *model,
+                                 size_t steps,
+                                 size_t batch,
+                                 const float *x,
+                                 size_t x_len,
+                                 float *out,
+                                 size_t out_len);
+
+/**
+ * Forward and backward on one batch (`x` `[T, N, I]`, `target` `[N, outputs]`): writes the
+ * mean squared error of the predictions to `*out_loss` and keeps its gradients in the model
+ * (`frnn_seq2vec_get_grads`), for `frnn_seq2vec_apply`. Waits for calls running on the
+ * model to finish.
+ *
+ * Errors: as `frnn_seq2vec_predict`. `*out_loss` is not written on error.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `x` and `target` are NULL or point to their
+ * lengths in readable `float`s; `out_loss` is NULL or points to a writable `double`.
+ */
+frnn_status frnn_seq2vec_loss_and_grads(struct frnn_seq2vec *model,
+                                        size_t steps,
+                                        size_t batch,
+                                        const float *x,
+                                        size_t x_len,
+                                        const float *target,
+                                        size_t target_len,
+                                        double *out_loss);
+
+/**
+ * One optimizer step of every buffer of the model (in the order of `frnn_seq2vec_get_grads`)
+ * from the gradients it holds (from the last `frnn_seq2vec_loss_and_grads`, or as
+ * `frnn_seq2vec_set_grads` left them). Waits for calls running on the model to finish.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH` (`adam` has stepped
+ * other buffers since its create or reset). Nothing changes on error.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `adam` is NULL or a live optimizer handle.
+ */
+frnn_status frnn_seq2vec_apply(struct frnn_seq2vec *model, struct frnn_adam *adam);
+
+/**
+ * One training step on a batch (`x` `[T, N, I]`, `target` `[N, outputs]`): forward and
+ * backward (as `frnn_seq2vec_loss_and_grads`), clipping of the global gradient norm to
+ * `max_norm` (as `frnn_clip_grad_norm`; `max_norm == 0`: no clipping), and an Adam update
+ * (as `frnn_seq2vec_apply`), skipped when the gradient norm is not finite (the weights and
+ * `adam` then stay as they were; the call still succeeds). Writes the loss and the norm
+ * before clipping to `*out_stats`. Waits for calls running on the model to finish.
+ *
+ * Errors: as `frnn_seq2vec_loss_and_grads`; `FRNN_STATUS_NULL_POINTER` (`adam`,
+ * `out_stats`), `FRNN_STATUS_INVALID_VALUE` (`max_norm` negative, NaN or infinite),
+ * `FRNN_STATUS_LENGTH_MISMATCH` (as `frnn_seq2vec_apply`). Nothing changes and `*out_stats`
+ * is not written on error.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `adam` is NULL or a live optimizer handle; `x`
+ * and `target` are NULL or point to their lengths in readable `float`s; `out_stats` is NULL
+ * or points to a writable `frnn_step_stats`.
+ */
+frnn_status frnn_seq2vec_train_step(struct frnn_seq2vec *model,
+                                    struct frnn_adam *adam,
+                                    size_t steps,
+                                    size_t batch,
+                                    const float *x,
+                                    size_t x_len,
+                                    const float *target,
+                                    size_t target_len,
+                                    float max_norm,
+                                    struct frnn_step_stats *out_stats);
+
+/**
+ * Writes the input size `I` to `*out_input_size`, the number of layers to
+ * `*out_num_layers` and the number of outputs per sequence to `*out_outputs`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; each out-pointer is NULL or points to a writable
+ * `size_t`.
+ */
+frnn_status frnn_seq2vec_get_sizes(const struct frnn_seq2vec *model,
+                                   size_t *out_input_size,
+                                   size_t *out_num_layers,
+                                   size_t *out_outputs);
+
+/**
+ * Writes the descriptor of layer `index` (bottom first) to `*out_desc`: its cell, sizes and
+ * options, from which `frnn_desc_weight_lens` and `frnn_desc_extra_weight_lens` give its
+ * weight lengths.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (`index` not below the
+ * number of layers).
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `out_desc` is NULL or points to a writable
+ * `frnn_layer_desc`.
+ */
+frnn_status frnn_seq2vec_get_layer_desc(const struct frnn_seq2vec *model,
+                                        size_t index,
+                                        struct frnn_layer_desc *out_desc);
+
+/**
+ * Copies the weights of layer `index` into the buffers of `*weights` and `*extra`, as
+ * `frnn_layer_get_weights_ex` does for a layer.
+ *
+ * Errors: as `frnn_layer_get_weights_ex`; `FRNN_STATUS_INVALID_VALUE` (`index` not below
+ * the number of layers). Nothing is written unless every buffer is right.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `weights` and `extra` as in
+ * `frnn_layer_get_weights_ex`.
+ */
+frnn_status frnn_seq2vec_get_layer_weights(const struct frnn_seq2vec *model,
+                                           size_t index,
+                                           const struct frnn_weights_mut *weights,
+                                           const struct frnn_extra_weights_mut *extra);
+
+/**
+ * Replaces the weights of layer `index` with `*weights` and `*extra` (NULL: none), as
+ * `frnn_layer_set_weights_ex` takes them (copied). The gradients the model holds are kept.
+ * Waits for calls running on the model to finish.
+ *
+ * Errors: as `frnn_layer_set_weights_ex`; `FRNN_STATUS_INVALID_VALUE` (`index` not below
+ * the number of layers). The weights are unchanged on error.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `weights` and `extra` as in
+ * `frnn_layer_create_ex`.
+ */
+frnn_status frnn_seq2vec_set_layer_weights(struct frnn_seq2vec *model,
+                                           size_t index,
+                                           const struct frnn_weights *weights,
+                                           const struct frnn_extra_weights *extra);
+
+/**
+ * Copies the head's `W` `[outputs, H_top]` and `b` `[outputs]` into the buffers given, as
+ * `frnn_dense_get_weights` does.
+ *
+ * Errors: as `frnn_dense_get_weights`. Nothing is written unless both buffers are right.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `w` and `b` are NULL or point to their lengths in
+ * writable `float`s.
+ */
+frnn_status frnn_seq2vec_get_head(const struct frnn_seq2vec *model,
+                                  float *w,
+                                  size_t w_len,
+                                  float *b,
+                                  size_t b_len);
+
+/**
+ * Replaces the head's `W` and `b` (copied; both required), as `frnn_dense_set_weights`
+ * does. Waits for calls running on the model to finish.
+ *
+ * Errors: as `frnn_dense_set_weights`. The weights are unchanged on error.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `w` and `b` are NULL or point to their lengths in
+ * readable `float`s.
+ */
+frnn_status frnn_seq2vec_set_head(struct frnn_seq2vec *model,
+                                  const float *w,
+                                  size_t w_len,
+                                  const float *b,
+                                  size_t b_len);
+
+/**
+ * Writes to `*out_count` the number of gradient buffers of the model (that is, of its
+ * weight buffers): for each layer, bottom first, `W_ih, W_hh, b_ih, b_hh` and the extra
+ * buffers it has (`W_hr`, peepholes, layer-norm parameters, in that order), then the
+ * head's `W` and `b`.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `out_count` is NULL or points to a writable
+ * `size_t`.
+ */
+frnn_status frnn_seq2vec_grad_count(const struct frnn_seq2vec *model, size_t *out_count);
+
+/**
+ * Writes to `*out_len` the length in `float`s of gradient buffer `index` (in the order of
+ * `frnn_seq2vec_grad_count`), which is that of the weight buffer it belongs to.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_INVALID_VALUE` (`index` not below the
+ * count).
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `out_len` is NULL or points to a writable
+ * `size_t`.
+ */
+frnn_status frnn_seq2vec_grad_len(const struct frnn_seq2vec *model, size_t index, size_t *out_len);
+
+/**
+ * Copies the gradients the model holds (of its last `frnn_seq2vec_loss_and_grads` or train
+ * step; zeros before the first) into the `count` buffers of `grads`, one per gradient
+ * buffer in the order of `frnn_seq2vec_grad_count`, each of the length
+ * `frnn_seq2vec_grad_len` gives.
+ *
+ * Errors: `FRNN_STATUS_NULL_POINTER`, `FRNN_STATUS_LENGTH_MISMATCH` (`count`, or a buffer's
+ * length: `"grads[3]: expected 16 elements, got 15"`), `FRNN_STATUS_INVALID_VALUE`
+ * (misaligned or overlapping buffers), `FRNN_STATUS_OVERFLOW`. Nothing is written unless
+ * every buffer is right.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `grads` is NULL or points to `count` readable
+ * `frnn_buffer`s, each pointing to its length in writable `float`s.
+ */
+frnn_status frnn_seq2vec_get_grads(const struct frnn_seq2vec *model,
+                                   const struct frnn_buffer *grads,
+                                   size_t count);
+
+/**
+ * Replaces the gradients the model holds with the `count` buffers of `grads` (copied; as
+ * `frnn_seq2vec_get_grads` gives them), for `frnn_seq2vec_apply`: to clip them another way,
+ * or to apply gradients summed over several batches. Waits for calls running on the model
+ * to finish.
+ *
+ * Errors: as `frnn_seq2vec_get_grads`. Nothing changes on error.
+ *
+ * # Safety
+ *
+ * `model` is NULL or a live model handle; `grads` is NULL or points to `count` readable
+ * `frnn_const_buffer`s, each pointing to its length in readable `float`s.
+ */
+frnn_status frnn_seq2vec_set_grads(struct frnn_seq2vec *model,
+                                   const struct frnn_const_buffer *grads,
+                                   size_t count);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,6 +1,6 @@
 //! The layer descriptor: a plain C struct, and the enums that name its values.
 
-use super::handles::{borrow_handle, Out};
+use super::handles::{borrow_handle, write_all, Out};
 use super::status::{frnn_status, guard, FfiError};
 use crate::desc::{Activation, Cell, GruVariant, LayerDesc};
 use crate::error::Error;
@@ -255,6 +255,34 @@ pub(crate) mod change {
     }
 }
 
+/// The cell named by the values `cell` (a `frnn_cell`), `gru_variant` (a `frnn_gru_variant`)
+/// and `activation` (a `frnn_activation`); the last two must be valid values even when the
+/// cell does not use them. `names` name the three arguments in messages.
+pub(crate) fn cell_of(
+    cell: u32,
+    gru_variant: u32,
+    activation: u32,
+    names: [&'static str; 3],
+) -> Result<Cell, FfiError> {
+    let invalid = |what, why| FfiError::Core(Error::InvalidValue { what, why });
+    let variant = match gru_variant {
+        v if v == frnn_gru_variant::LinearBeforeReset as u32 => GruVariant::LinearBeforeReset,
+        v if v == frnn_gru_variant::ResetBeforeLinear as u32 => GruVariant::ResetBeforeLinear,
+        _ => return Err(invalid(names[1], "not a frnn_gru_variant value")),
+    };
+    let act = match activation {
+        v if v == frnn_activation::Tanh as u32 => Activation::Tanh,
+        v if v == frnn_activation::Relu as u32 => Activation::Relu,
+        _ => return Err(invalid(names[2], "not a frnn_activation value")),
+    };
+    match cell {
+        v if v == frnn_cell::Lstm as u32 => Ok(Cell::Lstm),
+        v if v == frnn_cell::Gru as u32 => Ok(Cell::Gru(variant)),
+        v if v == frnn_cell::Rnn as u32 => Ok(Cell::Rnn(act)),
+        _ => Err(invalid(names[0], "not a frnn_cell value")),
+    }
+}
+
 /// What a layer computes. Zero-initialise it, then set the fields: fields that do not apply
 /// to the cell (`gru_variant` unless GRU, `activation` unless RNN) are ignored but must still
 /// hold a valid value, and 0 always is one. `options` (all off when zero) are set after the
@@ -280,23 +308,8 @@ pub struct frnn_layer_desc {
 impl frnn_layer_desc {
     /// The safe descriptor, after checking every field.
     pub(crate) fn to_desc(self) -> Result<LayerDesc, FfiError> {
-        let invalid = |what, why| FfiError::Core(Error::InvalidValue { what, why });
-        let variant = match self.gru_variant {
-            v if v == frnn_gru_variant::LinearBeforeReset as u32 => GruVariant::LinearBeforeReset,
-            v if v == frnn_gru_variant::ResetBeforeLinear as u32 => GruVariant::ResetBeforeLinear,
-            _ => return Err(invalid("desc.gru_variant", "not a frnn_gru_variant value")),
-        };
-        let act = match self.activation {
-            v if v == frnn_activation::Tanh as u32 => Activation::Tanh,
-            v if v == frnn_activation::Relu as u32 => Activation::Relu,
-            _ => return Err(invalid("desc.activation", "not a frnn_activation value")),
-        };
-        let cell = match self.cell {
-            v if v == frnn_cell::Lstm as u32 => Cell::Lstm,
-            v if v == frnn_cell::Gru as u32 => Cell::Gru(variant),
-            v if v == frnn_cell::Rnn as u32 => Cell::Rnn(act),
-            _ => return Err(invalid("desc.cell", "not a frnn_cell value")),
-        };
+        let names = ["desc.cell", "desc.gru_variant", "desc.activation"];
+        let cell = cell_of(self.cell, self.gru_variant, self.activation, names)?;
         self.options
             .apply(LayerDesc::new(cell, self.input_size, self.hidden_size)?)
     }
@@ -371,10 +384,8 @@ pub unsafe extern "C" fn frnn_desc_weight_lens(
             Out::new("out_bias_len", out_bias_len)?,
         ];
         let [w_ih, w_hh, b, _] = weight_lens(&desc);
-        for (out, len) in outs.into_iter().zip([w_ih, w_hh, b]) {
-            // SAFETY: the caller's contract (see # Safety).
-            unsafe { out.write(len) };
-        }
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { write_all(outs, [w_ih, w_hh, b]) };
         Ok(())
     })
 }
@@ -437,10 +448,8 @@ pub(crate) unsafe fn write_extra_lens(
         Out::new("out_peepholes_len", out_peepholes_len)?,
         Out::new("out_layer_norm_len", out_layer_norm_len)?,
     ];
-    for (out, len) in outs.into_iter().zip(extra_lens(d)) {
-        // SAFETY: the caller's contract.
-        unsafe { out.write(len) };
-    }
+    // SAFETY: the caller's contract.
+    unsafe { write_all(outs, extra_lens(d)) };
     Ok(())
 }
 

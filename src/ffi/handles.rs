@@ -75,3 +75,15 @@ impl<T> Out<T> {
         unsafe { self.ptr.write(value) }
     }
 }
+
+/// Stores the results of several out-parameters of one type, in order.
+///
+/// # Safety
+///
+/// As [`Out::write`], for every pointer.
+pub(crate) unsafe fn write_all<T, const N: usize>(outs: [Out<T>; N], values: [T; N]) {
+    for (out, v) in outs.into_iter().zip(values) {
+        // SAFETY: the caller's contract.
+        unsafe { out.write(v) };
+    }
+}

@@ -297,22 +297,37 @@ pub unsafe extern "C" fn frnn_layer_get_weights_ex(
         // SAFETY: the caller's contract (see # Safety).
         let layer = unsafe { borrow_handle("layer", layer) }?;
         // SAFETY: the caller's contract (see # Safety).
-        let (w, e) = unsafe { (opt_struct("weights", weights)?, opt_struct("extra", extra)?) };
-        let dsts = set_dsts(At::Args, &WEIGHT_NAMES7, w, e);
-        // SAFETY: the caller's contract (see # Safety).
-        let ([], [], [], outs) = unsafe { borrow([], [], [], dsts) }?;
-        let st = layer.read();
-        let d = st.value.desc();
-        check_set(
-            d,
-            At::Args,
-            &WEIGHT_NAMES7,
-            outs.each_ref().map(|o| o.as_deref().map(<[f32]>::len)),
-            &[],
-        )?;
-        copy_set_out(st.value.weights(), present(d, outs));
-        Ok(())
+        unsafe { copy_weights_out(&layer.read().value, weights, extra) }
     })
+}
+
+/// The body of `frnn_layer_get_weights_ex` for any layer: copies its weights into the given
+/// buffers of `*weights` and `*extra` (NULL: none of them), after checking every one.
+///
+/// # Safety
+///
+/// `weights` and `extra` are NULL or point to a readable struct whose buffers are NULL or
+/// point to their lengths in writable `float`s.
+pub(crate) unsafe fn copy_weights_out(
+    layer: &Layer,
+    weights: *const frnn_weights_mut,
+    extra: *const frnn_extra_weights_mut,
+) -> Result<(), FfiError> {
+    // SAFETY: the caller's contract.
+    let (w, e) = unsafe { (opt_struct("weights", weights)?, opt_struct("extra", extra)?) };
+    let dsts = set_dsts(At::Args, &WEIGHT_NAMES7, w, e);
+    // SAFETY: the caller's contract.
+    let ([], [], [], outs) = unsafe { borrow([], [], [], dsts) }?;
+    let d = layer.desc();
+    check_set(
+        d,
+        At::Args,
+        &WEIGHT_NAMES7,
+        outs.each_ref().map(|o| o.as_deref().map(<[f32]>::len)),
+        &[],
+    )?;
+    copy_set_out(layer.weights(), present(d, outs));
+    Ok(())
 }
 
 /// Replaces the layer's weights (copied; lengths as `frnn_desc_weight_lens`). Workspaces

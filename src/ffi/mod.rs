@@ -19,6 +19,15 @@
 //!   or [`frnn_forward_options_ex`], which carries its own `struct_size` so that fields can be
 //!   appended later without breaking callers built against an older header (the `*_opts_ex`
 //!   calls; `frnn_forward_options_ex_init` fills in the defaults).
+//! - The training helpers of `fusedrnn::train`: `frnn_adam` (the Adam optimizer over a list
+//!   of `frnn_buffer`s, moments kept per position), `frnn_dense` (a dense head `x W^T + b`,
+//!   forward and backward), `frnn_seq2vec` (recurrent layers, a width each, read at the last
+//!   step by a dense head and trained on the mean squared error: `_predict`,
+//!   `_loss_and_grads` then `_apply`, or `_train_step` with clipping and an
+//!   [`frnn_step_stats`]; each layer's weights, the head's and the gradient buffers read and
+//!   written, for saving, restoring and custom clipping); clipping is `frnn_grad_norm` and
+//!   `frnn_clip_grad_*`. `fusedrnn::train::LayerStack` has no handle: `frnn_stack` does what it
+//!   does for layers of one width, and `frnn_seq2vec` holds one with a width per layer.
 //! - Every call that can fail returns an [`frnn_status`]; `frnn_last_error_message` gives the
 //!   detail of the last failure on the calling thread. Out-parameters and output buffers are
 //!   written only on success.
@@ -46,6 +55,14 @@
 //! - A `frnn_workspace`, `frnn_stack_workspace`, `frnn_stream` or `frnn_stack_stream` serves
 //!   one call at a time: concurrent calls on one are serialised (memory-safe, but what it then
 //!   holds depends on their order).
+//! - A `frnn_dense` is shared like a layer: `frnn_dense_forward`, `frnn_dense_backward` and
+//!   the getters from any number of threads at once; `frnn_dense_set_weights` waits for them.
+//! - A `frnn_seq2vec`: `frnn_seq2vec_predict` and the getters from any number of threads at
+//!   once; the calls that change the model (`_loss_and_grads`, `_apply`, `_train_step`,
+//!   `_set_layer_weights`, `_set_head`, `_set_grads`) wait for the running calls and run one
+//!   at a time. Its layers run on the process-wide thread setting.
+//! - A `frnn_adam` serves one call at a time (concurrent calls are serialised);
+//!   `frnn_seq2vec_apply` and `frnn_seq2vec_train_step` lock the model, then the optimizer.
 //! - Descriptors are plain structs that the `*_desc_set_*` calls write: not from two threads
 //!   at once on one descriptor.
 //! - `*_destroy` must not run concurrently with any other use of that handle.
@@ -89,6 +106,14 @@ mod convert;
 
 mod clip;
 
+mod train;
+
+mod dense;
+
+mod seq2vec;
+
+mod seq2vec_params;
+
 mod args;
 mod handles;
 mod shared;
@@ -98,10 +123,13 @@ mod weight_sets;
 pub use buffers::*;
 pub use clip::*;
 pub use convert::*;
+pub use dense::*;
 pub use desc::*;
 pub use exec::*;
 pub use layer::*;
 pub use pytorch::*;
+pub use seq2vec::*;
+pub use seq2vec_params::*;
 pub use stack::*;
 pub use stack_desc::*;
 pub use stack_exec::*;
@@ -109,6 +137,7 @@ pub use stack_stream::*;
 pub use status::*;
 pub use stream::*;
 pub use threads::*;
+pub use train::*;
 pub use workspace::*;
 
 use std::ffi::{c_char, CStr};

@@ -1,5 +1,5 @@
-//! What a layer or stack handle holds: the value behind a read-write lock, and optionally its
-//! own thread pool.
+//! What a layer, stack, dense-head or model handle holds: the value behind a read-write
+//! lock, and optionally its own thread pool.
 
 use std::ops::DerefMut;
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -66,6 +66,38 @@ impl<T: Sync> Shared<T> {
         let st = self.read();
         let mut guard = lock();
         let (value, target) = (&st.value, &mut *guard);
+        threads::run(st.pool.as_ref(), move || f(value, target))?
+    }
+
+    /// `f` on the value under the write lock (it waits for the running calls, and calls that
+    /// start later wait for it), on the handle's threads.
+    pub(crate) fn run_mut<R: Send>(&self, f: impl FnOnce(&mut T) -> Result<R, FfiError> + Send) -> Result<R, FfiError>
+    where
+        T: Send,
+    {
+        let mut st = self.write();
+        let st = &mut *st;
+        let value = &mut st.value;
+        threads::run(st.pool.as_ref(), move || f(value))?
+    }
+
+    /// As [`Shared::run_mut`], with what `lock` locks (an optimizer); both locks taken on the
+    /// calling thread, the handle's first (as [`Shared::run_locked`]).
+    pub(crate) fn run_mut_locked<G, U, R>(
+        &self,
+        lock: impl FnOnce() -> G,
+        f: impl FnOnce(&mut T, &mut U) -> Result<R, FfiError> + Send,
+    ) -> Result<R, FfiError>
+    where
+        T: Send,
+        G: DerefMut<Target = U>,
+        U: Send + ?Sized,
+        R: Send,
+    {
+        let mut st = self.write();
+        let mut guard = lock();
+        let st = &mut *st;
+        let (value, target) = (&mut st.value, &mut *guard);
         threads::run(st.pool.as_ref(), move || f(value, target))?
     }
 

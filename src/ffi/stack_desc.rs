@@ -1,7 +1,7 @@
 //! The stack descriptor: a plain C struct, the direction enum, and the size queries.
 
 use super::desc::{change, frnn_cell_options, frnn_layer_desc, set_option, weight_lens, write_extra_lens, WithOptions};
-use super::handles::{borrow_handle, Out};
+use super::handles::{borrow_handle, write_all, Out};
 use super::status::{frnn_status, guard, FfiError};
 use crate::api::{Direction, StackDesc};
 use crate::desc::{Activation, Cell, GruVariant, LayerDesc};
@@ -181,10 +181,8 @@ pub unsafe extern "C" fn frnn_stack_desc_sizes(
             Out::new("out_layer_count", out_layer_count)?,
             Out::new("out_output_size", out_output_size)?,
         ];
-        for (out, v) in outs.into_iter().zip([desc.layer_count(), desc.output_size()]) {
-            // SAFETY: the caller's contract (see # Safety).
-            unsafe { out.write(v) };
-        }
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { write_all(outs, [desc.layer_count(), desc.output_size()]) };
         Ok(())
     })
 }
@@ -216,10 +214,8 @@ pub unsafe extern "C" fn frnn_stack_desc_weight_lens(
             Out::new("out_bias_len", out_bias_len)?,
         ];
         let [w_ih, w_hh, b, _] = weight_lens(&layer_at(&desc, index)?);
-        for (out, len) in outs.into_iter().zip([w_ih, w_hh, b]) {
-            // SAFETY: the caller's contract (see # Safety).
-            unsafe { out.write(len) };
-        }
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { write_all(outs, [w_ih, w_hh, b]) };
         Ok(())
     })
 }

@@ -11,7 +11,7 @@ use super::buffers::{
     borrow_array, frnn_dropout, frnn_extra_weights_mut, frnn_forward_options, frnn_forward_options_ex, frnn_weights_mut,
 };
 use super::desc::grad_mode;
-use super::handles::{borrow_handle, free_handle, into_handle, Out};
+use super::handles::{borrow_handle, free_handle, into_handle, write_all, Out};
 use super::slices::{borrow, borrow_vec, Dst};
 use super::stack::{elem, frnn_stack, per_layer_opt};
 use super::status::{frnn_status, guard, guard_value, FfiError};
@@ -632,10 +632,8 @@ pub unsafe extern "C" fn frnn_stack_workspace_mask_count(
         let st = ws.lock();
         let masks = masks_of(&st.ws, kind)?;
         let vals = [masks.len(), masks.first().map_or(0, Vec::len)];
-        for (out, v) in outs.into_iter().zip(vals) {
-            // SAFETY: the caller's contract (see # Safety).
-            unsafe { out.write(v) };
-        }
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { write_all(outs, vals) };
         Ok(())
     })
 }

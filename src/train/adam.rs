@@ -82,6 +82,13 @@ impl Adam {
         self.v.clear();
     }
 
+    /// The lengths of the buffers whose moments it keeps, in order: what every later
+    /// [`Adam::step`] must pass. `None` before the first step (after [`Adam::new`] or
+    /// [`Adam::reset`]), when any buffers are taken.
+    pub(crate) fn moment_lens(&self) -> Option<Vec<usize>> {
+        (!(self.m.is_empty() && self.t == 0)).then(|| self.m.iter().map(Vec::len).collect())
+    }
+
     /// One update of `params` from `grads` (same count, same lengths, pairwise).
     ///
     /// # Panics
@@ -181,6 +188,19 @@ mod tests {
         let mut a = [0.0f32; 2];
         opt.step(&mut [&mut a[..]], &[&[1.0, -1.0]]);
         assert!((a[0] + 0.2).abs() < 1e-6 && (a[1] - 0.2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn moment_lens_are_those_of_the_first_step() {
+        let mut opt = Adam::new(0.1);
+        assert_eq!(opt.moment_lens(), None);
+        opt.step(&mut [&mut [0.0f32; 2][..], &mut [0.0f32; 0][..]], &[&[1.0, 1.0], &[]]);
+        assert_eq!(opt.moment_lens(), Some(vec![2, 0]));
+        opt.reset();
+        assert_eq!(opt.moment_lens(), None);
+        // A first step over no buffers fixes that too.
+        opt.step(&mut [], &[]);
+        assert_eq!(opt.moment_lens(), Some(vec![]));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::{clip_grad_norm, Adam, Dense, LayerStack};
 use crate::error::{check_len, Result};
-use crate::{Cell, GradMode, GradOutput, SeqShape};
+use crate::{Cell, GradMode, GradOutput, SeqShape, Weights};
 
 /// What one training step measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -138,6 +138,24 @@ impl Seq2Vec {
         let mut g = self.stack.grad_buffers_mut();
         g.extend(self.head_grad.buffers_mut());
         g
+    }
+
+    /// The gradient buffers, in the order of [`Seq2Vec::grad_buffers_mut`].
+    pub(crate) fn grad_buffers(&self) -> Vec<&[f32]> {
+        let mut g = self.stack.grad_buffers();
+        g.extend(self.head_grad.buffers());
+        g
+    }
+
+    /// Replaces the weights of layer `l` of the stack (bottom first); their descriptor must
+    /// be the layer's.
+    pub(crate) fn set_layer_weights(&mut self, l: usize, weights: Weights) -> Result<()> {
+        self.stack.set_layer_weights(l, weights)
+    }
+
+    /// The head's `W` and `b`, mutable (their lengths are fixed).
+    pub(crate) fn head_buffers_mut(&mut self) -> [&mut [f32]; 2] {
+        self.head.buffers_mut()
     }
 
     /// One optimizer step from the gradients of the last [`Seq2Vec::loss_and_grads`], over

@@ -110,6 +110,16 @@ impl LayerStack {
         self.grads.iter().flat_map(|g| g.all_buffers()).collect()
     }
 
+    /// Replaces the weights of layer `l` (bottom first); their descriptor must be the layer's.
+    /// Workspaces filled before no longer match.
+    pub(crate) fn set_layer_weights(&mut self, l: usize, weights: Weights) -> Result<()> {
+        let layer = self.layers.get_mut(l).ok_or(Error::InvalidValue {
+            what: "index",
+            why: "not below the number of layers",
+        })?;
+        layer.set_weights(weights)
+    }
+
     /// Write access to every layer's weights at once (for an optimizer step), bottom first;
     /// each layer re-prepares its weights when its guard is dropped.
     pub fn weights_mut(&mut self) -> Vec<WeightsMut<'_>> {
