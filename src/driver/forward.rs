@@ -81,7 +81,7 @@ pub(crate) struct Io<'a> {
 
 /// Runs the layer over the sequence; sequences of a variable-length batch stop at their own
 /// lengths (`Y` is zero past them, their final states are those at their last step).
-pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
+pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, mut io: Io<'_>, b: Bufs<'_>) {
     let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
     let (t_len, n) = (sched.t(), sched.n());
     // `h` is `hw` wide (`P` with a projection), the cell state `H`.
@@ -127,6 +127,9 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
                 (None, _) => s0.fill(0.0),
             }
         }
+        // Inference of a uniform batch writes each `h_t` straight into `Y` (and reads `h_{t-1}`
+        // back from it) instead of through the ring and a copy.
+        let direct = !b.packed && vl.is_none();
         // With no h0 the first recurrent product is zero and skipped.
         let h0_zero = io.h0.is_none();
         // Recurrent dropout: the step's `h_prev ⊙ mask`.
@@ -142,7 +145,14 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
             }
             let gates = &mut b.gates[sched.off(t) * gh_w..][..m * gh_w];
             let (p, q) = (row(t), row(t + 1));
-            let (h_prev, h_next) = two_rows(b.h, hw, p, q, m);
+            let (h_prev, h_next): (&[f32], &mut [f32]) = if direct {
+                let nh = n * hw;
+                let (done, rest) = io.y.split_at_mut(t * nh);
+                let prev = if t == 0 { &b.h[..nh] } else { &done[(t - 1) * nh..] };
+                (prev, &mut rest[..nh])
+            } else {
+                two_rows(b.h, hw, p, q, m)
+            };
             let rec = !(t == 0 && h0_zero);
             let h_rec: Option<&[f32]> = io.rmask.map(|mask| {
                 let hm = &mut hm_buf[..m * hw];
@@ -223,14 +233,22 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, io: Io<'_>, b: Bufs<'_>) {
                     }
                 }
             }
-            let h_new = &b.h[q * hw..][..m * hw];
-            let y_t = &mut io.y[t * n * hw..][..n * hw];
-            match vl {
-                None => y_t.copy_from_slice(h_new),
-                Some(v) => v.scatter_step(t, h_new, hw, y_t),
+            if !direct {
+                let h_new = &b.h[q * hw..][..m * hw];
+                let y_t = &mut io.y[t * n * hw..][..n * hw];
+                match vl {
+                    None => y_t.copy_from_slice(h_new),
+                    Some(v) => v.scatter_step(t, h_new, hw, y_t),
+                }
             }
         }
 
+        if direct && t_len > 0 {
+            // `h_T` is `Y`'s last step.
+            if let Some(out) = io.h_n.take() {
+                out.copy_from_slice(&io.y[(t_len - 1) * n * hw..][..n * hw]);
+            }
+        }
         for (buf, out, w) in [(&*b.h, io.h_n, hw), (&*b.c, io.c_n, h_sz)] {
             let Some(out) = out else { continue };
             match vl {

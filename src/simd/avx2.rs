@@ -41,23 +41,22 @@ impl<const ZMM: bool> Vf32 for Avx<ZMM> {
     ) -> [[Self; G]; MR] {
         if ZMM {
             // SAFETY: `Avx<true>` is used only on CPUs with AVX-512F (module doc).
-            let acc = unsafe { super::avx512::tile::<MR, G, AT>(k, a, lda, panel) };
-            return acc.map(|row| row.map(Self));
+            return unsafe { super::avx512::tile::<MR, G, AT, ZMM>(k, a, lda, panel) };
         }
         /// # Safety
         /// The CPU has AVX2 and FMA.
         #[inline(never)]
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn out_of_line<const MR: usize, const G: usize, const AT: bool>(
+        unsafe fn out_of_line<const MR: usize, const G: usize, const AT: bool, const Z: bool>(
             k: usize,
             a: &[f32],
             lda: usize,
             panel: &[f32],
-        ) -> [[Avx2; G]; MR] {
-            crate::gemm::tile::tile_body::<Avx2, MR, G, AT>(k, a, lda, panel)
+        ) -> [[Avx<Z>; G]; MR] {
+            crate::gemm::tile::tile_body::<Avx<Z>, MR, G, AT>(k, a, lda, panel)
         }
         // SAFETY: code using `Avx` runs only on CPUs with AVX2 and FMA (module doc).
-        unsafe { out_of_line::<MR, G, AT>(k, a, lda, panel) }.map(|row| row.map(|v| Self(v.0)))
+        unsafe { out_of_line::<MR, G, AT, ZMM>(k, a, lda, panel) }
     }
     #[inline(always)]
     fn splat(v: f32) -> Self {

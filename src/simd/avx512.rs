@@ -9,6 +9,7 @@
 
 use std::arch::x86_64::*;
 
+use super::avx2::Avx;
 use crate::gemm::pack::UNITS;
 use crate::gemm::tile::{pf_lines, PF_ROWS};
 
@@ -24,12 +25,12 @@ use crate::gemm::tile::{pf_lines, PF_ROWS};
 /// The CPU has AVX-512F, AVX-512VL, AVX2 and FMA.
 #[inline(never)]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-pub(super) unsafe fn tile<const MR: usize, const G: usize, const AT: bool>(
+pub(super) unsafe fn tile<const MR: usize, const G: usize, const AT: bool, const Z: bool>(
     k: usize,
     a: &[f32],
     lda: usize,
     panel: &[f32],
-) -> [[__m256; G]; MR] {
+) -> [[Avx<Z>; G]; MR] {
     // Pairs of gates per panel row (one zmm each) and whether one 8-lane gate is left over.
     let pairs = G / 2;
     let odd = G % 2 == 1;
@@ -71,14 +72,16 @@ pub(super) unsafe fn tile<const MR: usize, const G: usize, const AT: bool>(
             }
         }
     }
-    let mut out = [[_mm256_setzero_ps(); G]; MR];
+    // Handed back as the 8-lane vector type itself (`Z` is the caller's; a conversion of the
+    // whole array afterwards was compiled as an out-of-line copy).
+    let mut out = [[Avx::<Z>(_mm256_setzero_ps()); G]; MR];
     for (o, (z, y)) in out.iter_mut().zip(acc.iter().zip(acc_odd)) {
         for j in 0..pairs {
-            o[2 * j] = _mm512_castps512_ps256(z[j]);
-            o[2 * j + 1] = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(z[j])));
+            o[2 * j] = Avx(_mm512_castps512_ps256(z[j]));
+            o[2 * j + 1] = Avx(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(z[j]))));
         }
         if odd {
-            o[G - 1] = y;
+            o[G - 1] = Avx(y);
         }
     }
     out
