@@ -172,7 +172,7 @@ impl Layer {
             self.ctx(),
             &sched,
             io(input, output, None),
-            scratch.bufs(self.desc(), shape),
+            scratch.bufs(self.desc(), shape, forward::fuses_projection(self.ctx(), shape.n)),
         );
         Ok(())
     }

@@ -64,7 +64,8 @@ impl Stream {
         let mut s = Self::new(layer, n)?;
         let shape = SeqShape::new(max_steps, n);
         shape.validate(&s.desc)?;
-        let _ = s.scratch.bufs(&s.desc, shape);
+        // Room for the up-front projection, whether or not the pushes will fuse it.
+        let _ = s.scratch.bufs(&s.desc, shape, false);
         Ok(s)
     }
 

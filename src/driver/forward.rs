@@ -143,7 +143,10 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, mut io: Io<'_>, b: Bufs<'_>) {
                 io.y[t * n * hw..][..n * hw].fill(0.0);
                 continue;
             }
-            let gates = &mut b.gates[sched.off(t) * gh_w..][..m * gh_w];
+            // With the projection fused, the step's gate buffer is one scratch slot (inference
+            // writes no activations back).
+            let g0 = if fuse { 0 } else { sched.off(t) * gh_w };
+            let gates = &mut b.gates[g0..][..m * gh_w];
             let (p, q) = (row(t), row(t + 1));
             let (h_prev, h_next): (&[f32], &mut [f32]) = if direct {
                 let nh = n * hw;
@@ -311,11 +314,12 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    /// The buffers for `d` at shape `s`, growing them if needed.
-    pub(crate) fn bufs(&mut self, d: &LayerDesc, s: SeqShape) -> Bufs<'_> {
+    /// The buffers for `d` at shape `s`, growing them if needed; `fused`: the projection is
+    /// computed in the steps ([`fuses_projection`]), so the gate buffer holds one step.
+    pub(crate) fn bufs(&mut self, d: &LayerDesc, s: SeqShape, fused: bool) -> Bufs<'_> {
         let nh = s.n * d.hidden_size();
         let lens = [
-            s.t * s.n * d.gate_rows(),
+            if fused { 1 } else { s.t } * s.n * d.gate_rows(),
             2 * s.n * d.output_size(),
             if d.cell() == Cell::Lstm { 2 * nh } else { 0 },
             if matches!(d.cell(), Cell::Gru(_)) { nh } else { 0 },
