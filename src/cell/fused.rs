@@ -283,19 +283,21 @@ unsafe fn lstm_units<W: Vf32>(s: &FwdStep, pre: [W; 4], row: usize, u0: usize, l
 /// # Safety
 /// As [`lstm_rows`].
 #[inline(always)]
-unsafe fn rnn_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, act: Activation, b: usize, r0: usize) {
+unsafe fn rnn_rows<V: Widen, const MR: usize>(s: &FwdStep, p: &Packed, act: Activation, b: usize, r0: usize) {
     // SAFETY: the caller's contract covers every pointer below.
     unsafe {
-        // A wide panel: four vectors of 8 units each per row (see `Packed::wide_rows`).
+        // A wide panel: four runs of 8 units per row (see `Packed::wide_rows`), taken in pairs
+        // (16 contiguous units).
         let acc = product::<V, MR, WIDE>(s.h_prev, p, b, r0);
-        for (r, a) in acc.iter().enumerate() {
-            for (g, v) in a.iter().enumerate() {
-                let (_, u0, len) = p.out_units(b, g, s.h);
-                if len == 0 {
-                    continue;
-                }
+        for run in (0..WIDE).step_by(2) {
+            let u0 = (WIDE * b + run) * UNITS;
+            if u0 >= s.h {
+                continue;
+            }
+            let len = (2 * UNITS).min(s.h - u0);
+            for (r, a) in acc.iter().enumerate() {
                 let off = (r0 + r) * s.h + u0;
-                let pre = *v + get::<V>(s.gates.add(off), len);
+                let pre = V::widen(a[run], a[run + 1]) + get::<V::Wide>(s.gates.add(off), len);
                 let v = match act {
                     Activation::Tanh => tanh(pre),
                     Activation::Relu => relu(pre),
@@ -311,36 +313,35 @@ unsafe fn rnn_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, act: Activ
 /// # Safety
 /// As [`lstm_rows`].
 #[inline(always)]
-unsafe fn gru_lbr_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
+unsafe fn gru_lbr_rows<V: Widen, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
     let h = s.h;
     // SAFETY: the caller's contract covers every pointer below.
     unsafe {
-        // Two runs of 8 units per gate (`sub_blocks(3)`): vector `2g + run`.
+        // Two runs of 8 units per gate (`sub_blocks(3)`): vector `2g + run`; both runs of a
+        // gate are 16 contiguous units.
         let acc = product::<V, MR, 6>(s.h_prev, p, b, r0);
-        for run in 0..2 {
-            let u0 = (2 * b + run) * UNITS;
-            if u0 >= h {
-                continue;
+        let u0 = 2 * b * UNITS;
+        if u0 >= h {
+            return;
+        }
+        let len = (2 * UNITS).min(h - u0);
+        let b_hn = get::<V::Wide>(s.b_hn.add(u0), len);
+        for (r, a) in acc.iter().enumerate() {
+            let row = r0 + r;
+            let g = s.gates.add(row * 3 * h + u0);
+            let off = row * h + u0;
+            let rg = sigmoid(V::widen(a[0], a[1]) + get::<V::Wide>(g, len));
+            let z = sigmoid(V::widen(a[2], a[3]) + get::<V::Wide>(g.add(h), len));
+            let hn = V::widen(a[4], a[5]) + b_hn;
+            let n = tanh(rg.mul_add(hn, get::<V::Wide>(g.add(2 * h), len)));
+            let hp = get::<V::Wide>(s.h_prev_vals.add(off), len);
+            if s.keep_gates {
+                put(rg, g, len);
+                put(z, g.add(h), len);
+                put(n, g.add(2 * h), len);
+                put(hn, s.aux.add(off), len);
             }
-            let len = UNITS.min(h - u0);
-            let b_hn = get::<V>(s.b_hn.add(u0), len);
-            for (r, a) in acc.iter().enumerate() {
-                let row = r0 + r;
-                let g = s.gates.add(row * 3 * h + u0);
-                let off = row * h + u0;
-                let rg = sigmoid(a[run] + get::<V>(g, len));
-                let z = sigmoid(a[2 + run] + get::<V>(g.add(h), len));
-                let hn = a[4 + run] + b_hn;
-                let n = tanh(rg.mul_add(hn, get::<V>(g.add(2 * h), len)));
-                let hp = get::<V>(s.h_prev_vals.add(off), len);
-                if s.keep_gates {
-                    put(rg, g, len);
-                    put(z, g.add(h), len);
-                    put(n, g.add(2 * h), len);
-                    put(hn, s.aux.add(off), len);
-                }
-                put(z.mul_add(hp - n, n), s.h_next.add(off), len);
-            }
+            put(z.mul_add(hp - n, n), s.h_next.add(off), len);
         }
     }
 }
@@ -350,33 +351,32 @@ unsafe fn gru_lbr_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usi
 /// # Safety
 /// As [`lstm_rows`].
 #[inline(always)]
-unsafe fn gru_rz_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
+unsafe fn gru_rz_rows<V: Widen, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
     let h = s.h;
     // SAFETY: the caller's contract covers every pointer below.
     unsafe {
-        // Two runs of 8 units per gate (`sub_blocks(2)`): vector `2g + run`.
+        // Two runs of 8 units per gate (`sub_blocks(2)`): vector `2g + run`, 16 contiguous
+        // units per gate.
         let acc = product::<V, MR, 4>(s.h_prev, p, b, r0);
-        for run in 0..2 {
-            let u0 = (2 * b + run) * UNITS;
-            if u0 >= h {
-                continue;
+        let u0 = 2 * b * UNITS;
+        if u0 >= h {
+            return;
+        }
+        let len = (2 * UNITS).min(h - u0);
+        for (r, a) in acc.iter().enumerate() {
+            let row = r0 + r;
+            let g = s.gates.add(row * 3 * h + u0);
+            let off = row * h + u0;
+            let rg = sigmoid(V::widen(a[0], a[1]) + get::<V::Wide>(g, len));
+            let z = sigmoid(V::widen(a[2], a[3]) + get::<V::Wide>(g.add(h), len));
+            if s.keep_gates {
+                put(rg, g, len);
             }
-            let len = UNITS.min(h - u0);
-            for (r, a) in acc.iter().enumerate() {
-                let row = r0 + r;
-                let g = s.gates.add(row * 3 * h + u0);
-                let off = row * h + u0;
-                let rg = sigmoid(a[run] + get::<V>(g, len));
-                let z = sigmoid(a[2 + run] + get::<V>(g.add(h), len));
-                if s.keep_gates {
-                    put(rg, g, len);
-                }
-                // Phase 2 reads `z` back.
-                put(z, g.add(h), len);
-                // r ⊙ h as the recurrent product sees h (masked under recurrent dropout).
-                let hr = s.h_prev.unwrap_or(s.h_prev_vals);
-                put(rg * get::<V>(hr.add(off), len), s.aux.add(off), len);
-            }
+            // Phase 2 reads `z` back.
+            put(z, g.add(h), len);
+            // r ⊙ h as the recurrent product sees h (masked under recurrent dropout).
+            let hr = s.h_prev.unwrap_or(s.h_prev_vals);
+            put(rg * get::<V::Wide>(hr.add(off), len), s.aux.add(off), len);
         }
     }
 }
@@ -387,26 +387,26 @@ unsafe fn gru_rz_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usiz
 /// # Safety
 /// As [`lstm_rows`], and phase 1 of this step has completed for every block.
 #[inline(always)]
-unsafe fn gru_n_rows<V: Vf32, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
+unsafe fn gru_n_rows<V: Widen, const MR: usize>(s: &FwdStep, p: &Packed, b: usize, r0: usize) {
     let h = s.h;
     // SAFETY: the caller's contract covers every pointer below.
     unsafe {
         let a_src = s.h_prev.map(|_| s.aux as *const f32);
-        // One gate in WIDE runs of 8 units (`sub_blocks(1)`).
+        // One gate in WIDE runs of 8 units (`sub_blocks(1)`), taken in pairs.
         let acc = product::<V, MR, WIDE>(a_src, p, b, r0);
-        for run in 0..WIDE {
+        for run in (0..WIDE).step_by(2) {
             let u0 = (WIDE * b + run) * UNITS;
             if u0 >= h {
                 continue;
             }
-            let len = UNITS.min(h - u0);
+            let len = (2 * UNITS).min(h - u0);
             for (r, a) in acc.iter().enumerate() {
                 let row = r0 + r;
                 let g = s.gates.add(row * 3 * h + u0);
                 let off = row * h + u0;
-                let n = tanh(a[run] + get::<V>(g.add(2 * h), len));
-                let z = get::<V>(g.add(h), len);
-                let hp = get::<V>(s.h_prev_vals.add(off), len);
+                let n = tanh(V::widen(a[run], a[run + 1]) + get::<V::Wide>(g.add(2 * h), len));
+                let z = get::<V::Wide>(g.add(h), len);
+                let hp = get::<V::Wide>(s.h_prev_vals.add(off), len);
                 if s.keep_gates {
                     put(n, g.add(2 * h), len);
                 }
@@ -429,7 +429,7 @@ fn lstm_g<V: Widen>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
 }
 
 #[inline(always)]
-fn rnn_g<V: Vf32>(s: &FwdStep, p: &Packed, act: Activation, blocks: Range<usize>) {
+fn rnn_g<V: Widen>(s: &FwdStep, p: &Packed, act: Activation, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
         tile_rows!(V, s.n, 3, 14, |MR, r0| unsafe { rnn_rows::<V, MR>(s, p, act, b, r0) });
@@ -437,7 +437,7 @@ fn rnn_g<V: Vf32>(s: &FwdStep, p: &Packed, act: Activation, blocks: Range<usize>
 }
 
 #[inline(always)]
-fn gru_lbr_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
+fn gru_lbr_g<V: Widen>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
         tile_rows!(V, s.n, 2, 9, |MR, r0| unsafe { gru_lbr_rows::<V, MR>(s, p, b, r0) });
@@ -445,7 +445,7 @@ fn gru_lbr_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
 }
 
 #[inline(always)]
-fn gru_rz_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
+fn gru_rz_g<V: Widen>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
         tile_rows!(V, s.n, 3, 14, |MR, r0| unsafe { gru_rz_rows::<V, MR>(s, p, b, r0) });
@@ -453,7 +453,7 @@ fn gru_rz_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
 }
 
 #[inline(always)]
-fn gru_n_g<V: Vf32>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
+fn gru_n_g<V: Widen>(s: &FwdStep, p: &Packed, blocks: Range<usize>) {
     for b in blocks {
         // SAFETY: as in `lstm_g`.
         tile_rows!(V, s.n, 3, 14, |MR, r0| unsafe { gru_n_rows::<V, MR>(s, p, b, r0) });
