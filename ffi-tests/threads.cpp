@@ -5,7 +5,8 @@
 //   workspace) on the same layer at once, getting bitwise the single-threaded results;
 // - frnn_layer_set_weights while other threads run forwards: each forward sees either the
 //   old or the new weights, never a mix;
-// - two threads training on one shared workspace are serialised (memory-safe);
+// - two threads training on one shared workspace are serialised (memory-safe): what succeeds
+//   is the lone result, a backward-weights after the other thread's forward is refused;
 // - the last-error message is per thread;
 // - several std::threads run inference (and seeded-dropout training, each with its own
 //   workspace) on one shared stack handle at once, every result bitwise equal to a
@@ -198,10 +199,39 @@ int main() {
         CHECK(same(infer(layer, in).y, one.y));  // the last set was the old weights
     }
 
-    // Two threads training on one workspace: serialised, and what it then holds is consistent.
+    // Two threads training on one workspace: each call is serialised, but the two threads'
+    // sequences interleave. A forward always refills the workspace (and backward-data then
+    // reads whichever forward ran last: same layer, same inputs, same numbers); a
+    // backward-weights right after the other thread's forward finds the gate gradients gone
+    // and says so. Whatever succeeds is bitwise the lone result; afterwards the workspace
+    // serves a lone sequence as before.
     {
-        std::thread a([&] { train(layer, ws, in); });
-        std::thread b([&] { train(layer, ws, in); });
+        auto racing = [&] {
+            for (int it = 0; it < 3; it++) {
+                Results r;
+                r.y.assign(NY, NAN);
+                r.dx.assign(NX, NAN);
+                r.dh0.assign(NH, NAN);
+                for (int k = 0; k < 4; k++) r.g[k].assign(WL[k], NAN);
+                CHECK_OK(frnn_layer_forward_train(layer, ws, T, N, in.x.data(), NX, in.h0.data(), NH,
+                                                  in.c0.data(), NH, r.y.data(), NY, nullptr, 0, nullptr, 0));
+                CHECK(same(r.y, one_train.y));
+                CHECK_OK(frnn_layer_backward_data(layer, ws, in.dy.data(), NY, nullptr, 0, nullptr, 0,
+                                                  r.dx.data(), NX, r.dh0.data(), NH, nullptr, 0));
+                CHECK(same(r.dx, one_train.dx) && same(r.dh0, one_train.dh0));
+                frnn_status s = frnn_layer_backward_weights(
+                    layer, ws, in.x.data(), NX, r.g[0].data(), WL[0], r.g[1].data(), WL[1],
+                    r.g[2].data(), WL[2], r.g[3].data(), WL[3], FRNN_GRAD_MODE_OVERWRITE);
+                CHECK(s == FRNN_STATUS_OK || s == FRNN_STATUS_WORKSPACE);
+                for (int k = 0; k < 4; k++) {
+                    // Written on success only.
+                    CHECK(s == FRNN_STATUS_OK ? same(r.g[k], one_train.g[k])
+                                              : std::isnan(r.g[k][0]) && std::isnan(r.g[k][WL[k] - 1]));
+                }
+            }
+        };
+        std::thread a(racing);
+        std::thread b(racing);
         a.join();
         b.join();
         CHECK(same_training(train(layer, ws, in), one_train));
