@@ -6,7 +6,7 @@ Run by hand, never in CI, from a virtual environment outside the repository:
 
     python3 -m venv /opt/venv && /opt/venv/bin/pip install torch onnxruntime onnx numpy matplotlib
     cargo build --release --example bench_shapes
-    /opt/venv/bin/python benches/compare.py [--threads 2] [--rounds 3] [--only lstm-infer] [--png ratios.png]
+    /opt/venv/bin/python benches/compare.py [--threads 2] [--rounds 3] [--repeat 4] [--only lstm-infer] [--png ratios.png]
 
 fusedrnn is timed by the `bench_shapes` example (median of its runs, one process per round);
 PyTorch and onnxruntime in this process. Prints a table of milliseconds and ratios
@@ -92,6 +92,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", default=None)
     ap.add_argument("--png", default=None)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="whole measurements to make; prints each, then the median ms and every ratio")
     ap.add_argument("--stat", choices=["median", "min"], default="median",
                     help="per round: the median run, or the fastest (steadier on a noisy VM)")
     a = ap.parse_args()
@@ -105,46 +107,73 @@ def main():
     except ImportError:
         ort = None
     shapes = [s for s in SHAPES if not a.only or a.only in s[0]]
-    res = {s[0]: {"fusedrnn": [], "torch": [], "ort": []} for s in shapes}
     runners = {}
     for s in shapes:
         name, cell, t, n, h, mode = s
         mod, x, run = torch_runner(torch, cell, t, n, h, mode)
         runners[name] = (run, ort_runner(torch, ort, mod, x, a.threads) if ort and mode == "infer" else None)
-    for _ in range(a.rounds):
-        mine = ours(a.threads, a.runs, a.only)
-        for s in shapes:
-            name = s[0]
-            res[name]["fusedrnn"].append(mine[name])
-            res[name]["torch"].append(median_time(runners[name][0], a.runs))
-            if runners[name][1]:
-                res[name]["ort"].append(median_time(runners[name][1], a.runs))
+    pick = min if a.stat == "min" else statistics.median
     print(f"threads={a.threads} stat={a.stat} torch={torch.__version__} ort={ort.__version__ if ort else '-'}")
-    print(f"{'shape':22} {'fusedrnn ms':>12} {'torch ms':>10} {'ort ms':>9} {'vs torch':>9} {'vs ort':>8}")
-    ratios = []
-    for s in shapes:
-        pick = min if a.stat == "min" else statistics.median
-        r = {k: pick(v) if v else None for k, v in res[s[0]].items()}
-        vt = r["torch"] / r["fusedrnn"]
-        vo = r["ort"] / r["fusedrnn"] if r["ort"] else None
-        ratios.append((s[0], vt, vo))
-        print(f"{s[0]:22} {r['fusedrnn']*1e3:12.3f} {r['torch']*1e3:10.3f} "
-              f"{(r['ort']*1e3 if r['ort'] else float('nan')):9.3f} {vt:8.2f}x {(f'{vo:7.2f}x' if vo else '      -')}")
+    # One measurement: `rounds` alternating rounds, each library's pick over them.
+    tables = []
+    for rep in range(a.repeat):
+        res = {s[0]: {"fusedrnn": [], "torch": [], "ort": []} for s in shapes}
+        for _ in range(a.rounds):
+            mine = ours(a.threads, a.runs, a.only)
+            for s in shapes:
+                name = s[0]
+                res[name]["fusedrnn"].append(mine[name])
+                res[name]["torch"].append(median_time(runners[name][0], a.runs))
+                if runners[name][1]:
+                    res[name]["ort"].append(median_time(runners[name][1], a.runs))
+        table = {name: {k: pick(v) if v else None for k, v in r.items()} for name, r in res.items()}
+        tables.append(table)
+        if a.repeat > 1:
+            print(f"-- measurement {rep + 1} of {a.repeat}")
+        print_table(shapes, [table])
+    if a.repeat > 1:
+        print(f"-- median ms of {a.repeat} measurements; ratios of each")
+        print_table(shapes, tables)
     if a.png:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(9, 4))
-        xs = range(len(ratios))
-        ax.bar([i - 0.2 for i in xs], [r[1] for r in ratios], 0.4, label="vs PyTorch")
-        ax.bar([i + 0.2 for i in xs], [r[2] or 0 for r in ratios], 0.4, label="vs onnxruntime")
+        fig, ax = plt.subplots(figsize=(10, 4.5))
+        for j, (lib, label) in enumerate([("torch", "vs PyTorch"), ("ort", "vs onnxruntime")]):
+            xs, meds, lo, hi = [], [], [], []
+            for i, s in enumerate(shapes):
+                rs = [t[s[0]][lib] / t[s[0]]["fusedrnn"] for t in tables if t[s[0]][lib]]
+                if not rs:
+                    continue
+                m = statistics.median(rs)
+                xs.append(i + (j - 0.5) * 0.38)
+                meds.append(m)
+                lo.append(m - min(rs))
+                hi.append(max(rs) - m)
+            ax.bar(xs, meds, 0.38, yerr=[lo, hi], capsize=3, label=label)
         ax.axhline(1.0, color="k", lw=0.8)
-        ax.set_xticks(list(xs), [r[0] for r in ratios], rotation=30, ha="right")
-        ax.set_ylabel("speed-up of fusedrnn")
+        ax.set_xticks(range(len(shapes)), [s[0] for s in shapes], rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("speed-up of fusedrnn (time ratio)")
+        what = f"median and range of {a.repeat} measurements" if a.repeat > 1 else "one measurement"
+        ax.set_title(f"fusedrnn vs PyTorch {torch.__version__.split('+')[0]} / onnxruntime "
+                     f"{ort.__version__ if ort else '-'}, {a.threads} threads ({what})", fontsize=9)
         ax.legend()
         fig.tight_layout()
-        fig.savefig(a.png)
+        fig.savefig(a.png, dpi=110)
         print("wrote", a.png)
+
+
+def print_table(shapes, tables):
+    """Median ms over `tables` (one per measurement) and every measurement's ratios."""
+    print(f"{'shape':22} {'fusedrnn ms':>12} {'torch ms':>10} {'ort ms':>9}  vs torch / vs ort")
+    for s in shapes:
+        name = s[0]
+        med = {k: statistics.median([t[name][k] for t in tables]) if tables[0][name][k] else None
+               for k in ("fusedrnn", "torch", "ort")}
+        vt = " ".join(f"{t[name]['torch'] / t[name]['fusedrnn']:.2f}x" for t in tables)
+        vo = " ".join(f"{t[name]['ort'] / t[name]['fusedrnn']:.2f}x" for t in tables) if med["ort"] else "-"
+        print(f"{name:22} {med['fusedrnn']*1e3:12.3f} {med['torch']*1e3:10.3f} "
+              f"{(med['ort']*1e3 if med['ort'] else float('nan')):9.3f}  {vt} / {vo}")
 
 
 if __name__ == "__main__":
