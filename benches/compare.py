@@ -8,8 +8,8 @@ Run by hand, never in CI, from a virtual environment outside the repository:
     cargo build --release --example bench_shapes
     /opt/venv/bin/python benches/compare.py [--threads 2] [--rounds 3] [--repeat 4] [--only lstm-infer] [--png ratios.png]
 
-fusedrnn is timed by the `bench_shapes` example (median of its runs, one process per round);
-PyTorch and onnxruntime in this process. Prints a table of milliseconds and ratios
+fusedrnn is timed by the `bench_shapes` example (one process per shape and round); PyTorch and
+onnxruntime in this process, right after it, shape by shape. Prints a table of milliseconds and ratios
 (>1 means fusedrnn is faster) and optionally writes a bar chart of the ratios.
 """
 import argparse
@@ -77,9 +77,10 @@ def ort_runner(torch, ort, mod, x, threads):
     return lambda: sess.run(None, {"x": xn})
 
 
-def ours(threads, runs, only):
+def ours(threads, runs, shape):
+    """fusedrnn's time for one shape, from a `bench_shapes` process."""
     exe = os.path.join(ROOT, "target", "release", "examples", "bench_shapes")
-    out = subprocess.run([exe, "--threads", str(threads), "--runs", str(runs)] + (["--only", only] if only else []),
+    out = subprocess.run([exe, "--threads", str(threads), "--runs", str(runs), "--shape", shape],
                          check=True, capture_output=True, text=True).stdout
     col = 3 if STAT == "min" else 1
     return {line.split()[0]: float(line.split()[col]) / 1e3 for line in out.splitlines() if line.strip()}
@@ -119,10 +120,11 @@ def main():
     for rep in range(a.repeat):
         res = {s[0]: {"fusedrnn": [], "torch": [], "ort": []} for s in shapes}
         for _ in range(a.rounds):
-            mine = ours(a.threads, a.runs, a.only)
+            # Shape by shape, the libraries back to back: this guest's speed drifts within
+            # seconds, so the times of one ratio are taken as close together as possible.
             for s in shapes:
                 name = s[0]
-                res[name]["fusedrnn"].append(mine[name])
+                res[name]["fusedrnn"].append(ours(a.threads, a.runs, name)[name])
                 res[name]["torch"].append(median_time(runners[name][0], a.runs))
                 if runners[name][1]:
                     res[name]["ort"].append(median_time(runners[name][1], a.runs))

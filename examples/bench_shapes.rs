@@ -2,7 +2,7 @@
 //! `name ms gflops min_ms` (median of the runs, then the fastest run). `benches/compare.py`
 //! drives it.
 //!
-//! `cargo run --release --example bench_shapes -- [--threads N] [--runs R] [--only NAME] [--denormal]`
+//! `cargo run --release --example bench_shapes -- [--threads N] [--runs R] [--only PART] [--shape NAME] [--denormal]`
 
 #[path = "../benches/runner.rs"]
 mod runner;
@@ -22,11 +22,15 @@ fn main() {
     let threads: usize = flag("--threads").map_or(2, |v| v.parse().expect("--threads N"));
     let runs: usize = flag("--runs").map_or(7, |v| v.parse().expect("--runs R"));
     let only = flag("--only");
+    // `--shape NAME`: exactly that shape (`--only` matches substrings).
+    let exact = flag("--shape");
     let denormal = args.iter().any(|a| a == "--denormal");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
         for &shape in shapes::SHAPES {
-            if only.as_deref().is_some_and(|o| !shape.name.contains(o)) {
+            if only.as_deref().is_some_and(|o| !shape.name.contains(o))
+                || exact.as_deref().is_some_and(|e| shape.name != e)
+            {
                 continue;
             }
             let mut r = runner::Runner::new(shape);
@@ -51,7 +55,9 @@ fn main() {
                 times[0] * 1e3
             );
         }
-        if only.as_deref().is_none_or(|o| "lstm-step-1x256".contains(o)) {
+        if only.as_deref().is_none_or(|o| "lstm-step-1x256".contains(o))
+            && exact.as_deref().is_none_or(|e| e == "lstm-step-1x256")
+        {
             stream_step(runs);
         }
     });
