@@ -27,7 +27,8 @@ pub(crate) struct FwdStep {
     h_prev: Option<*const f32>,
     /// `h_{t-1}` for the state update (zeros when `h_prev` is `None`).
     h_prev_vals: *const f32,
-    /// `[N, G*H]`: projection (with folded biases) in, activations out.
+    /// `[N, G*H]`: projection (with folded biases) in, activations out (training); with the
+    /// projection fused ([`XProj`]) an unused slot.
     gates: *mut f32,
     /// LSTM: `c_{t-1}`, `c_t`.
     c_prev: *const f32,
