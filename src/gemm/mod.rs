@@ -80,19 +80,15 @@ pub(crate) enum Path {
 /// matrixmultiply 69 GFLOP/s, single thread).
 const TILES_MIN_MACS: usize = 1 << 17;
 
-/// Products with more columns than this stay on matrixmultiply: on the large training shapes
-/// (m2048 n512 k3200 Aᵀ, m3200 n512 k2048, m4096 n1024 k800 Aᵀ, ...) the tiles measured
-/// 100-130 GFLOP/s against matrixmultiply's 120-135 (single thread, min of interleaved rounds)
-/// and the training layers no faster; with at most two panels (m256 n64 k800 Aᵀ: 143 vs 130,
-/// m800 n64 k256: 153 vs 127) they win.
-const TILES_MAX_N: usize = 2 * blocked::NR;
-
-/// The implementation [`sgemm`] picks for a product: the tiles on the AVX-512 ISA wherever
-/// they measured faster than matrixmultiply, matrixmultiply otherwise. Depends on the shape
-/// and the ISA only, never on the thread count (so results do not either).
+/// The implementation [`sgemm`] picks for a product: the tiles on the AVX-512 ISA (with `A`
+/// and `B` packed, they measured 10-28% faster than matrixmultiply on every training product:
+/// m1024 n1024 k3200 Aᵀ 244 vs 210 GFLOP/s, m3200 n1024 k1024 192 vs 154, m4096 n1024 k800 Aᵀ
+/// 200 vs 156; 2 threads, best of 12 alternating rounds; single-threaded they tie), except for
+/// small products, matrixmultiply otherwise. Depends on the shape and the ISA only, never on the
+/// thread count (so results do not either).
 pub(crate) fn path(m: usize, n: usize, k: usize) -> Path {
     let macs = m.saturating_mul(n).saturating_mul(k);
-    if crate::simd::isa() == crate::simd::Isa::Avx512 && macs >= TILES_MIN_MACS && n <= TILES_MAX_N {
+    if crate::simd::isa() == crate::simd::Isa::Avx512 && macs >= TILES_MIN_MACS {
         Path::Tiles
     } else {
         Path::Matrixmultiply
