@@ -175,7 +175,7 @@ fn check_product(
 
 /// Shapes drawn from a seeded generator: sizes 1, odd, not multiples of 8 or 32, k past one
 /// k block (`KC`), m past one row chunk (`MC`), and small n (A read in place) and large n
-/// (`Op::T`'s A packed).
+/// (A packed).
 fn drawn_shapes() -> Vec<(usize, usize, usize)> {
     let mut r = crate::rng::SplitMix64::new(77);
     let mut draw = |hi: usize| 1 + (r.next_f32() * hi as f32) as usize % hi;
