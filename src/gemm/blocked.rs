@@ -6,12 +6,12 @@
 //! into k-major micro-panels read by the column-major tile ([`tile_at`]), or with at most two
 //! panels read in place (row-major [`tile`] for `Op::N`, [`tile_at`] for `Op::T`).
 //!
-//! Blocking: `k` in blocks of [`KC`], rows in chunks of [`MC`] (the chunk's packed `A`, 480 KiB,
-//! stays in L2); one row tile's `A` (at most `14 * KC` floats) stays in L1 while the `KC`-row
-//! slices of every panel stream past it from L2. Each element of `C` is one fused multiply-add chain
-//! per `k` block, in `k` order, added to `C` block after block (the first block replaces `C`
-//! when `beta == 0`, so `C` is then never read): the same operations in the same order
-//! whatever the thread count, the split or the tile heights.
+//! Blocking: `k` in blocks of [`KC`], rows in chunks of [`MC`] (the chunk's packed `A`,
+//! 480 KiB, stays in L2); one row tile's `A` (at most `14 * KC` floats) stays in L1 while the
+//! `KC`-row slices of every panel stream past it from L2. Each element of `C` is one fused
+//! multiply-add chain per `k` block, in `k` order, added to `C` block after block (the first
+//! block replaces `C` when `beta == 0`, so `C` is then never read): the same operations in
+//! the same order whatever the thread count, the split or the tile heights.
 
 use std::cell::Cell;
 use std::ops::Range;
