@@ -7,8 +7,9 @@
 //! panels read in place (row-major [`tile`] for `Op::N`, [`tile_at`] for `Op::T`).
 //!
 //! Blocking: `k` in blocks of [`KC`], rows in chunks of [`MC`] (the chunk's packed `A`,
-//! 480 KiB, stays in L2); one row tile's `A` (at most `14 * KC` floats) stays in L1 while the
-//! `KC`-row slices of every panel stream past it from L2. Each element of `C` is one fused
+//! 480 KiB, stays in L2), panels in groups of [`GROUP`] (their `KC`-row slices, 512 KiB, stay
+//! in L2); one row tile's `A` (at most `14 * KC` floats) stays in L1 while the slices of the
+//! group's panels stream past it from L2. Each element of `C` is one fused
 //! multiply-add chain per `k` block, in `k` order, added to `C` block after block (the first
 //! block replaces `C` when `beta == 0`, so `C` is then never read): the same operations in
 //! the same order whatever the thread count, the split or the tile heights.
@@ -26,10 +27,16 @@ use crate::simd::{isa_dispatch, Vf32};
 
 /// Columns per packed panel.
 pub(crate) const NR: usize = WIDE * UNITS;
-/// `k` block: a panel slice of `KC` rows is 32 KiB, in L1 with room for the tile's `A`.
-pub(crate) const KC: usize = 256;
-/// Rows per chunk: a chunk of `A` (`MC * KC` floats, 480 KiB) stays in L2.
-pub(crate) const MC: usize = 480;
+/// `k` block: a row tile's `A` (`14 * KC` floats, 28 KiB) stays in L1. Against 256 with no
+/// panel groups, 512 with groups of [`GROUP`] panels measured 1-20% faster on every training
+/// product (2 threads, in-process alternating; fewer passes over `C`, whose rows come from L3)
+/// and 1-5% on the training layers.
+pub(crate) const KC: usize = 512;
+/// Rows per chunk: a chunk of packed `A` (`MC * KC` floats, 480 KiB) stays in L2.
+pub(crate) const MC: usize = 240;
+/// Panels per group: the group's `KC`-row slices of `B` (512 KiB) stay in L2 while every row
+/// tile of a chunk passes over them.
+const GROUP: usize = 8;
 
 /// The operands of one product, shared by the threads.
 pub(crate) struct Blocked<'a> {
@@ -269,8 +276,9 @@ fn compute_g<V: Vf32>(g: &Blocked<'_>, rows_: Range<usize>, blocks: Range<usize>
     if pack && abuf.len() < MC * KC {
         abuf = vec![0.0; MC * KC];
     }
-    // Loop over k blocks, row chunks, the chunk's tiles, then panels: the tile's `A` stays in
-    // L1 while the panels' slices stream from L2. The order changes no element's arithmetic.
+    // Loop over k blocks, row chunks, panel groups, the chunk's tiles, then the group's panels:
+    // the tile's `A` stays in L1 while the group's slices stream from L2. The order changes no
+    // element's arithmetic.
     for p0 in (0..g.k).step_by(KC) {
         let kc = KC.min(g.k - p0);
         let replace = p0 == 0 && g.beta == 0.0;
@@ -280,13 +288,16 @@ fn compute_g<V: Vf32>(g: &Blocked<'_>, rows_: Range<usize>, blocks: Range<usize>
                 pack_a::<V>(g, zmm, c0, rows, p0, kc, &mut abuf);
             }
             let tiles = rows.div_ceil(if zmm { WIDE_MR } else { NARROW_MR });
-            let mut r0 = 0;
-            for t in 0..tiles {
-                let h = tile_span(zmm, rows, r0, t, tiles);
-                for b in blocks.clone() {
-                    one::<V>(g, pack, &abuf, b, c0, r0, h, p0, kc, replace);
+            for g0 in blocks.clone().step_by(GROUP) {
+                let group = g0..(g0 + GROUP).min(blocks.end);
+                let mut r0 = 0;
+                for t in 0..tiles {
+                    let h = tile_span(zmm, rows, r0, t, tiles);
+                    for b in group.clone() {
+                        one::<V>(g, pack, &abuf, b, c0, r0, h, p0, kc, replace);
+                    }
+                    r0 += h;
                 }
-                r0 += h;
             }
         }
     }
