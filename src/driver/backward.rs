@@ -123,7 +123,7 @@ pub(crate) fn data(
                     };
                     ln_lstm::backward_step(cx, team, step, &mut lb);
                     if want_rec {
-                        rec_product(team, m, dr, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
+                        rec_product(team, t % 2 == 1, m, dr, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
                         masked(dh_prev, rmask, None);
                     }
                 }
@@ -145,10 +145,10 @@ pub(crate) fn data(
                     ln_gru::backward_step(cx, team, step, &mut lb);
                     if want_rec {
                         match rmask {
-                            None => rec_product(team, m, dr, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz),
+                            None => rec_product(team, t % 2 == 1, m, dr, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz),
                             Some(_) => {
                                 let tmp = &mut tmp[..m * h_sz];
-                                rec_product(team, m, dr, gh_w, &cx.p.bwd, 0.0, tmp, h_sz);
+                                rec_product(team, t % 2 == 1, m, dr, gh_w, &cx.p.bwd, 0.0, tmp, h_sz);
                                 masked(dh_prev, rmask, Some(tmp));
                             }
                         }
@@ -170,7 +170,7 @@ pub(crate) fn data(
                     };
                     lstm_ext::backward_step(cx, team, step);
                     if want_rec {
-                        rec_product(team, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
+                        rec_product(team, t % 2 == 1, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
                         masked(dh_prev, rmask, None);
                     }
                 }
@@ -180,7 +180,7 @@ pub(crate) fn data(
                     let dc = &mut dc[..m * h_sz];
                     lstm::backward(h_sz, acts, c_prev, c_next, dy, dh_rec, dc, dg);
                     if want_rec {
-                        rec_product(team, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
+                        rec_product(team, t % 2 == 1, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
                         masked(dh_prev, rmask, None);
                     }
                 }
@@ -188,7 +188,7 @@ pub(crate) fn data(
                     let h_next = &ws.h[row(t + 1) * h_sz..][..m * h_sz];
                     rnn::backward(act, h_next, dy, dh_rec, dg);
                     if want_rec {
-                        rec_product(team, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
+                        rec_product(team, t % 2 == 1, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
                         masked(dh_prev, rmask, None);
                     }
                 }
@@ -198,10 +198,10 @@ pub(crate) fn data(
                     gru::backward_lbr(h_sz, acts, hn, h_prev, dy, dh_rec, dg, dq, dh_prev);
                     if want_rec {
                         match rmask {
-                            None => rec_product(team, m, dq, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz),
+                            None => rec_product(team, t % 2 == 1, m, dq, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz),
                             Some(_) => {
                                 let tmp = &mut tmp[..m * h_sz];
-                                rec_product(team, m, dq, gh_w, &cx.p.bwd, 0.0, tmp, h_sz);
+                                rec_product(team, t % 2 == 1, m, dq, gh_w, &cx.p.bwd, 0.0, tmp, h_sz);
                                 masked(dh_prev, rmask, Some(tmp));
                             }
                         }
@@ -210,12 +210,12 @@ pub(crate) fn data(
                 Cell::Gru(GruVariant::ResetBeforeLinear) => {
                     let drh = &mut drh[..m * h_sz];
                     gru::backward_zn(h_sz, acts, h_prev, dy, dh_rec, dg, dh_prev);
-                    rec_product(team, m, &dg[2 * h_sz..], gh_w, &cx.p.bwd_n, 0.0, drh, h_sz);
+                    rec_product(team, t % 2 == 1, m, &dg[2 * h_sz..], gh_w, &cx.p.bwd_n, 0.0, drh, h_sz);
                     match rmask {
                         None => {
                             gru::backward_r(h_sz, acts, h_prev, drh, dg, dh_prev);
                             if want_rec {
-                                rec_product(team, m, dg, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
+                                rec_product(team, t % 2 == 1, m, dg, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
                             }
                         }
                         Some(mask) => {
@@ -228,7 +228,7 @@ pub(crate) fn data(
                             tmp.fill(0.0);
                             gru::backward_r(h_sz, acts, hm, drh, dg, tmp);
                             if want_rec {
-                                rec_product(team, m, dg, gh_w, &cx.p.bwd, 1.0, tmp, h_sz);
+                                rec_product(team, t % 2 == 1, m, dg, gh_w, &cx.p.bwd, 1.0, tmp, h_sz);
                             }
                             masked(dh_prev, rmask, Some(tmp));
                         }
@@ -286,10 +286,13 @@ fn grow(v: &mut Vec<f32>, len: usize) {
 }
 
 /// `c = beta * c + a · B` for one step (`a` `[n, K]` with leading dimension `lda`, `c`
-/// `[n, H]`), split over threads by 32-unit column blocks.
+/// `[n, H]`), split over threads by 32-unit column blocks, each thread's from the last with
+/// `reverse` (the backward loop alternates it step by step, as the forward one does; see
+/// `StepSlices::reverse`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rec_product(
     team: &Team<'_>,
+    reverse: bool,
     n: usize,
     a: &[f32],
     lda: usize,
@@ -311,6 +314,7 @@ pub(crate) fn rec_product(
         beta,
         c: cp,
         ldc: h,
+        reverse,
     };
     team.on_blocks(b.blocks(), n * b.k() * h, |r| packed::plain(&g, r));
 }

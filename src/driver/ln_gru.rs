@@ -42,7 +42,7 @@ pub(crate) fn forward_step(
     let w3 = 3 * h;
     let rh = &mut lb.rhat[r0 * w3..][..m * w3];
     match h_rec {
-        Some(hp) => rec_product(team, m, hp, h, &cx.p.fwd, 0.0, rh, w3),
+        Some(hp) => rec_product(team, false, m, hp, h, &cx.p.fwd, 0.0, rh, w3),
         None => rh.fill(0.0),
     }
     let p = step_params(&cx);

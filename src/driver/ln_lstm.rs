@@ -212,7 +212,7 @@ pub(crate) fn forward_step(
     let w4 = 4 * h;
     let rh = &mut lb.rhat[r0 * w4..][..m * w4];
     match h_prev {
-        Some(hp) => rec_product(team, m, hp, h, &cx.p.fwd, 0.0, rh, w4),
+        Some(hp) => rec_product(team, false, m, hp, h, &cx.p.fwd, 0.0, rh, w4),
         None => rh.fill(0.0),
     }
     let p = step_params(cx.w);

@@ -43,13 +43,13 @@ pub(crate) struct ExtStep<'a> {
 pub(crate) fn forward_step(cx: Ctx<'_>, team: &Team<'_>, s: ExtStep<'_>) {
     let (h, hw, gh) = (cx.desc.hidden_size(), cx.desc.output_size(), cx.desc.gate_rows());
     if let Some(hp) = s.h_prev {
-        rec_product(team, s.m, hp, hw, &cx.p.fwd, 1.0, s.gates, gh);
+        rec_product(team, false, s.m, hp, hw, &cx.p.fwd, 1.0, s.gates, gh);
     }
     let o = opts(&cx);
     match s.mbuf {
         Some(mb) => {
             lstm_ext::forward(h, &o, s.gates, s.c_prev, s.c_next, mb);
-            rec_product(team, s.m, mb, h, &cx.p.hr_fwd, 0.0, s.h_next, hw);
+            rec_product(team, false, s.m, mb, h, &cx.p.hr_fwd, 0.0, s.h_next, hw);
         }
         None => lstm_ext::forward(h, &o, s.gates, s.c_prev, s.c_next, s.h_next),
     }
@@ -87,7 +87,7 @@ pub(crate) fn backward_step(cx: Ctx<'_>, team: &Team<'_>, s: ExtBack<'_>) {
     match s.dh_keep {
         Some(dk) => {
             sum(dk);
-            rec_product(team, s.m, dk, hw, &cx.p.hr_bwd, 0.0, s.dm, h);
+            rec_product(team, false, s.m, dk, hw, &cx.p.hr_bwd, 0.0, s.dm, h);
         }
         None => sum(s.dm),
     }

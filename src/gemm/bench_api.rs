@@ -36,6 +36,7 @@ impl PackedB {
             beta: 0.0,
             c: cp,
             ldc: self.n,
+            reverse: false,
         };
         packed::plain(&g, 0..self.b.blocks());
     }

@@ -17,6 +17,13 @@ pub(crate) mod tile;
 
 use par::SyncMutPtr;
 
+/// The indices of `r` in order, or with `rev` from the last.
+#[inline(always)]
+pub(crate) fn ordered(r: std::ops::Range<usize>, rev: bool) -> impl Iterator<Item = usize> {
+    let (s, n) = (r.start, r.len());
+    (0..n).map(move |i| if rev { s + n - 1 - i } else { s + i })
+}
+
 /// Whether an operand is used as stored or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Op {

@@ -25,6 +25,9 @@ pub(crate) struct PlainGemm<'a> {
     /// `C` `[m, H]` with leading dimension `ldc`.
     pub c: SyncMutPtr,
     pub ldc: usize,
+    /// Visit the blocks from the last (alternated step by step: a step starts on the panels
+    /// the one before read last, which are still in L2).
+    pub reverse: bool,
 }
 
 /// Rows `r0..r0+MR`, block `b`.
@@ -54,7 +57,7 @@ unsafe fn rows<V: Vf32, const MR: usize>(g: &PlainGemm<'_>, b: usize, r0: usize)
 fn plain_g<V: Vf32>(g: &PlainGemm<'_>, blocks: Range<usize>) {
     assert!(g.m == 0 || (g.m - 1) * g.lda + g.b.k() <= g.a.len());
     assert!(g.ldc >= g.h && g.b.vecs() == WIDE && g.b.gates_out() == 1);
-    for b in blocks {
+    for b in super::ordered(blocks, g.reverse) {
         // SAFETY: `PlainGemm::c` is valid for `m * ldc` elements and blocks are disjoint per
         // thread (the contract of `SyncMutPtr` the creator took on).
         tile_rows!(V, g.m, 3, 14, |MR, r0| unsafe { rows::<V, MR>(g, b, r0) });
