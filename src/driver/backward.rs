@@ -314,7 +314,7 @@ pub(crate) fn rec_product(
         beta,
         c: cp,
         ldc: h,
-        reverse,
+        reverse: reverse && n <= crate::gemm::REVERSE_MAX_ROWS,
     };
     team.on_blocks(b.blocks(), n * b.k() * h, |r| packed::plain(&g, r));
 }
