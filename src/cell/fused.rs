@@ -91,8 +91,8 @@ pub(crate) struct StepSlices<'a> {
     pub x: Option<XProj<'a>>,
     /// Write the gate activations back to `gates` (training).
     pub keep_gates: bool,
-    /// Visit each thread's unit blocks from the last (for steps of at most
-    /// `gemm::REVERSE_MAX_ROWS` rows): alternated step by step, a step starts on the panels
+    /// Visit each thread's unit blocks from the last (`gemm::reversed` decides): alternated
+    /// step by step, a step starts on the panels
     /// the one before read last, which are still in L2 when a thread's share of `W_hh` is not
     /// (measured, in-process A/B, 2 threads: `lstm-infer-4x1024` 0.94-0.97x the time, the GRU
     /// at 4x1024 0.94-0.97x, no change where the weights fit in L2). Which order changes no
@@ -127,7 +127,7 @@ impl FwdStep {
                 bias: x.bias.as_ptr(),
             }),
             keep_gates: s.keep_gates,
-            reverse: s.reverse && s.n <= crate::gemm::REVERSE_MAX_ROWS,
+            reverse: s.reverse,
             n: s.n,
             h: s.h,
             h_prev: s.rec.then_some(s.h_rec.unwrap_or(s.h_prev).as_ptr()),

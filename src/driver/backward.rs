@@ -91,6 +91,7 @@ pub(crate) fn data(
             if m == 0 {
                 continue;
             }
+            let rev = crate::gemm::reversed(t, m);
             let (dh_prev, dh_rec) = split_prev_rec(&mut dh_ring, nh, t);
             let (dh_prev, dh_rec) = (&mut dh_prev[..m * hw], &dh_rec[..m * hw]);
             let dy: &[f32] = match vl {
@@ -123,7 +124,7 @@ pub(crate) fn data(
                     };
                     ln_lstm::backward_step(cx, team, step, &mut lb);
                     if want_rec {
-                        rec_product(team, t % 2 == 1, m, dr, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
+                        rec_product(team, rev, m, dr, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
                         masked(dh_prev, rmask, None);
                     }
                 }
@@ -145,10 +146,10 @@ pub(crate) fn data(
                     ln_gru::backward_step(cx, team, step, &mut lb);
                     if want_rec {
                         match rmask {
-                            None => rec_product(team, t % 2 == 1, m, dr, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz),
+                            None => rec_product(team, rev, m, dr, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz),
                             Some(_) => {
                                 let tmp = &mut tmp[..m * h_sz];
-                                rec_product(team, t % 2 == 1, m, dr, gh_w, &cx.p.bwd, 0.0, tmp, h_sz);
+                                rec_product(team, rev, m, dr, gh_w, &cx.p.bwd, 0.0, tmp, h_sz);
                                 masked(dh_prev, rmask, Some(tmp));
                             }
                         }
@@ -170,7 +171,7 @@ pub(crate) fn data(
                     };
                     lstm_ext::backward_step(cx, team, step);
                     if want_rec {
-                        rec_product(team, t % 2 == 1, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
+                        rec_product(team, rev, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, hw);
                         masked(dh_prev, rmask, None);
                     }
                 }
@@ -180,7 +181,7 @@ pub(crate) fn data(
                     let dc = &mut dc[..m * h_sz];
                     lstm::backward(h_sz, acts, c_prev, c_next, dy, dh_rec, dc, dg);
                     if want_rec {
-                        rec_product(team, t % 2 == 1, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
+                        rec_product(team, rev, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
                         masked(dh_prev, rmask, None);
                     }
                 }
@@ -188,7 +189,7 @@ pub(crate) fn data(
                     let h_next = &ws.h[row(t + 1) * h_sz..][..m * h_sz];
                     rnn::backward(act, h_next, dy, dh_rec, dg);
                     if want_rec {
-                        rec_product(team, t % 2 == 1, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
+                        rec_product(team, rev, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
                         masked(dh_prev, rmask, None);
                     }
                 }
@@ -198,10 +199,10 @@ pub(crate) fn data(
                     gru::backward_lbr(h_sz, acts, hn, h_prev, dy, dh_rec, dg, dq, dh_prev);
                     if want_rec {
                         match rmask {
-                            None => rec_product(team, t % 2 == 1, m, dq, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz),
+                            None => rec_product(team, rev, m, dq, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz),
                             Some(_) => {
                                 let tmp = &mut tmp[..m * h_sz];
-                                rec_product(team, t % 2 == 1, m, dq, gh_w, &cx.p.bwd, 0.0, tmp, h_sz);
+                                rec_product(team, rev, m, dq, gh_w, &cx.p.bwd, 0.0, tmp, h_sz);
                                 masked(dh_prev, rmask, Some(tmp));
                             }
                         }
@@ -210,12 +211,12 @@ pub(crate) fn data(
                 Cell::Gru(GruVariant::ResetBeforeLinear) => {
                     let drh = &mut drh[..m * h_sz];
                     gru::backward_zn(h_sz, acts, h_prev, dy, dh_rec, dg, dh_prev);
-                    rec_product(team, t % 2 == 1, m, &dg[2 * h_sz..], gh_w, &cx.p.bwd_n, 0.0, drh, h_sz);
+                    rec_product(team, rev, m, &dg[2 * h_sz..], gh_w, &cx.p.bwd_n, 0.0, drh, h_sz);
                     match rmask {
                         None => {
                             gru::backward_r(h_sz, acts, h_prev, drh, dg, dh_prev);
                             if want_rec {
-                                rec_product(team, t % 2 == 1, m, dg, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
+                                rec_product(team, rev, m, dg, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
                             }
                         }
                         Some(mask) => {
@@ -228,7 +229,7 @@ pub(crate) fn data(
                             tmp.fill(0.0);
                             gru::backward_r(h_sz, acts, hm, drh, dg, tmp);
                             if want_rec {
-                                rec_product(team, t % 2 == 1, m, dg, gh_w, &cx.p.bwd, 1.0, tmp, h_sz);
+                                rec_product(team, rev, m, dg, gh_w, &cx.p.bwd, 1.0, tmp, h_sz);
                             }
                             masked(dh_prev, rmask, Some(tmp));
                         }
@@ -314,7 +315,7 @@ pub(crate) fn rec_product(
         beta,
         c: cp,
         ldc: h,
-        reverse: reverse && n <= crate::gemm::REVERSE_MAX_ROWS,
+        reverse,
     };
     team.on_blocks(b.blocks(), n * b.k() * h, |r| packed::plain(&g, r));
 }

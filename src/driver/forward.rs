@@ -217,7 +217,7 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, mut io: Io<'_>, b: Bufs<'_>) {
                         bias: &cx.p.bias_x,
                     }),
                     keep_gates: b.packed,
-                    reverse: t % 2 == 1,
+                    reverse: crate::gemm::reversed(t, m),
                 };
                 // SAFETY: the slices are borrowed for this whole step and used only through `st`;
                 // `team.on_blocks` gives each thread a disjoint block range and joins before

@@ -18,11 +18,19 @@ pub(crate) mod tile;
 use par::SyncMutPtr;
 
 /// Steps of at most this many rows walk their unit blocks backwards every other step
-/// (`cell::fused::StepSlices::reverse`): a step that makes one pass over each panel is bound by
-/// streaming `W_hh`, and starting on the panels still in L2 pays; with several passes per
-/// panel (64 rows) the reversed order measured 1.00-1.06x the time (it breaks the ascending
-/// stream from one panel into the next).
-pub(crate) const REVERSE_MAX_ROWS: usize = 8;
+/// ([`reversed`]): a step that makes one pass over each panel is bound by streaming `W_hh`,
+/// and starting on the panels still in L2 pays; with several passes per panel (64 rows) the
+/// reversed order measured 1.00-1.06x the time (it breaks the ascending stream from one panel
+/// into the next).
+const REVERSE_MAX_ROWS: usize = 8;
+
+/// Whether step `t` of `rows` rows walks each thread's unit blocks from the last
+/// (`cell::fused::StepSlices::reverse`, the backward recurrent product): on odd steps of small
+/// batches. The plain cells' forward and backward loops use it; the layer-normalized and
+/// projected LSTM steps keep the ascending order.
+pub(crate) fn reversed(t: usize, rows: usize) -> bool {
+    t % 2 == 1 && rows <= REVERSE_MAX_ROWS
+}
 
 /// The indices of `r` in order, or with `rev` from the last.
 #[inline(always)]
