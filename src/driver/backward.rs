@@ -7,6 +7,7 @@ use super::layout::Regions;
 use super::ln_gru::{self, GruBack};
 use super::ln_lstm::{self, LnBack, LnBufs};
 use super::lstm_ext::{self, ExtBack};
+use super::rows::{on_rows, part, RowsMut};
 use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::{gru, lstm, rnn};
@@ -178,8 +179,24 @@ pub(crate) fn data(
                 Cell::Lstm => {
                     let c_prev = &ws.c[row(t) * h_sz..][..m * h_sz];
                     let c_next = &ws.c[row(t + 1) * h_sz..][..m * h_sz];
-                    let dc = &mut dc[..m * h_sz];
-                    lstm::backward(h_sz, acts, c_prev, c_next, dy, dh_rec, dc, dg);
+                    // SAFETY: `dc` and `dg` are used only through these views until `on_rows`
+                    // returns, by the disjoint row ranges it hands out.
+                    let (dcv, dgv) = unsafe { (RowsMut::new(&mut dc[..m * h_sz], h_sz), RowsMut::new(dg, gh_w)) };
+                    on_rows(team, m, BACK_WORK * gh_w, |r| {
+                        let (h, p) = (h_sz, |s, w| part(s, w, &r));
+                        // SAFETY: `r` is this thread's own row range.
+                        let (dc, dg) = unsafe { (dcv.get(r.clone()), dgv.get(r.clone())) };
+                        lstm::backward(
+                            h,
+                            p(acts, gh_w),
+                            p(c_prev, h),
+                            p(c_next, h),
+                            p(dy, h),
+                            p(dh_rec, h),
+                            dc,
+                            dg,
+                        );
+                    });
                     if want_rec {
                         rec_product(team, rev, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
                         masked(dh_prev, rmask, None);
@@ -187,7 +204,14 @@ pub(crate) fn data(
                 }
                 Cell::Rnn(act) => {
                     let h_next = &ws.h[row(t + 1) * h_sz..][..m * h_sz];
-                    rnn::backward(act, h_next, dy, dh_rec, dg);
+                    // SAFETY: `dg` is used only through this view until `on_rows` returns, by
+                    // the disjoint row ranges it hands out.
+                    let dgv = unsafe { RowsMut::new(dg, gh_w) };
+                    on_rows(team, m, BACK_WORK * gh_w, |r| {
+                        let p = |s| part(s, h_sz, &r);
+                        // SAFETY: `r` is this thread's own row range.
+                        rnn::backward(act, p(h_next), p(dy), p(dh_rec), unsafe { dgv.get(r.clone()) });
+                    });
                     if want_rec {
                         rec_product(team, rev, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
                         masked(dh_prev, rmask, None);
@@ -196,7 +220,31 @@ pub(crate) fn data(
                 Cell::Gru(GruVariant::LinearBeforeReset) => {
                     let hn = &ws.aux[o * h_sz..][..m * h_sz];
                     let dq = &mut ws.dgh[o * gh_w..][..m * gh_w];
-                    gru::backward_lbr(h_sz, acts, hn, h_prev, dy, dh_rec, dg, dq, dh_prev);
+                    // SAFETY: `dg`, `dq` and `dh_prev` are used only through these views until
+                    // `on_rows` returns, by the disjoint row ranges it hands out.
+                    let (dgv, dqv, dhv) = unsafe {
+                        (
+                            RowsMut::new(dg, gh_w),
+                            RowsMut::new(dq, gh_w),
+                            RowsMut::new(dh_prev, h_sz),
+                        )
+                    };
+                    on_rows(team, m, BACK_WORK * gh_w, |r| {
+                        let (h, p) = (h_sz, |s, w| part(s, w, &r));
+                        // SAFETY: `r` is this thread's own row range.
+                        let (dg, dq, dh) = unsafe { (dgv.get(r.clone()), dqv.get(r.clone()), dhv.get(r.clone())) };
+                        gru::backward_lbr(
+                            h,
+                            p(acts, gh_w),
+                            p(hn, h),
+                            p(h_prev, h),
+                            p(dy, h),
+                            p(dh_rec, h),
+                            dg,
+                            dq,
+                            dh,
+                        );
+                    });
                     if want_rec {
                         match rmask {
                             None => rec_product(team, rev, m, dq, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz),
@@ -210,11 +258,27 @@ pub(crate) fn data(
                 }
                 Cell::Gru(GruVariant::ResetBeforeLinear) => {
                     let drh = &mut drh[..m * h_sz];
-                    gru::backward_zn(h_sz, acts, h_prev, dy, dh_rec, dg, dh_prev);
+                    // SAFETY: `dg` and `dh_prev` are used only through these views until
+                    // `on_rows` returns, by the disjoint row ranges it hands out.
+                    let (dgv, dhv) = unsafe { (RowsMut::new(dg, gh_w), RowsMut::new(dh_prev, h_sz)) };
+                    on_rows(team, m, BACK_WORK * gh_w, |r| {
+                        let (h, p) = (h_sz, |s, w| part(s, w, &r));
+                        // SAFETY: `r` is this thread's own row range.
+                        let (dg, dh) = unsafe { (dgv.get(r.clone()), dhv.get(r.clone())) };
+                        gru::backward_zn(h, p(acts, gh_w), p(h_prev, h), p(dy, h), p(dh_rec, h), dg, dh);
+                    });
                     rec_product(team, rev, m, &dg[2 * h_sz..], gh_w, &cx.p.bwd_n, 0.0, drh, h_sz);
                     match rmask {
                         None => {
-                            gru::backward_r(h_sz, acts, h_prev, drh, dg, dh_prev);
+                            // SAFETY: as for `backward_zn` above.
+                            let (dgv, dhv) = unsafe { (RowsMut::new(dg, gh_w), RowsMut::new(dh_prev, h_sz)) };
+                            let drh = &*drh;
+                            on_rows(team, m, BACK_WORK * gh_w, |r| {
+                                let (h, p) = (h_sz, |s, w| part(s, w, &r));
+                                // SAFETY: `r` is this thread's own row range.
+                                let (dg, dh) = unsafe { (dgv.get(r.clone()), dhv.get(r.clone())) };
+                                gru::backward_r(h, p(acts, gh_w), p(h_prev, h), p(drh, h), dg, dh);
+                            });
                             if want_rec {
                                 rec_product(team, rev, m, dg, gh_w, &cx.p.bwd, 1.0, dh_prev, h_sz);
                             }
@@ -268,6 +332,10 @@ pub(crate) fn data(
         }
     }
 }
+
+/// Element-wise operations per gate element of the backward gate math, for [`on_rows`] to
+/// decide whether splitting a step's rows over the team pays.
+const BACK_WORK: usize = 16;
 
 /// Recurrent dropout: `dst ⊙= mask` (no `add`), or `dst += mask ⊙ add`; nothing without a
 /// mask. `mask` rows line up with `dst`'s (its first `dst.len()` elements are used).

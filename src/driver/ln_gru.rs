@@ -6,7 +6,8 @@
 
 use super::backward::rec_product;
 use super::forward::Ctx;
-use super::ln_lstm::{on_rows, params, put, LnBufs, RowsMut};
+use super::ln_lstm::{params, put, LnBufs};
+use super::rows::{on_rows, RowsMut};
 use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::ln_gru::{self, GruLnParams};

@@ -6,14 +6,13 @@
 
 use super::backward::rec_product;
 use super::forward::Ctx;
+use super::rows::{on_rows, RowsMut};
 use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::ln_lstm::{self, LnParams};
 use crate::desc::{Cell, LayerDesc};
-use crate::gemm::par::SyncMutPtr;
 use crate::gemm::{sgemm, Mat};
 use crate::weights::Weights;
-use std::ops::Range;
 
 /// Length of the parameter-gradient sums: LSTM `γ_h, β_h` (`4H` each), `γ_c, β_c` (`H`
 /// each), then `γ_x, β_x, b` (`4H` each); GRU `γ_h, β_h, b_hh, γ_x, β_x, b_ih` (`3H` each).
@@ -127,45 +126,6 @@ fn step_params<'a>(w: &'a Weights) -> LnParams<'a> {
         gamma_c,
         beta_c,
     }
-}
-
-/// A mutable `[rows, w]` buffer whose rows threads write in disjoint ranges.
-#[derive(Clone, Copy)]
-pub(crate) struct RowsMut {
-    p: SyncMutPtr,
-    w: usize,
-    rows: usize,
-}
-
-impl RowsMut {
-    /// # Safety
-    /// Until the last use of the result, `buf` is accessed only through it, and threads use
-    /// disjoint row ranges ([`Team::on_blocks`] hands out such ranges).
-    pub(crate) unsafe fn new(buf: &mut [f32], w: usize) -> Self {
-        Self {
-            // SAFETY: the caller's contract is the one `SyncMutPtr::new` asks for.
-            p: unsafe { SyncMutPtr::new(buf.as_mut_ptr()) },
-            w,
-            rows: buf.len() / w.max(1),
-        }
-    }
-
-    /// Rows `r`.
-    ///
-    /// # Safety
-    /// No other live slice from this buffer overlaps rows `r` (see [`RowsMut::new`]).
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn get(&self, r: Range<usize>) -> &mut [f32] {
-        assert!(r.end <= self.rows);
-        // SAFETY: in bounds (checked); exclusive by the caller's contract.
-        unsafe { std::slice::from_raw_parts_mut(self.p.get().add(r.start * self.w), r.len() * self.w) }
-    }
-}
-
-/// Runs `f` on row ranges of `0..rows`, split over the team (`work` elementwise operations
-/// per row, to decide whether splitting pays).
-pub(crate) fn on_rows(team: &Team<'_>, rows: usize, work: usize, f: impl Fn(Range<usize>) + Sync) {
-    team.on_blocks(rows, rows * work, f);
 }
 
 /// The input side for all `rows`: `gates` holds `W_ih x` on entry and `γ_x x̂ + β_x + b` on

@@ -8,5 +8,6 @@ pub(crate) mod ln_gru;
 pub(crate) mod ln_lstm;
 pub(crate) mod lstm_ext;
 pub(crate) mod prepared;
+pub(crate) mod rows;
 pub(crate) mod schedule;
 pub(crate) mod team;
