@@ -77,6 +77,44 @@ fn thread_count_does_not_change_results() {
     }
 }
 
+/// Steps large enough for the balanced hand-off (threads take each other's unit blocks once
+/// their own are done: which thread computes a block varies from run to run) give the same
+/// bits as one thread, in training and in inference (the LSTM's projection then fused into
+/// the steps).
+#[test]
+fn balanced_steps_do_not_change_results() {
+    let s = SeqShape::new(3, 64);
+    for cell in CELLS {
+        let d = LayerDesc::new(cell, 32, 512).unwrap();
+        let layer = Layer::new(Weights::init_uniform(&d, 7));
+        let x = uniform(s.t * s.n * 32, 1.0, 3);
+        let infer = || {
+            let mut y = vec![f32::NAN; s.t * s.n * 512];
+            layer.forward(s, SeqInput::new(&x), SeqOutput::new(&mut y)).unwrap();
+            y
+        };
+        let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+        let one = pool(1).install(|| (run(&layer, s, None), infer()));
+        for threads in [2, 3] {
+            for _ in 0..3 {
+                let many = pool(threads).install(|| (run(&layer, s, None), infer()));
+                for (k, (a, b)) in one
+                    .0
+                    .iter()
+                    .chain([&one.1])
+                    .zip(many.0.iter().chain([&many.1]))
+                    .enumerate()
+                {
+                    assert!(
+                        a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                        "{cell:?}: buffer {k}, 1 vs {threads} threads"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// A sequence's outputs do not depend on what else is in the batch: each batch entry of an
 /// inference forward equals, bitwise, the same sequence run alone (wide inputs included, where
 /// a blocked GEMM would split the sum differently by shape; and batches large enough for the

@@ -1,6 +1,8 @@
 //! Forward time loop, shared by inference (ring buffers of two states) and training (every
 //! state kept in the workspace).
 
+use std::ops::Range;
+
 use super::ln_gru;
 use super::ln_lstm::{self, LnBufs};
 use super::lstm_ext::{self, ExtStep};
@@ -198,6 +200,7 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, mut io: Io<'_>, b: Bufs<'_>) {
                     Cell::Gru(_) => &mut b.aux[r0 * h_sz..][..m * h_sz],
                     _ => &mut [],
                 };
+                let rev = crate::gemm::reversed(t, m);
                 let slices = StepSlices {
                     n: m,
                     h: h_sz,
@@ -217,23 +220,22 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, mut io: Io<'_>, b: Bufs<'_>) {
                         bias: &cx.p.bias_x,
                     }),
                     keep_gates: b.packed,
-                    reverse: crate::gemm::reversed(t, m),
+                    reverse: rev,
                 };
                 // SAFETY: the slices are borrowed for this whole step and used only through `st`;
                 // `team.on_blocks` gives each thread a disjoint block range and joins before
                 // returning.
                 let st = unsafe { FwdStep::new(slices) };
                 let macs = m * h_sz * gh_w;
+                let on = |blocks, f: &(dyn Fn(Range<usize>) + Sync)| team.on_blocks_balanced(blocks, macs, rev, f);
                 match cx.desc.cell() {
-                    Cell::Lstm => team.on_blocks(nb, macs, |r| fused::lstm(&st, &cx.p.fwd, r)),
-                    Cell::Rnn(act) => team.on_blocks(nb, macs, |r| fused::rnn(&st, &cx.p.fwd, act, r)),
-                    Cell::Gru(GruVariant::LinearBeforeReset) => {
-                        team.on_blocks(nb, macs, |r| fused::gru_lbr(&st, &cx.p.fwd, r))
-                    }
+                    Cell::Lstm => on(nb, &|r| fused::lstm(&st, &cx.p.fwd, r)),
+                    Cell::Rnn(act) => on(nb, &|r| fused::rnn(&st, &cx.p.fwd, act, r)),
+                    Cell::Gru(GruVariant::LinearBeforeReset) => on(nb, &|r| fused::gru_lbr(&st, &cx.p.fwd, r)),
                     Cell::Gru(GruVariant::ResetBeforeLinear) => {
-                        team.on_blocks(nb, macs, |r| fused::gru_rz(&st, &cx.p.fwd, r));
+                        on(nb, &|r| fused::gru_rz(&st, &cx.p.fwd, r));
                         // `W_hn` has blocks of its own (32 units; `W_hrz` 16).
-                        team.on_blocks(cx.p.fwd_n.blocks(), macs, |r| fused::gru_n(&st, &cx.p.fwd_n, r));
+                        on(cx.p.fwd_n.blocks(), &|r| fused::gru_n(&st, &cx.p.fwd_n, r));
                     }
                 }
             }

@@ -10,12 +10,15 @@
 //! finished its own is taken back and run by that thread. Which thread runs a range never
 //! changes what is computed, so results stay bitwise identical whatever the thread count.
 //! With fixed ranges per partner, each thread tends to see the same unit blocks — and keeps
-//! their slice of the packed weights in its own L2 — step after step.
+//! their slice of the packed weights in its own L2 — step after step. Steps of large blocks
+//! ([`Team::on_blocks_balanced`]) start from the same ranges, and a thread done with its own
+//! takes blocks from the far end of the others': on this 2-core guest, whose cores slow down
+//! by turns, the fixed split left about 5% of `lstm-infer-64x512` waiting at the hand-off.
 
 use std::cell::UnsafeCell;
 use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use crate::gemm::split;
 use crate::simd::ftz::FlushDenormals;
@@ -81,6 +84,8 @@ fn backoff(spins: &mut u32) {
 /// The threads of one time loop; see the module doc.
 pub(crate) struct Team<'s> {
     slots: &'s [Slot],
+    /// One block range per thread (the poster's first) for [`Team::on_blocks_balanced`].
+    claims: &'s [Claims],
 }
 
 /// Sets the exit flag when the loop ends, also by a panic (the partners must not spin on).
@@ -97,9 +102,13 @@ impl Team<'_> {
     pub(crate) fn run<R: Send>(body: impl FnOnce(&Team<'_>) -> R + Send) -> R {
         let threads = rayon::current_num_threads();
         if threads <= 1 {
-            return body(&Team { slots: &[] });
+            return body(&Team {
+                slots: &[],
+                claims: &[],
+            });
         }
         let slots: Vec<Slot> = (1..threads).map(|_| Slot::new()).collect();
+        let claims: Vec<Claims> = (0..threads).map(|_| Claims::default()).collect();
         let exit = AtomicBool::new(false);
         rayon::scope(|s| {
             for slot in &slots {
@@ -107,7 +116,10 @@ impl Team<'_> {
                 s.spawn(move |_| partner(slot, exit));
             }
             let _exit = ExitOnDrop(&exit);
-            body(&Team { slots: &slots })
+            body(&Team {
+                slots: &slots,
+                claims: &claims,
+            })
         })
     }
 
@@ -121,22 +133,110 @@ impl Team<'_> {
             return;
         }
         let bounds = split(blocks, threads, 1);
-        let work: &(dyn Fn(Range<usize>) + Sync + '_) = &f;
+        self.post(bounds.len() - 1, &|r: Range<usize>| f(bounds[r.start]..bounds[r.end]));
+    }
+
+    /// As [`Team::on_blocks`], for steps whose blocks are large ([`BALANCE_MIN_BLOCK_MACS`]):
+    /// each thread runs the blocks of its own range one at a time (from the last with
+    /// `reverse`, as the kernels' [`crate::gemm::ordered`] does), then takes blocks from the
+    /// far end of the others' ranges until none is left, so a thread slowed down (by the
+    /// host, or by cache misses the other does not have) no longer holds the step up. Each
+    /// block is still computed by one call, so results do not depend on who runs it; threads
+    /// keep seeing mostly the same blocks step after step.
+    pub(crate) fn on_blocks_balanced(
+        &self,
+        blocks: usize,
+        macs: usize,
+        reverse: bool,
+        f: impl Fn(Range<usize>) + Sync,
+    ) {
+        let threads = self.slots.len() + 1;
+        if threads <= 1
+            || blocks < 2
+            || macs < BALANCE_MIN_BLOCK_MACS.saturating_mul(blocks)
+            || blocks > u32::MAX as usize
+        {
+            return self.on_blocks(blocks, macs, f);
+        }
+        let bounds = split(blocks, threads, 1);
+        let parts = bounds.len() - 1;
+        let claims = &self.claims[..parts];
+        for (c, w) in claims.iter().zip(bounds.windows(2)) {
+            c.set(w[0], w[1]);
+        }
+        // Thread `i`'s share: its own range from its end, then the others' from theirs.
+        let drain = |i: usize| {
+            while let Some(b) = claims[i].take(reverse) {
+                f(b..b + 1);
+            }
+            for d in 1..parts {
+                while let Some(b) = claims[(i + d) % parts].take(!reverse) {
+                    f(b..b + 1);
+                }
+            }
+        };
+        // Posted as ranges `i..i+1` of "threads", so the slots' hand-off is the same.
+        self.post(parts, &|r: Range<usize>| r.for_each(drain));
+    }
+
+    /// Posts `work(i..i+1)` to partner `i` for `i` in `1..parts`, runs `work(0..1)`, and
+    /// waits for the partners (see [`Pending`]).
+    fn post(&self, parts: usize, work: &(dyn Fn(Range<usize>) + Sync + '_)) {
         // SAFETY: only the lifetime is erased; `Pending` below waits for (or takes back) every
-        // posted range before `f` goes out of scope, on return and on unwind alike.
-        let work: *const Work =
+        // posted range before `work` goes out of scope, on return and on unwind alike.
+        let work_ptr: *const Work =
             unsafe { std::mem::transmute::<&(dyn Fn(Range<usize>) + Sync + '_), &'static Work>(work) };
         let mut pending = Pending {
-            slots: &self.slots[..bounds.len().saturating_sub(2)],
+            slots: &self.slots[..parts - 1],
         };
-        for (slot, w) in pending.slots.iter().zip(bounds.windows(2).skip(1)) {
+        for (i, slot) in pending.slots.iter().enumerate() {
             debug_assert_eq!(slot.state.load(Ordering::Relaxed), EMPTY);
             // SAFETY: the slot is EMPTY, so no partner reads `job` until the store below.
-            unsafe { *slot.job.get() = Some((work, w[0]..w[1])) };
+            unsafe { *slot.job.get() = Some((work_ptr, i + 1..i + 2)) };
             slot.state.store(POSTED, Ordering::Release);
         }
-        f(bounds[0]..bounds[1]);
+        work(0..1);
         pending.finish();
+    }
+}
+
+/// Steps whose blocks average fewer multiply-adds than this keep [`Team::on_blocks`]'s fixed
+/// ranges (2^20: 7 µs of one core; a claim costs tens of nanoseconds, a stolen one a cache
+/// line's trip between the cores).
+const BALANCE_MIN_BLOCK_MACS: usize = 1 << 20;
+
+/// The blocks `[front, back)` of one thread's range still to be claimed, in one word.
+#[derive(Default)]
+struct Claims(AtomicU64);
+
+impl Claims {
+    fn set(&self, front: usize, back: usize) {
+        self.0.store(((front as u64) << 32) | back as u64, Ordering::Relaxed);
+    }
+
+    /// Claims the block at the back (`back`) or the front of what is left.
+    fn take(&self, back: bool) -> Option<usize> {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            let (f, b) = ((cur >> 32) as usize, (cur & 0xffff_ffff) as usize);
+            if f >= b {
+                return None;
+            }
+            let (next, blk) = if back {
+                (((f as u64) << 32) | (b - 1) as u64, b - 1)
+            } else {
+                ((((f + 1) as u64) << 32) | b as u64, f)
+            };
+            // Relaxed: the claim only has to be unique (one modification order per atomic);
+            // the work's results are published by the slots' release/acquire hand-off.
+            match self
+                .0
+                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(blk),
+                Err(c) => cur = c,
+            }
+        }
     }
 }
 
@@ -241,6 +341,42 @@ mod tests {
         }
     }
 
+    /// The balanced hand-off too runs every block exactly once per step, in either direction,
+    /// whoever ends up running it; and with a partner slowed down, the others take its blocks.
+    #[test]
+    fn balanced_every_block_once_per_step() {
+        for threads in [1, 2, 3, 5] {
+            pool(threads).install(|| {
+                let counts: Vec<AtomicUsize> = (0..37).map(|_| AtomicUsize::new(0)).collect();
+                let by_poster = AtomicUsize::new(0);
+                let poster = std::thread::current().id();
+                Team::run(|team| {
+                    for step in 0..200 {
+                        team.on_blocks_balanced(counts.len(), usize::MAX, step % 2 == 1, |r| {
+                            if std::thread::current().id() == poster {
+                                by_poster.fetch_add(r.len(), Ordering::Relaxed);
+                            } else if step % 50 == 0 {
+                                std::thread::sleep(std::time::Duration::from_millis(1));
+                            }
+                            for b in r {
+                                assert_eq!(counts[b].fetch_add(1, Ordering::Relaxed), step);
+                            }
+                        });
+                    }
+                });
+                assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 200));
+                // The poster's own range is 37 / threads blocks a step; when its partners
+                // sleep it takes theirs as well.
+                if threads > 1 {
+                    assert!(
+                        by_poster.load(Ordering::Relaxed) > 200 * 37 / threads,
+                        "the poster never stole"
+                    );
+                }
+            });
+        }
+    }
+
     /// Two teams on a two-thread pool at once (a bidirectional layer): partners that cannot
     /// start do not stall the loops.
     #[test]
@@ -270,6 +406,14 @@ mod tests {
                 pool(2).install(|| {
                     Team::run(|team| {
                         team.on_blocks(8, usize::MAX, |r| assert!(!r.contains(&bad), "boom"));
+                    })
+                })
+            });
+            assert!(r.is_err(), "block {bad}");
+            let r = panic::catch_unwind(|| {
+                pool(2).install(|| {
+                    Team::run(|team| {
+                        team.on_blocks_balanced(8, usize::MAX, false, |r| assert!(!r.contains(&bad), "boom"));
                     })
                 })
             });
