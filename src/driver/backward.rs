@@ -385,7 +385,7 @@ pub(crate) fn rec_product(
         ldc: h,
         reverse,
     };
-    team.on_blocks_balanced(b.blocks(), n * b.k() * h, reverse, |r| packed::plain(&g, r));
+    team.on_blocks_balanced(b.blocks(), 1, n * b.k() * h, reverse, |r| packed::plain(&g, r));
 }
 
 /// `(slot t%2 mutable, slot (t+1)%2 shared)` of the two-slot gradient ring.

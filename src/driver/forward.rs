@@ -227,7 +227,7 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, mut io: Io<'_>, b: Bufs<'_>) {
                 // returning.
                 let st = unsafe { FwdStep::new(slices) };
                 let macs = m * h_sz * gh_w;
-                let on = |blocks, f: &(dyn Fn(Range<usize>) + Sync)| team.on_blocks_balanced(blocks, macs, rev, f);
+                let on = |blocks, f: &(dyn Fn(Range<usize>) + Sync)| team.on_blocks_balanced(blocks, 1, macs, rev, f);
                 match cx.desc.cell() {
                     Cell::Lstm => on(nb, &|r| fused::lstm(&st, &cx.p.fwd, r)),
                     Cell::Rnn(act) => on(nb, &|r| fused::rnn(&st, &cx.p.fwd, act, r)),
@@ -377,5 +377,6 @@ fn project(cx: Ctx<'_>, team: &Team<'_>, rows: usize, x: &[f32], gates: &mut [f3
         h: cx.desc.hidden_size(),
         out,
     };
-    team.on_blocks(cx.p.proj.blocks(), rows * i_sz * gh_w, |r| proj::project(&p, r));
+    let (blocks, grain) = (cx.p.proj.blocks(), proj::group_blocks(&cx.p.proj));
+    team.on_blocks_balanced(blocks, grain, rows * i_sz * gh_w, false, |r| proj::project(&p, r));
 }

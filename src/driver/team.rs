@@ -136,42 +136,44 @@ impl Team<'_> {
         self.post(bounds.len() - 1, &|r: Range<usize>| f(bounds[r.start]..bounds[r.end]));
     }
 
-    /// As [`Team::on_blocks`], for steps whose blocks are large ([`BALANCE_MIN_BLOCK_MACS`]):
-    /// each thread runs the blocks of its own range one at a time (from the last with
-    /// `reverse`, as the kernels' [`crate::gemm::ordered`] does), then takes blocks from the
-    /// far end of the others' ranges until none is left, so a thread slowed down (by the
-    /// host, or by cache misses the other does not have) no longer holds the step up. Each
-    /// block is still computed by one call, so results do not depend on who runs it; threads
-    /// keep seeing mostly the same blocks step after step.
+    /// As [`Team::on_blocks`], for steps whose blocks are large ([`BALANCE_MIN_BLOCK_MACS`]),
+    /// handed out `grain` blocks at a time (`grain.min(blocks)` at the end; `f` always sees
+    /// ranges that start at a multiple of `grain`): each thread runs the grains of its own
+    /// range one at a time (from the last with `reverse`, as the kernels'
+    /// [`crate::gemm::ordered`] does), then takes grains from the far end of the others'
+    /// ranges until none is left, so a thread slowed down (by the host, or by cache misses the
+    /// other does not have) no longer holds the step up. Each block is still computed by one
+    /// call, so results do not depend on who runs it; threads keep seeing mostly the same
+    /// blocks step after step.
     pub(crate) fn on_blocks_balanced(
         &self,
         blocks: usize,
+        grain: usize,
         macs: usize,
         reverse: bool,
         f: impl Fn(Range<usize>) + Sync,
     ) {
         let threads = self.slots.len() + 1;
-        if threads <= 1
-            || blocks < 2
-            || macs < BALANCE_MIN_BLOCK_MACS.saturating_mul(blocks)
-            || blocks > u32::MAX as usize
-        {
+        let grain = grain.max(1);
+        let grains = blocks.div_ceil(grain);
+        if threads <= 1 || grains < 2 || macs / grains < BALANCE_MIN_BLOCK_MACS || grains > u32::MAX as usize {
             return self.on_blocks(blocks, macs, f);
         }
-        let bounds = split(blocks, threads, 1);
+        let bounds = split(grains, threads, 1);
         let parts = bounds.len() - 1;
         let claims = &self.claims[..parts];
         for (c, w) in claims.iter().zip(bounds.windows(2)) {
             c.set(w[0], w[1]);
         }
+        let run = |g: usize| f(g * grain..((g + 1) * grain).min(blocks));
         // Thread `i`'s share: its own range from its end, then the others' from theirs.
         let drain = |i: usize| {
-            while let Some(b) = claims[i].take(reverse) {
-                f(b..b + 1);
+            while let Some(g) = claims[i].take(reverse) {
+                run(g);
             }
             for d in 1..parts {
-                while let Some(b) = claims[(i + d) % parts].take(!reverse) {
-                    f(b..b + 1);
+                while let Some(g) = claims[(i + d) % parts].take(!reverse) {
+                    run(g);
                 }
             }
         };
@@ -200,7 +202,7 @@ impl Team<'_> {
     }
 }
 
-/// Steps whose blocks average fewer multiply-adds than this keep [`Team::on_blocks`]'s fixed
+/// Steps whose grains average fewer multiply-adds than this keep [`Team::on_blocks`]'s fixed
 /// ranges (2^20: 7 µs of one core; a claim costs tens of nanoseconds, a stolen one a cache
 /// line's trip between the cores).
 const BALANCE_MIN_BLOCK_MACS: usize = 1 << 20;
@@ -352,7 +354,7 @@ mod tests {
                 let poster = std::thread::current().id();
                 Team::run(|team| {
                     for step in 0..200 {
-                        team.on_blocks_balanced(counts.len(), usize::MAX, step % 2 == 1, |r| {
+                        team.on_blocks_balanced(counts.len(), 1, usize::MAX, step % 2 == 1, |r| {
                             if std::thread::current().id() == poster {
                                 by_poster.fetch_add(r.len(), Ordering::Relaxed);
                             } else if step % 50 == 0 {
@@ -413,7 +415,7 @@ mod tests {
             let r = panic::catch_unwind(|| {
                 pool(2).install(|| {
                     Team::run(|team| {
-                        team.on_blocks_balanced(8, usize::MAX, false, |r| assert!(!r.contains(&bad), "boom"));
+                        team.on_blocks_balanced(8, 1, usize::MAX, false, |r| assert!(!r.contains(&bad), "boom"));
                     })
                 })
             });

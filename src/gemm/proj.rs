@@ -51,11 +51,16 @@ const ROW_CHUNK: usize = 48;
 /// row chunk.
 const GROUP_BYTES: usize = 512 << 10;
 
+/// Unit blocks per group of [`GROUP_BYTES`] for the packed `w`: ranges of whole groups keep
+/// the blocking of a call over the whole range.
+pub(crate) fn group_blocks(w: &Packed) -> usize {
+    (GROUP_BYTES / (w.k() * w.vecs() * UNITS * 4).max(1)).max(1)
+}
+
 #[inline(always)]
 fn proj_g<V: Vf32>(p: &Proj<'_>, blocks: Range<usize>) {
     assert!(p.x.len() >= p.rows * p.w.k() && p.bias.len() == p.w.gates_out() * p.h);
-    let panel_bytes = (p.w.k() * p.w.vecs() * UNITS * 4).max(1);
-    let group = (GROUP_BYTES / panel_bytes).max(1);
+    let group = group_blocks(p.w);
     // Loop over groups of unit blocks, then row chunks, then the group's blocks (one packed
     // panel each), then row tiles. The order changes no element's arithmetic.
     for g0 in blocks.clone().step_by(group) {
