@@ -1,6 +1,7 @@
 //! Backpropagation through time. Backward-data runs the step loop backwards, writing every
 //! step's pre-activation gradients into the workspace, then `dX` as one GEMM; backward-weights
-//! turns those into `dW_ih`, `dW_hh` (one GEMM each over all `T*N` rows) and the bias sums.
+//! turns those into `dW_ih`, `dW_hh` (GEMMs over all `T*N` rows: one for both where they share
+//! the gate gradients) and the bias sums.
 
 use super::forward::{Bufs, Ctx};
 use super::layout::Regions;
@@ -12,10 +13,11 @@ use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::{gru, lstm, rnn};
 use crate::desc::{Cell, GruVariant};
+use crate::gemm::blocked::Part;
 use crate::gemm::pack::Packed;
 use crate::gemm::packed::{self, PlainGemm};
 use crate::gemm::par::SyncMutPtr;
-use crate::gemm::{column_sums, sgemm, Mat};
+use crate::gemm::{column_sums, sgemm, sgemm_pair, Mat};
 use crate::weights::Weights;
 
 /// Caller-facing buffers of backward-data (shapes already checked).
@@ -462,6 +464,26 @@ pub(crate) fn weights(
         return;
     }
     let [dw_ih, dw_hh, db_ih, db_hh] = grads.buffers_mut();
+    if matches!(cx.desc.cell(), Cell::Lstm | Cell::Rnn(_)) {
+        // Both weight gradients from the gate gradients: one product, `dGᵀ` packed once.
+        let part = |n, b, c, ldc| Part { n, b, c, ldc };
+        let (ih, hh) = (Mat::n(x, i_sz), Mat::n(h_prev, hw));
+        sgemm_pair(
+            gh_w,
+            tn,
+            Mat::t(dg, gh_w),
+            beta,
+            [part(i_sz, ih, dw_ih, i_sz), part(hw, hh, dw_hh, hw)],
+        );
+        column_sums(dg, tn, gh_w, db_ih, accumulate);
+        if accumulate {
+            column_sums(dg, tn, gh_w, db_hh, true);
+        } else {
+            // The same sums (from zero, in the same order).
+            db_hh.copy_from_slice(db_ih);
+        }
+        return;
+    }
     sgemm(gh_w, i_sz, tn, Mat::t(dg, gh_w), Mat::n(x, i_sz), beta, dw_ih, i_sz);
     column_sums(dg, tn, gh_w, db_ih, accumulate);
     match cx.desc.cell() {
@@ -490,13 +512,10 @@ pub(crate) fn weights(
             );
             column_sums(dg, tn, gh_w, db_hh, accumulate);
         }
-        Cell::Lstm | Cell::Rnn(_) | Cell::Gru(GruVariant::LinearBeforeReset) => {
-            // The recurrent side's gradients: the gate gradients, except the LBR-GRU's own.
-            let dq: &[f32] = if cx.desc.cell() == Cell::Gru(GruVariant::LinearBeforeReset) {
-                &ws.dgh[..tn * gh_w]
-            } else {
-                dg
-            };
+        Cell::Lstm | Cell::Rnn(_) => unreachable!("handled above"),
+        Cell::Gru(GruVariant::LinearBeforeReset) => {
+            // The recurrent side's gradients: the GRU's own.
+            let dq: &[f32] = &ws.dgh[..tn * gh_w];
             sgemm(gh_w, hw, tn, Mat::t(dq, gh_w), Mat::n(h_prev, hw), beta, dw_hh, hw);
             column_sums(dq, tn, gh_w, db_hh, accumulate);
         }

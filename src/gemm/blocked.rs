@@ -13,6 +13,11 @@
 //! multiply-add chain per `k` block, in `k` order, added to `C` block after block (the first
 //! block replaces `C` when `beta == 0`, so `C` is then never read): the same operations in
 //! the same order whatever the thread count, the split or the tile heights.
+//!
+//! Two products with the same `op(A)` (the LSTM's and the RNN's `dW_ih` and `dW_hh`, both
+//! `dGᵀ` times something) run as one ([`sgemm_pair`]): their `op(B)`s packed side by side, so
+//! each chunk of `A` is packed once for both (in-process A/B, 2 threads: 0.96-0.99x the time
+//! of `rnn-train-64x1024` and `lstm-train-64x512`).
 
 use std::cell::Cell;
 use std::ops::Range;
@@ -38,22 +43,51 @@ pub(crate) const MC: usize = 240;
 /// tile of a chunk passes over them.
 const GROUP: usize = 8;
 
-/// The operands of one product, shared by the threads.
+/// One output of a product: `C = beta * C + op(A) · op(B)`, `C` `m × n` with leading dimension
+/// `ldc`, from the packed panels `first..first + n.div_ceil(NR)`.
+#[derive(Clone, Copy)]
+pub(crate) struct Out {
+    pub n: usize,
+    pub c: SyncMutPtr,
+    pub ldc: usize,
+    pub first: usize,
+}
+
+/// The operands of one product (or of two with the same `A`, packed once for both), shared
+/// by the threads.
 pub(crate) struct Blocked<'a> {
     pub m: usize,
-    pub n: usize,
     pub k: usize,
     /// `op(A)`: `A[r, kk]` is `a[r * lda + kk]` (`Op::N`) or `a[kk * lda + r]` (`Op::T`).
     pub a: &'a [f32],
     pub lda: usize,
     pub a_op: Op,
-    /// `op(B)` packed: panel `b` is `bp[b * k * NR ..][.. k * NR]`, row `kk` holding columns
-    /// `NR * b ..` (zeros past `n`).
+    /// The `op(B)`s packed one after the other: panel `b` is `bp[b * k * NR ..][.. k * NR]`,
+    /// row `kk` holding columns `NR * (b - first) ..` of its output's `op(B)` (zeros past `n`).
     pub bp: &'a [f32],
     /// Any value; 0 means `C` is not read.
     pub beta: f32,
-    pub c: SyncMutPtr,
-    pub ldc: usize,
+    /// The outputs; the second one's `n` is 0 for a single product.
+    pub outs: [Out; 2],
+}
+
+impl Blocked<'_> {
+    /// Panels of all outputs.
+    fn panels(&self) -> usize {
+        let o = &self.outs[1];
+        o.first + o.n.div_ceil(NR)
+    }
+
+    /// The output of panel `b` and its first column there.
+    #[inline(always)]
+    fn out(&self, b: usize) -> (&Out, usize) {
+        let o = &self.outs[1];
+        if o.n > 0 && b >= o.first {
+            (o, (b - o.first) * NR)
+        } else {
+            (&self.outs[0], b * NR)
+        }
+    }
 }
 
 /// Packs the panels `blocks` of `op(B)` (`k × n`) into `dst` (laid out as [`Blocked::bp`]).
@@ -171,11 +205,11 @@ fn pack_a<V: Vf32>(g: &Blocked<'_>, zmm: bool, c0: usize, rows: usize, p0: usize
 }
 
 /// The packed rows `r0..r0+MR` (`a`, k-major) times the slice `p0..p0+kc` of panel `b`, added
-/// into `C` (or replacing it when `replace`).
+/// into its output's `C` (or replacing it when `replace`).
 ///
 /// # Safety
-/// `g.c` is valid for the `m × n` view with leading dimension `ldc`; no other thread writes
-/// these rows of panel `b`'s columns.
+/// Each output's `c` is valid for its `m × n` view with leading dimension `ldc`; no other
+/// thread writes these rows of panel `b`'s columns.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile_into<V: Vf32, const MR: usize>(
@@ -197,15 +231,16 @@ unsafe fn tile_into<V: Vf32, const MR: usize>(
     };
     // `C` scaled by beta on the first k block, as it is on the later ones (1).
     let scale = if p0 == 0 { g.beta } else { 1.0 };
+    let (out, col0) = g.out(b);
     for (r, a) in acc.iter().enumerate() {
         for (part, v) in a.iter().enumerate() {
-            let col = b * NR + part * UNITS;
-            if col >= g.n {
+            let col = col0 + part * UNITS;
+            if col >= out.n {
                 break;
             }
-            let len = UNITS.min(g.n - col);
+            let len = UNITS.min(out.n - col);
             // SAFETY: row r0 + r < m, columns col..col+len <= n <= ldc (caller).
-            let dst = unsafe { slice::from_raw_parts_mut(g.c.get().add((r0 + r) * g.ldc + col), len) };
+            let dst = unsafe { slice::from_raw_parts_mut(out.c.get().add((r0 + r) * out.ldc + col), len) };
             let v = if replace {
                 *v
             } else if scale == 1.0 {
@@ -258,13 +293,14 @@ fn one<V: Vf32>(
 /// `C[rows, panels blocks]` over all of `k`.
 #[inline(always)]
 fn compute_g<V: Vf32>(g: &Blocked<'_>, rows_: Range<usize>, blocks: Range<usize>) {
-    let panels = g.n.div_ceil(NR);
+    let panels = g.panels();
     assert!(blocks.end <= panels && g.bp.len() >= panels * g.k * NR && rows_.end <= g.m);
+    assert!(g.outs[0].first == 0 && g.outs[1].first == g.outs[0].n.div_ceil(NR));
     let last = match g.a_op {
         Op::N => (g.m - 1) * g.lda + g.k,
         Op::T => (g.k - 1) * g.lda + g.m,
     };
-    assert!(g.a.len() >= last && g.ldc >= g.n);
+    assert!(g.a.len() >= last && g.outs.iter().all(|o| o.ldc >= o.n));
     let zmm = V::ZMM_TILE;
     // More than a few panels: pack each chunk, so a tile's k step reads one contiguous run
     // (in place, a k step of `Op::T` touches a new row, and leading dimensions of 2^n floats
@@ -349,7 +385,48 @@ pub(crate) fn sgemm_with(
     c: &mut [f32],
     ldc: usize,
 ) {
-    let panels = n.div_ceil(NR);
+    sgemm_parts(compute, m, k, a, beta, [Part { n, b, c, ldc }, Part::none()])
+}
+
+/// One output of [`sgemm_pair`]: `c = beta * c + op(A) · op(b)`, `op(b)` `k × n`, `c` `m × n`
+/// with leading dimension `ldc`.
+pub(crate) struct Part<'a, 'c> {
+    pub n: usize,
+    pub b: Mat<'a>,
+    pub c: &'c mut [f32],
+    pub ldc: usize,
+}
+
+impl Part<'_, '_> {
+    /// No second output.
+    fn none() -> Self {
+        Part {
+            n: 0,
+            b: Mat {
+                data: &[],
+                ld: 0,
+                op: Op::N,
+            },
+            c: &mut [],
+            ldc: 0,
+        }
+    }
+}
+
+/// Two products with the same `op(A)` as one: `A` is packed once per chunk for both, and the
+/// threads split the panels of both `op(B)`s (the weight gradients `dW_ih = dGᵀ X` and
+/// `dW_hh = dGᵀ H_prev`). Each element is computed as by [`sgemm`] alone, so the same bits.
+pub(crate) fn sgemm_pair(m: usize, k: usize, a: Mat<'_>, beta: f32, p: [Part<'_, '_>; 2]) {
+    sgemm_parts(compute, m, k, a, beta, p)
+}
+
+/// [`sgemm_with`] for one or two outputs (the second's `n` 0 for one).
+fn sgemm_parts(compute: Compute, m: usize, k: usize, a: Mat<'_>, beta: f32, parts: [Part<'_, '_>; 2]) {
+    let [p0, p1] = parts;
+    let (n0, n1) = (p0.n, p1.n);
+    let n = n0 + n1;
+    let first = n0.div_ceil(NR);
+    let panels = first + n1.div_ceil(NR);
     let len = panels * k * NR;
     // Taken out of the thread-local (a nested call on this thread, from a task stolen while
     // this one waits, then packs into its own buffer).
@@ -363,39 +440,57 @@ pub(crate) fn sgemm_with(
         rayon::current_num_threads()
     };
     {
-        // SAFETY: `buf` is exclusively ours; each packing task writes its own panels.
-        let dst = unsafe { SyncMutPtr::new(buf.as_mut_ptr()) };
+        // SAFETY: `buf` is exclusively ours; each packing task writes its own panels (the
+        // second output's from panel `first` on).
+        let (dst, dst1) = unsafe {
+            (
+                SyncMutPtr::new(buf.as_mut_ptr()),
+                SyncMutPtr::new(buf.as_mut_ptr().add(first * k * NR)),
+            )
+        };
+        let (b0, b1) = (p0.b, p1.b);
+        // Panels `r` of all outputs.
+        let pack = move |r: Range<usize>| {
+            // SAFETY: the panel ranges of the callers are disjoint, inside `buf`.
+            unsafe {
+                pack_b(b0, k, n0, r.start.min(first)..r.end.min(first), dst);
+                if n1 > 0 {
+                    pack_b(b1, k, n1, r.start.max(first) - first..r.end.max(first) - first, dst1);
+                }
+            }
+        };
         let parts = split(panels, threads, 1);
         if parts.len() <= 2 {
-            // SAFETY: one task writes every panel.
-            unsafe { pack_b(b, k, n, 0..panels, dst) };
+            pack(0..panels);
         } else {
             rayon::scope(|s| {
                 for w in parts.windows(2) {
-                    let (b0, b1) = (w[0], w[1]);
+                    let r = w[0]..w[1];
                     s.spawn(move |_| {
                         let _ftz = crate::simd::ftz::FlushDenormals::new();
-                        // SAFETY: the panel ranges of the tasks are disjoint.
-                        unsafe { pack_b(b, k, n, b0..b1, dst) }
+                        pack(r)
                     });
                 }
             });
         }
     }
-    // SAFETY: `c` is exclusively borrowed for this call; the tasks below write disjoint rows or
-    // panels of it.
-    let cp = unsafe { SyncMutPtr::new(c.as_mut_ptr()) };
+    let out = |p: Part<'_, '_>, first| Out {
+        n: p.n,
+        // SAFETY: each `c` is exclusively borrowed for this call; the tasks below write
+        // disjoint rows or panels of them.
+        c: unsafe { SyncMutPtr::new(p.c.as_mut_ptr()) },
+        ldc: p.ldc,
+        first,
+    };
     let g = Blocked {
         m,
-        n,
         k,
         a: a.data,
         lda: a.ld,
         a_op: a.op,
         bp: &buf[..len],
         beta,
-        c: cp,
-        ldc,
+        outs: [out(p0, 0), out(p1, first)],
     };
     let g = &g;
     if threads <= 1 {

@@ -126,6 +126,26 @@ pub(crate) fn sgemm(m: usize, n: usize, k: usize, a: Mat<'_>, b: Mat<'_>, beta: 
     sgemm_on(path(m, n, k), m, n, k, a, b, beta, c, ldc)
 }
 
+/// `C_j = beta * C_j + op(A) · op(B_j)` for two outputs `(n_j, B_j, C_j, ldc_j)` with the same
+/// `op(A)` (`m × k`): on the tiles one product with `A` packed once
+/// ([`blocked::sgemm_pair`]), otherwise two [`sgemm`] calls; the same bits either way as two
+/// [`sgemm`] calls.
+pub(crate) fn sgemm_pair(m: usize, k: usize, a: Mat<'_>, beta: f32, p: [blocked::Part<'_, '_>; 2]) {
+    if p.iter().all(|p| path(m, p.n, k) == Path::Tiles) {
+        for p in &p {
+            assert!(p.n > 0 && k > 0 && m > 0, "gemm: empty product");
+            let _ = a.strides(m, k);
+            let _ = p.b.strides(k, p.n);
+            assert!(p.ldc >= p.n && (m - 1) * p.ldc + p.n <= p.c.len(), "gemm: C too short");
+        }
+        blocked::sgemm_pair(m, k, a, beta, p);
+    } else {
+        for q in p {
+            sgemm(m, q.n, k, a, q.b, beta, q.c, q.ldc);
+        }
+    }
+}
+
 /// [`sgemm`] on the given implementation.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgemm_on(

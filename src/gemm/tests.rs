@@ -419,3 +419,65 @@ fn register_tiles_match_naive_and_each_other() {
         tile_out::<Avx512, MR, G>(k, a, lda, p)
     }
 }
+
+/// Two products sharing `A` ([`blocked::sgemm_pair`]) give the bits of each alone, in the rows
+/// split and the panel split, with widths that are not multiples of a panel, on every pool size.
+#[test]
+fn pair_is_two_products() {
+    for &(m, k, n0, n1) in &[(1, 1, 1, 1), (37, 19, 45, 70), (600, 70, 33, 100), (130, 300, 64, 7)] {
+        for oa in [Op::N, Op::T] {
+            let lda = if oa == Op::N { k } else { m } + 1;
+            let ad = fill(if oa == Op::N { m } else { k } * lda, 4);
+            let a = Mat {
+                data: &ad,
+                ld: lda,
+                op: oa,
+            };
+            let (b0d, b1d) = (fill(k * (n0 + 1), 5), fill(k * n1, 6));
+            let (b0, b1) = (Mat::n(&b0d, n0 + 1), Mat::n(&b1d, n1));
+            for beta in [0.0f32, 1.0] {
+                let init = |len, seed| {
+                    if beta == 0.0 {
+                        vec![f32::NAN; len]
+                    } else {
+                        fill(len, seed)
+                    }
+                };
+                let (mut w0, mut w1) = (init(m * (n0 + 2), 7), init(m * n1, 8));
+                let (i0, i1) = (w0.clone(), w1.clone());
+                blocked::sgemm(m, n0, k, a, b0, beta, &mut w0, n0 + 2);
+                blocked::sgemm(m, n1, k, a, b1, beta, &mut w1, n1);
+                for threads in [1, 2, 3] {
+                    let (mut h0, mut h1) = (i0.clone(), i1.clone());
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap()
+                        .install(|| {
+                            let p0 = blocked::Part {
+                                n: n0,
+                                b: b0,
+                                c: &mut h0,
+                                ldc: n0 + 2,
+                            };
+                            let p1 = blocked::Part {
+                                n: n1,
+                                b: b1,
+                                c: &mut h1,
+                                ldc: n1,
+                            };
+                            blocked::sgemm_pair(m, k, a, beta, [p0, p1]);
+                        });
+                    let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits());
+                    assert!(
+                        same(&w0, &h0) && same(&w1, &h1),
+                        "m{m} k{k} n{n0}+{n1} {oa:?} beta {beta}, {threads} threads"
+                    );
+                }
+                // Every element written (NaN-filled above when beta is 0).
+                assert!(w0.iter().enumerate().all(|(i, v)| i % (n0 + 2) >= n0 || !v.is_nan()));
+                assert!(w1.iter().all(|v| !v.is_nan()));
+            }
+        }
+    }
+}
