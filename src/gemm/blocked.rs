@@ -7,9 +7,9 @@
 //! panels read in place (row-major [`tile`] for `Op::N`, [`tile_at`] for `Op::T`).
 //!
 //! Blocking: `k` in blocks of [`KC`], rows in chunks of [`MC`] (the chunk's packed `A`,
-//! 480 KiB, stays in L2), panels in groups of [`GROUP`] (their `KC`-row slices, 512 KiB, stay
-//! in L2); one row tile's `A` (at most `14 * KC` floats) stays in L1 while the slices of the
-//! group's panels stream past it from L2. Each element of `C` is one fused
+//! 480 KiB, stays in L2), panels in groups of [`GROUP`] (their `KC`-row slices, 1 MiB, stay
+//! in L2); every row tile of the chunk passes over the group's panels, both streaming from
+//! L2. Each element of `C` is one fused
 //! multiply-add chain per `k` block, in `k` order, added to `C` block after block (the first
 //! block replaces `C` when `beta == 0`, so `C` is then never read): the same operations in
 //! the same order whatever the thread count, the split or the tile heights.
@@ -32,14 +32,16 @@ use crate::simd::{isa_dispatch, Vf32};
 
 /// Columns per packed panel.
 pub(crate) const NR: usize = WIDE * UNITS;
-/// `k` block: a row tile's `A` (`14 * KC` floats, 28 KiB) stays in L1. Against 256 with no
-/// panel groups, 512 with groups of [`GROUP`] panels measured 1-20% faster on every training
-/// product (2 threads, in-process alternating; fewer passes over `C`, whose rows come from L3)
-/// and 1-5% on the training layers.
-pub(crate) const KC: usize = 512;
+/// `k` block. `C` is read and written once per block, at the end of each tile's `k` loop,
+/// where its rows come from L3 unprefetched; against 512 (with `MC` 240), 1024 measured 0.88-0.98x
+/// the time of `lstm-train-64x512`, 0.95-1.02x `rnn-train-64x1024`, 0.97-0.99x
+/// `lstm-train-32x1024` and 1.00-1.04x `gru-train-64x512` (2 threads, in-process alternating,
+/// 2-3 runs each; blocked products alone 0.79-1.02x). (256 against 512, with no panel groups,
+/// had been 1-20% slower on every training product.)
+pub(crate) const KC: usize = 1024;
 /// Rows per chunk: a chunk of packed `A` (`MC * KC` floats, 480 KiB) stays in L2.
-pub(crate) const MC: usize = 240;
-/// Panels per group: the group's `KC`-row slices of `B` (512 KiB) stay in L2 while every row
+pub(crate) const MC: usize = 120;
+/// Panels per group: the group's `KC`-row slices of `B` (1 MiB) stay in L2 while every row
 /// tile of a chunk passes over them.
 const GROUP: usize = 8;
 
