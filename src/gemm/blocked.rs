@@ -194,9 +194,20 @@ fn pack_a<V: Vf32>(g: &Blocked<'_>, zmm: bool, c0: usize, rows: usize, p0: usize
             for t in 0..tiles {
                 let h = tile_span(zmm, rows, r0, t, tiles);
                 let panel = &mut dst[r0 * kc..][..h * kc];
+                let src = |r: usize| &g.a[(c0 + r0 + r) * g.lda + p0..][..kc];
+                // Tiles of at least 8 rows (every one but a short remainder's), 8 k steps at a
+                // time: rows 0..8 and h-8..h (overlapping) transposed in registers.
+                let kv = if h >= 8 && V::LANES == 8 { kc / 8 * 8 } else { 0 };
+                for kk in (0..kv).step_by(8) {
+                    for rg in [0, h - 8] {
+                        let cols = V::transpose8(std::array::from_fn(|r| V::load(&src(rg + r)[kk..])));
+                        for (j, v) in cols.into_iter().enumerate() {
+                            v.store(&mut panel[(kk + j) * h + rg..]);
+                        }
+                    }
+                }
                 for r in 0..h {
-                    let src = &g.a[(c0 + r0 + r) * g.lda + p0..][..kc];
-                    for (kk, &v) in src.iter().enumerate() {
+                    for (kk, &v) in src(r).iter().enumerate().skip(kv) {
                         panel[kk * h + r] = v;
                     }
                 }

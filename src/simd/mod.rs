@@ -122,6 +122,17 @@ pub(crate) trait Vf32:
     /// dereferenced and never faults). No-op where the ISA has no prefetch.
     #[inline(always)]
     fn prefetch(_p: *const f32) {}
+    /// The 8 x 8 transpose: lane `c` of output `r` is lane `r` of input `c` (8-lane types only;
+    /// checked). This default goes through memory.
+    #[inline(always)]
+    fn transpose8(v: [Self; 8]) -> [Self; 8] {
+        assert_eq!(Self::LANES, 8);
+        let mut m = [[0.0f32; 8]; 8];
+        for (row, x) in m.iter_mut().zip(v) {
+            x.store(row);
+        }
+        std::array::from_fn(|c| Self::load(&std::array::from_fn::<f32, 8, _>(|r| m[r][c])))
+    }
     /// Stores `L` elements at `p`.
     ///
     /// # Safety

@@ -175,3 +175,17 @@ fn wide_matches<V: Widen>(isa: &str) {
 fn wide_vectors_match_their_halves() {
     every_isa!(wide_matches);
 }
+
+fn transposes<V: Vf32>(isa: &str) {
+    let rows: [V; 8] = std::array::from_fn(|r| V::load(&std::array::from_fn::<f32, 8, _>(|c| (10 * r + c) as f32)));
+    for (c, col) in V::transpose8(rows).into_iter().enumerate() {
+        let mut out = [0.0f32; 8];
+        col.store(&mut out);
+        assert_eq!(out, std::array::from_fn(|r| (10 * r + c) as f32), "{isa}: column {c}");
+    }
+}
+
+#[test]
+fn transpose8_every_isa() {
+    every_isa!(transposes);
+}
