@@ -207,8 +207,11 @@ impl Team<'_> {
 /// line's trip between the cores).
 const BALANCE_MIN_BLOCK_MACS: usize = 1 << 20;
 
-/// The blocks `[front, back)` of one thread's range still to be claimed, in one word.
+/// The blocks `[front, back)` of one thread's range still to be claimed, in one word (on a
+/// cache line of its own: each thread claims from its own word far more often than from the
+/// others').
 #[derive(Default)]
+#[repr(align(128))]
 struct Claims(AtomicU64);
 
 impl Claims {
