@@ -133,10 +133,7 @@ pub(crate) fn sgemm(m: usize, n: usize, k: usize, a: Mat<'_>, b: Mat<'_>, beta: 
 pub(crate) fn sgemm_pair(m: usize, k: usize, a: Mat<'_>, beta: f32, p: [blocked::Part<'_, '_>; 2]) {
     if p.iter().all(|p| path(m, p.n, k) == Path::Tiles) {
         for p in &p {
-            assert!(p.n > 0 && k > 0 && m > 0, "gemm: empty product");
-            let _ = a.strides(m, k);
-            let _ = p.b.strides(k, p.n);
-            assert!(p.ldc >= p.n && (m - 1) * p.ldc + p.n <= p.c.len(), "gemm: C too short");
+            check(m, p.n, k, a, p.b, p.c, p.ldc);
         }
         blocked::sgemm_pair(m, k, a, beta, p);
     } else {
@@ -144,6 +141,24 @@ pub(crate) fn sgemm_pair(m: usize, k: usize, a: Mat<'_>, beta: f32, p: [blocked:
             sgemm(m, q.n, k, a, q.b, beta, q.c, q.ldc);
         }
     }
+}
+
+/// Checks the sizes (non-zero) and that every view fits its buffer (a violation is a bug in
+/// the caller: panics); the row and column strides of `op(A)` and `op(B)`.
+fn check(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: &[f32],
+    ldc: usize,
+) -> ((isize, isize), (isize, isize)) {
+    assert!(m > 0 && n > 0 && k > 0, "gemm: empty product");
+    let sa = a.strides(m, k);
+    let sb = b.strides(k, n);
+    assert!(ldc >= n && (m - 1) * ldc + n <= c.len(), "gemm: C too short");
+    (sa, sb)
 }
 
 /// [`sgemm`] on the given implementation.
@@ -159,10 +174,7 @@ pub(crate) fn sgemm_on(
     c: &mut [f32],
     ldc: usize,
 ) {
-    assert!(m > 0 && n > 0 && k > 0, "gemm: empty product");
-    let (rsa, csa) = a.strides(m, k);
-    let (rsb, csb) = b.strides(k, n);
-    assert!(ldc >= n && (m - 1) * ldc + n <= c.len(), "gemm: C too short");
+    let ((rsa, csa), (rsb, csb)) = check(m, n, k, a, b, c, ldc);
     if path == Path::Tiles {
         blocked::sgemm(m, n, k, a, b, beta, c, ldc);
         return;
