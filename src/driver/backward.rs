@@ -373,8 +373,8 @@ pub(crate) fn rec_product(
     h: usize,
 ) {
     assert!(c.len() >= n * h);
-    // SAFETY: `c` is exclusively borrowed for this call; `team.on_blocks` hands each thread a
-    // disjoint range of column blocks and joins before returning.
+    // SAFETY: `c` is exclusively borrowed for this call; `team.on_blocks_balanced` runs each
+    // column block on one thread and joins before returning.
     let cp = unsafe { SyncMutPtr::new(c.as_mut_ptr()) };
     let g = PlainGemm {
         m: n,

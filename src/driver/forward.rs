@@ -223,7 +223,7 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, mut io: Io<'_>, b: Bufs<'_>) {
                     reverse: rev,
                 };
                 // SAFETY: the slices are borrowed for this whole step and used only through `st`;
-                // `team.on_blocks` gives each thread a disjoint block range and joins before
+                // `team.on_blocks_balanced` runs each block on one thread and joins before
                 // returning.
                 let st = unsafe { FwdStep::new(slices) };
                 let macs = m * h_sz * gh_w;
@@ -366,8 +366,8 @@ impl Scratch {
 fn project(cx: Ctx<'_>, team: &Team<'_>, rows: usize, x: &[f32], gates: &mut [f32]) {
     let (i_sz, gh_w) = (cx.desc.input_size(), cx.desc.gate_rows());
     assert!(gates.len() == rows * gh_w);
-    // SAFETY: `gates` is exclusively borrowed for this call; `team.on_blocks` hands each thread a
-    // disjoint range of unit blocks and joins before returning.
+    // SAFETY: `gates` is exclusively borrowed for this call; `team.on_blocks_balanced` runs each
+    // unit block on one thread and joins before returning.
     let out = unsafe { SyncMutPtr::new(gates.as_mut_ptr()) };
     let p = Proj {
         rows,
