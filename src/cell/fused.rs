@@ -92,11 +92,10 @@ pub(crate) struct StepSlices<'a> {
     /// Write the gate activations back to `gates` (training).
     pub keep_gates: bool,
     /// Visit each thread's unit blocks from the last (`gemm::reversed` decides): alternated
-    /// step by step, a step starts on the panels
-    /// the one before read last, which are still in L2 when a thread's share of `W_hh` is not
-    /// (measured, in-process A/B, 2 threads: `lstm-infer-4x1024` 0.94-0.97x the time, the GRU
-    /// at 4x1024 0.94-0.97x, no change where the weights fit in L2). Which order changes no
-    /// result.
+    /// step by step, a step starts on the panels the one before read last, which are still in
+    /// L2 when a thread's share of `W_hh` is not (measured, in-process A/B, 2 threads:
+    /// `lstm-infer-4x1024` 0.94-0.97x the time, the GRU at 4x1024 0.94-0.97x, no change where
+    /// the weights fit in L2). Which order changes no result.
     pub reverse: bool,
 }
 
