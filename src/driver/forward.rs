@@ -377,6 +377,6 @@ fn project(cx: Ctx<'_>, team: &Team<'_>, rows: usize, x: &[f32], gates: &mut [f3
         h: cx.desc.hidden_size(),
         out,
     };
-    let (blocks, grain) = (cx.p.proj.blocks(), proj::group_blocks(&cx.p.proj));
+    let (blocks, grain) = (cx.p.proj.blocks(), proj::grain(&cx.p.proj, team.threads()));
     team.on_blocks_balanced(blocks, grain, rows * i_sz * gh_w, false, |r| proj::project(&p, r));
 }

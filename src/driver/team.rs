@@ -123,6 +123,11 @@ impl Team<'_> {
         })
     }
 
+    /// Threads of the team: the calling one and its partners.
+    pub(crate) fn threads(&self) -> usize {
+        self.slots.len() + 1
+    }
+
     /// Runs `f` over `0..blocks`, split into one contiguous range per thread when the step is
     /// large enough. The split depends only on the block count and the pool size, and every
     /// block is computed by one call in the same order, so results do not depend on threads.

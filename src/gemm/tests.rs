@@ -292,6 +292,30 @@ fn split_covers_range() {
 }
 
 #[test]
+fn projection_grains_start_even() {
+    // (K, gates, units, threads) -> expected grain; GRU H=256: 16 blocks, groups of 10.
+    for (k, g, u, th, want) in [
+        (256, 3, 256, 2, 4),
+        (256, 4, 256, 2, 8),
+        (1024, 4, 1024, 2, 4),
+        (7, 3, 5, 3, 1),
+    ] {
+        let w = pack::Packed::from_fn(k, g, u, |_, _, _| 0.0);
+        let grain = proj::grain(&w, th);
+        assert_eq!(grain, want, "K={k} G={g} U={u}");
+        assert!(grain <= proj::group_blocks(&w));
+        let grains = w.blocks().div_ceil(grain);
+        if w.blocks() >= 2 * th {
+            // Every thread starts with the same number of grains, at least two.
+            assert!(
+                grains % th == 0 && grains >= 2 * th,
+                "K={k} G={g} U={u}: {grains} grains"
+            );
+        }
+    }
+}
+
+#[test]
 fn column_sums_match() {
     let (rows, cols) = (37, 29);
     let a = fill(rows * cols, 4);
