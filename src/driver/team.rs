@@ -20,7 +20,6 @@ use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
-use crate::gemm::split;
 use crate::simd::ftz::FlushDenormals;
 
 /// Steps with fewer multiply-adds than this run on one thread: below it, handing work to a
@@ -132,13 +131,15 @@ impl Team<'_> {
     /// large enough. The split depends only on the block count and the pool size, and every
     /// block is computed by one call in the same order, so results do not depend on threads.
     pub(crate) fn on_blocks(&self, blocks: usize, macs: usize, f: impl Fn(Range<usize>) + Sync) {
-        let threads = self.slots.len() + 1;
+        let threads = self.threads();
         if threads <= 1 || blocks < 2 || macs < STEP_PAR_MIN_MACS {
             f(0..blocks);
             return;
         }
-        let bounds = split(blocks, threads, 1);
-        self.post(bounds.len() - 1, &|r: Range<usize>| f(bounds[r.start]..bounds[r.end]));
+        let parts = threads.min(blocks);
+        self.post(parts, &|r: Range<usize>| {
+            f(bound(blocks, parts, r.start)..bound(blocks, parts, r.end))
+        });
     }
 
     /// As [`Team::on_blocks`], for steps whose blocks are large ([`BALANCE_MIN_BLOCK_MACS`]),
@@ -158,17 +159,16 @@ impl Team<'_> {
         reverse: bool,
         f: impl Fn(Range<usize>) + Sync,
     ) {
-        let threads = self.slots.len() + 1;
+        let threads = self.threads();
         let grain = grain.max(1);
         let grains = blocks.div_ceil(grain);
         if threads <= 1 || grains < 2 || macs / grains < BALANCE_MIN_BLOCK_MACS || grains > u32::MAX as usize {
             return self.on_blocks(blocks, macs, f);
         }
-        let bounds = split(grains, threads, 1);
-        let parts = bounds.len() - 1;
+        let parts = threads.min(grains);
         let claims = &self.claims[..parts];
-        for (c, w) in claims.iter().zip(bounds.windows(2)) {
-            c.set(w[0], w[1]);
+        for (i, c) in claims.iter().enumerate() {
+            c.set(bound(grains, parts, i), bound(grains, parts, i + 1));
         }
         let run = |g: usize| f(g * grain..((g + 1) * grain).min(blocks));
         // Thread `i`'s share: its own range from its end, then the others' from theirs.
@@ -205,6 +205,12 @@ impl Team<'_> {
         work(0..1);
         pending.finish();
     }
+}
+
+/// Bound `i` of `0..len` cut into `parts <= len` even ranges: `gemm::split(len, parts, 1)[i]`,
+/// without the allocation (this runs at every step).
+fn bound(len: usize, parts: usize, i: usize) -> usize {
+    len * i / parts
 }
 
 /// Steps whose grains average fewer multiply-adds than this keep [`Team::on_blocks`]'s fixed
@@ -332,6 +338,16 @@ mod tests {
     }
 
     /// Every block of every step is run exactly once, whatever the pool size.
+    #[test]
+    fn bounds_are_the_gemm_split() {
+        for len in 1..40 {
+            for parts in 1..=len.min(9) {
+                let b: Vec<usize> = (0..=parts).map(|i| bound(len, parts, i)).collect();
+                assert_eq!(b, crate::gemm::split(len, parts, 1), "len {len} parts {parts}");
+            }
+        }
+    }
+
     #[test]
     fn every_block_once_per_step() {
         for threads in [1, 2, 3, 5] {
