@@ -10,4 +10,5 @@ pub(crate) mod lstm_ext;
 pub(crate) mod prepared;
 pub(crate) mod rows;
 pub(crate) mod schedule;
+pub(crate) mod shares;
 pub(crate) mod team;

@@ -9,17 +9,20 @@
 //! direction of a bidirectional layer): a range still unclaimed when the posting thread has
 //! finished its own is taken back and run by that thread. Which thread runs a range never
 //! changes what is computed, so results stay bitwise identical whatever the thread count.
-//! With fixed ranges per partner, each thread tends to see the same unit blocks — and keeps
-//! their slice of the packed weights in its own L2 — step after step. Steps of large blocks
-//! ([`Team::on_blocks_balanced`]) start from the same ranges, and a thread done with its own
+//! With a range per partner that changes little ([`super::shares`]: it follows the threads'
+//! measured speeds), each thread tends to see the same unit blocks — and keeps their slice of
+//! the packed weights in its own L2 — step after step. Steps of large blocks
+//! ([`Team::on_blocks_balanced`]) start from even ranges, and a thread done with its own
 //! takes blocks from the far end of the others': on this 2-core guest, whose cores slow down
 //! by turns, the fixed split left about 5% of `lstm-infer-64x512` waiting at the hand-off.
 
-use std::cell::UnsafeCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::time::Instant;
 
+use super::shares::{Shares, MAX_PARTS};
 use crate::simd::ftz::FlushDenormals;
 
 /// Steps with fewer multiply-adds than this run on one thread: below it, handing work to a
@@ -41,9 +44,12 @@ struct Slot {
     /// The posted work and its range; written by the poster while `EMPTY`, read by whoever
     /// moves the state from `POSTED` to `CLAIMED`.
     job: UnsafeCell<Option<(*const Work, Range<usize>)>>,
+    /// When the partner finished the job: cleared by the poster with the job, written by
+    /// the partner before `DONE` (it stays `None` when the poster takes the job back).
+    done_at: UnsafeCell<Option<Instant>>,
 }
 
-// SAFETY: `job` is accessed by one thread at a time, handed over through `state` with
+// SAFETY: `job` and `done_at` are accessed by one thread at a time, handed over through `state` with
 // acquire/release ordering (see `Team::on_blocks` and `partner`); the `Work` it points to is
 // `Sync`.
 unsafe impl Sync for Slot {}
@@ -53,6 +59,7 @@ impl Slot {
         Self {
             state: AtomicU8::new(EMPTY),
             job: UnsafeCell::new(None),
+            done_at: UnsafeCell::new(None),
         }
     }
 
@@ -85,6 +92,8 @@ pub(crate) struct Team<'s> {
     slots: &'s [Slot],
     /// One block range per thread (the poster's first) for [`Team::on_blocks_balanced`].
     claims: &'s [Claims],
+    /// The shares of [`Team::on_blocks`], one per block count seen (the poster's alone).
+    shares: RefCell<Vec<Shares>>,
 }
 
 /// Sets the exit flag when the loop ends, also by a panic (the partners must not spin on).
@@ -104,6 +113,7 @@ impl Team<'_> {
             return body(&Team {
                 slots: &[],
                 claims: &[],
+                shares: RefCell::default(),
             });
         }
         let slots: Vec<Slot> = (1..threads).map(|_| Slot::new()).collect();
@@ -118,6 +128,7 @@ impl Team<'_> {
             body(&Team {
                 slots: &slots,
                 claims: &claims,
+                shares: RefCell::default(),
             })
         })
     }
@@ -128,8 +139,10 @@ impl Team<'_> {
     }
 
     /// Runs `f` over `0..blocks`, split into one contiguous range per thread when the step is
-    /// large enough. The split depends only on the block count and the pool size, and every
-    /// block is computed by one call in the same order, so results do not depend on threads.
+    /// large enough: each thread's [`Shares`] of the step's blocks, which start even and follow
+    /// the threads' speeds from step to step (shared by every step of the loop with the same
+    /// block count). Every block is computed by one call in the same order whoever runs it,
+    /// so results do not depend on threads.
     pub(crate) fn on_blocks(&self, blocks: usize, macs: usize, f: impl Fn(Range<usize>) + Sync) {
         let threads = self.threads();
         if threads <= 1 || blocks < 2 || macs < STEP_PAR_MIN_MACS {
@@ -137,9 +150,31 @@ impl Team<'_> {
             return;
         }
         let parts = threads.min(blocks);
-        self.post(parts, &|r: Range<usize>| {
-            f(bound(blocks, parts, r.start)..bound(blocks, parts, r.end))
-        });
+        if parts > MAX_PARTS {
+            self.post(parts, &|r: Range<usize>| {
+                f(bound(blocks, parts, r.start)..bound(blocks, parts, r.end))
+            });
+            return;
+        }
+        let mut list = self.shares.borrow_mut();
+        let idx = match list.iter().position(|s| s.is_for(blocks, parts)) {
+            Some(i) => i,
+            None => {
+                list.push(Shares::even(blocks, parts));
+                list.len() - 1
+            }
+        };
+        let mut sh = list[idx];
+        let start = Instant::now();
+        let mut done = [None; MAX_PARTS];
+        done[0] = Some(self.post(parts, &|r: Range<usize>| f(sh.range(r.start))));
+        for (d, slot) in done[1..parts].iter_mut().zip(self.slots) {
+            // SAFETY: `post` has seen every slot `DONE` (acquire) or taken it back, so no
+            // partner writes `done_at` now.
+            *d = unsafe { *slot.done_at.get() };
+        }
+        sh.update(start, &done[..parts]);
+        list[idx] = sh;
     }
 
     /// As [`Team::on_blocks`], for steps whose blocks are large ([`BALANCE_MIN_BLOCK_MACS`]),
@@ -187,8 +222,8 @@ impl Team<'_> {
     }
 
     /// Posts `work(i..i+1)` to partner `i` for `i` in `1..parts`, runs `work(0..1)`, and
-    /// waits for the partners (see [`Pending`]).
-    fn post(&self, parts: usize, work: &(dyn Fn(Range<usize>) + Sync + '_)) {
+    /// waits for the partners (see [`Pending`]); returns when `work(0..1)` finished.
+    fn post(&self, parts: usize, work: &(dyn Fn(Range<usize>) + Sync + '_)) -> Instant {
         // SAFETY: only the lifetime is erased; `Pending` below waits for (or takes back) every
         // posted range before `work` goes out of scope, on return and on unwind alike.
         let work_ptr: *const Work =
@@ -198,12 +233,18 @@ impl Team<'_> {
         };
         for (i, slot) in pending.slots.iter().enumerate() {
             debug_assert_eq!(slot.state.load(Ordering::Relaxed), EMPTY);
-            // SAFETY: the slot is EMPTY, so no partner reads `job` until the store below.
-            unsafe { *slot.job.get() = Some((work_ptr, i + 1..i + 2)) };
+            // SAFETY: the slot is EMPTY, so no partner touches `job` or `done_at` until the store
+            // below.
+            unsafe {
+                *slot.job.get() = Some((work_ptr, i + 1..i + 2));
+                *slot.done_at.get() = None;
+            }
             slot.state.store(POSTED, Ordering::Release);
         }
         work(0..1);
+        let done = Instant::now();
         pending.finish();
+        done
     }
 }
 
@@ -318,6 +359,9 @@ fn partner(slot: &Slot, exit: &AtomicBool) {
             // SAFETY: claimed just now; the poster waits for DONE/PANICKED before dropping
             // the work.
             let ok = unsafe { slot.run_claimed() };
+            // SAFETY: claimed, so the poster does not touch `done_at` until it sees the store
+            // below.
+            unsafe { *slot.done_at.get() = Some(Instant::now()) };
             slot.state.store(if ok { DONE } else { PANICKED }, Ordering::Release);
             spins = 0;
         } else if exit.load(Ordering::Acquire) {
@@ -365,6 +409,41 @@ mod tests {
                 assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 200));
             });
         }
+    }
+
+    /// With one thread slower per block, its share shrinks (the blocks it ran in the last
+    /// step are counted), and every block still runs once per step.
+    #[test]
+    fn shares_move_to_the_faster_thread() {
+        pool(2).install(|| {
+            let counts: Vec<AtomicUsize> = (0..16).map(|_| AtomicUsize::new(0)).collect();
+            let poster = std::thread::current().id();
+            let mine = AtomicUsize::new(0);
+            Team::run(|team| {
+                for step in 0..60 {
+                    mine.store(0, Ordering::Relaxed);
+                    team.on_blocks(counts.len(), usize::MAX, |r| {
+                        let slow = std::thread::current().id() != poster;
+                        for b in r {
+                            assert_eq!(counts[b].fetch_add(1, Ordering::Relaxed), step);
+                            if slow {
+                                std::thread::sleep(std::time::Duration::from_micros(300));
+                            } else {
+                                mine.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    });
+                }
+            });
+            assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 60));
+            // The poster spends nothing per block: it ends with all but the one block the
+            // partner keeps (unless the partner never came, and the poster ran all 16).
+            assert!(
+                mine.load(Ordering::Relaxed) >= 15,
+                "{} blocks",
+                mine.load(Ordering::Relaxed)
+            );
+        });
     }
 
     /// The balanced hand-off too runs every block exactly once per step, in either direction,

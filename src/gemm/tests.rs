@@ -308,7 +308,7 @@ fn projection_grains_start_even() {
         if w.blocks() >= 2 * th {
             // Every thread starts with the same number of grains, at least two.
             assert!(
-                grains % th == 0 && grains >= 2 * th,
+                grains.is_multiple_of(th) && grains >= 2 * th,
                 "K={k} G={g} U={u}: {grains} grains"
             );
         }
