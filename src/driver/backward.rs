@@ -8,7 +8,7 @@ use super::layout::Regions;
 use super::ln_gru::{self, GruBack};
 use super::ln_lstm::{self, LnBack, LnBufs};
 use super::lstm_ext::{self, ExtBack};
-use super::rows::{on_rows, part, RowsMut};
+use super::rows::{on_rows, part};
 use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::{gru, lstm, rnn};
@@ -181,13 +181,9 @@ pub(crate) fn data(
                 Cell::Lstm => {
                     let c_prev = &ws.c[row(t) * h_sz..][..m * h_sz];
                     let c_next = &ws.c[row(t + 1) * h_sz..][..m * h_sz];
-                    // SAFETY: `dc` and `dg` are used only through these views until `on_rows`
-                    // returns, by the disjoint row ranges it hands out.
-                    let (dcv, dgv) = unsafe { (RowsMut::new(&mut dc[..m * h_sz], h_sz), RowsMut::new(dg, gh_w)) };
-                    on_rows(team, m, BACK_WORK * gh_w, |r| {
+                    let bufs = [(&mut dc[..m * h_sz], h_sz), (&mut *dg, gh_w)];
+                    on_rows(team, m, BACK_WORK * gh_w, bufs, |r, [dc, dg]| {
                         let (h, p) = (h_sz, |s, w| part(s, w, &r));
-                        // SAFETY: `r` is this thread's own row range.
-                        let (dc, dg) = unsafe { (dcv.get(r.clone()), dgv.get(r.clone())) };
                         lstm::backward(
                             h,
                             p(acts, gh_w),
@@ -206,13 +202,9 @@ pub(crate) fn data(
                 }
                 Cell::Rnn(act) => {
                     let h_next = &ws.h[row(t + 1) * h_sz..][..m * h_sz];
-                    // SAFETY: `dg` is used only through this view until `on_rows` returns, by
-                    // the disjoint row ranges it hands out.
-                    let dgv = unsafe { RowsMut::new(dg, gh_w) };
-                    on_rows(team, m, BACK_WORK * gh_w, |r| {
+                    on_rows(team, m, BACK_WORK * gh_w, [(&mut *dg, gh_w)], |r, [dg]| {
                         let p = |s| part(s, h_sz, &r);
-                        // SAFETY: `r` is this thread's own row range.
-                        rnn::backward(act, p(h_next), p(dy), p(dh_rec), unsafe { dgv.get(r.clone()) });
+                        rnn::backward(act, p(h_next), p(dy), p(dh_rec), dg);
                     });
                     if want_rec {
                         rec_product(team, rev, m, dg, gh_w, &cx.p.bwd, 0.0, dh_prev, h_sz);
@@ -222,19 +214,9 @@ pub(crate) fn data(
                 Cell::Gru(GruVariant::LinearBeforeReset) => {
                     let hn = &ws.aux[o * h_sz..][..m * h_sz];
                     let dq = &mut ws.dgh[o * gh_w..][..m * gh_w];
-                    // SAFETY: `dg`, `dq` and `dh_prev` are used only through these views until
-                    // `on_rows` returns, by the disjoint row ranges it hands out.
-                    let (dgv, dqv, dhv) = unsafe {
-                        (
-                            RowsMut::new(dg, gh_w),
-                            RowsMut::new(dq, gh_w),
-                            RowsMut::new(dh_prev, h_sz),
-                        )
-                    };
-                    on_rows(team, m, BACK_WORK * gh_w, |r| {
+                    let bufs = [(&mut *dg, gh_w), (&mut *dq, gh_w), (&mut *dh_prev, h_sz)];
+                    on_rows(team, m, BACK_WORK * gh_w, bufs, |r, [dg, dq, dh]| {
                         let (h, p) = (h_sz, |s, w| part(s, w, &r));
-                        // SAFETY: `r` is this thread's own row range.
-                        let (dg, dq, dh) = unsafe { (dgv.get(r.clone()), dqv.get(r.clone()), dhv.get(r.clone())) };
                         gru::backward_lbr(
                             h,
                             p(acts, gh_w),
@@ -260,25 +242,18 @@ pub(crate) fn data(
                 }
                 Cell::Gru(GruVariant::ResetBeforeLinear) => {
                     let drh = &mut drh[..m * h_sz];
-                    // SAFETY: `dg` and `dh_prev` are used only through these views until
-                    // `on_rows` returns, by the disjoint row ranges it hands out.
-                    let (dgv, dhv) = unsafe { (RowsMut::new(dg, gh_w), RowsMut::new(dh_prev, h_sz)) };
-                    on_rows(team, m, BACK_WORK * gh_w, |r| {
+                    let bufs = [(&mut *dg, gh_w), (&mut *dh_prev, h_sz)];
+                    on_rows(team, m, BACK_WORK * gh_w, bufs, |r, [dg, dh]| {
                         let (h, p) = (h_sz, |s, w| part(s, w, &r));
-                        // SAFETY: `r` is this thread's own row range.
-                        let (dg, dh) = unsafe { (dgv.get(r.clone()), dhv.get(r.clone())) };
                         gru::backward_zn(h, p(acts, gh_w), p(h_prev, h), p(dy, h), p(dh_rec, h), dg, dh);
                     });
                     rec_product(team, rev, m, &dg[2 * h_sz..], gh_w, &cx.p.bwd_n, 0.0, drh, h_sz);
                     match rmask {
                         None => {
-                            // SAFETY: as for `backward_zn` above.
-                            let (dgv, dhv) = unsafe { (RowsMut::new(dg, gh_w), RowsMut::new(dh_prev, h_sz)) };
                             let drh = &*drh;
-                            on_rows(team, m, BACK_WORK * gh_w, |r| {
+                            let bufs = [(&mut *dg, gh_w), (&mut *dh_prev, h_sz)];
+                            on_rows(team, m, BACK_WORK * gh_w, bufs, |r, [dg, dh]| {
                                 let (h, p) = (h_sz, |s, w| part(s, w, &r));
-                                // SAFETY: `r` is this thread's own row range.
-                                let (dg, dh) = unsafe { (dgv.get(r.clone()), dhv.get(r.clone())) };
                                 gru::backward_r(h, p(acts, gh_w), p(h_prev, h), p(drh, h), dg, dh);
                             });
                             if want_rec {

@@ -7,7 +7,7 @@
 use super::backward::rec_product;
 use super::forward::Ctx;
 use super::ln_lstm::{params, put, LnBufs};
-use super::rows::{on_rows, RowsMut};
+use super::rows::on_rows;
 use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::ln_gru::{self, GruLnParams};
@@ -47,24 +47,16 @@ pub(crate) fn forward_step(
         None => rh.fill(0.0),
     }
     let p = step_params(&cx);
-    // SAFETY: each buffer is used only through its `RowsMut` below, by disjoint row ranges.
-    let (rh, rs_h, g, au, hn) = unsafe {
-        (
-            RowsMut::new(rh, w3),
-            RowsMut::new(&mut lb.rstd_h[r0..r0 + m], 1),
-            RowsMut::new(gates, w3),
-            RowsMut::new(aux, h),
-            RowsMut::new(h_next, h),
-        )
-    };
-    on_rows(team, m, 24 * w3, |r| {
-        // SAFETY: `r` is this thread's own row range.
-        unsafe {
-            let rhr = rh.get(r.clone());
-            ln_rows::normalize_rows(w3, rhr, rs_h.get(r.clone()));
-            let hp = &h_prev[r.start * h..r.end * h];
-            ln_gru::forward(h, &p, g.get(r.clone()), rhr, hp, au.get(r.clone()), hn.get(r));
-        }
+    let bufs = [
+        (rh, w3),
+        (&mut lb.rstd_h[r0..r0 + m], 1),
+        (gates, w3),
+        (aux, h),
+        (h_next, h),
+    ];
+    on_rows(team, m, 24 * w3, bufs, |r, [rh, rs_h, g, au, hn]| {
+        ln_rows::normalize_rows(w3, rh, rs_h);
+        ln_gru::forward(h, &p, g, rh, &h_prev[r.start * h..r.end * h], au, hn);
     });
 }
 
@@ -94,40 +86,33 @@ pub(crate) fn backward_step(cx: Ctx<'_>, team: &Team<'_>, s: GruBack<'_>, lb: &m
     let (m, r0) = (s.m, s.r0);
     let p = step_params(&cx);
     let (rhat, rstd_h) = (&lb.rhat[r0 * w3..][..m * w3], &lb.rstd_h[r0..r0 + m]);
-    // SAFETY: each buffer is used only through its `RowsMut` below, by disjoint row ranges.
-    let (dh, dhp, dax, dah, dr) = unsafe {
-        (
-            RowsMut::new(s.dh, h),
-            RowsMut::new(s.dh_prev, h),
-            RowsMut::new(s.dax, w3),
-            RowsMut::new(&mut lb.du[r0 * w3..][..m * w3], w3),
-            RowsMut::new(s.dr, w3),
-        )
-    };
+    let bufs = [
+        (s.dh, h),
+        (s.dh_prev, h),
+        (s.dax, w3),
+        (&mut lb.du[r0 * w3..][..m * w3], w3),
+        (s.dr, w3),
+    ];
     let (dy, dh_rec, acts, aux, h_prev) = (s.dy, s.dh_rec, s.acts, s.aux, s.h_prev);
-    on_rows(team, m, 24 * w3, |r| {
+    on_rows(team, m, 24 * w3, bufs, |r, [dh, dhp, dax, dah, dr]| {
         let (rh, rw) = (r.start * h..r.end * h, r.start * w3..r.end * w3);
-        // SAFETY: `r` is this thread's own row range.
-        unsafe {
-            let dhr = dh.get(r.clone());
-            for ((o, a), b) in dhr.iter_mut().zip(&dy[rh.clone()]).zip(&dh_rec[rh.clone()]) {
-                *o = a + b;
-            }
-            ln_gru::backward(
-                h,
-                &p,
-                &acts[rw.clone()],
-                &aux[rh.clone()],
-                &h_prev[rh],
-                &rhat[rw],
-                &rstd_h[r.clone()],
-                dhr,
-                dhp.get(r.clone()),
-                dax.get(r.clone()),
-                dah.get(r.clone()),
-                dr.get(r),
-            );
+        for ((o, a), b) in dh.iter_mut().zip(&dy[rh.clone()]).zip(&dh_rec[rh.clone()]) {
+            *o = a + b;
         }
+        ln_gru::backward(
+            h,
+            &p,
+            &acts[rw.clone()],
+            &aux[rh.clone()],
+            &h_prev[rh],
+            &rhat[rw],
+            &rstd_h[r],
+            dh,
+            dhp,
+            dax,
+            dah,
+            dr,
+        );
     });
 }
 
@@ -146,11 +131,7 @@ pub(crate) fn input_back(cx: Ctx<'_>, team: &Team<'_>, rows: usize, dgates: &mut
     );
     let [gamma_x, ..] = params(cx.w);
     let (xhat, rstd_x) = (&lb.xhat[..rows * w3], &lb.rstd_x[..rows]);
-    // SAFETY: `dgates` is used only through `da`, by disjoint row ranges.
-    let da = unsafe { RowsMut::new(&mut dgates[..rows * w3], w3) };
-    on_rows(team, rows, 16 * w3, |r| {
-        // SAFETY: `r` is this thread's own row range.
-        let d = unsafe { da.get(r.clone()) };
+    on_rows(team, rows, 16 * w3, [(&mut dgates[..rows * w3], w3)], |r, [d]| {
         ln_rows::input_back(w3, &xhat[r.start * w3..r.end * w3], &rstd_x[r], gamma_x, d);
     });
 }

@@ -6,7 +6,7 @@
 
 use super::backward::rec_product;
 use super::forward::Ctx;
-use super::rows::{on_rows, RowsMut};
+use super::rows::on_rows;
 use super::schedule::Schedule;
 use super::team::Team;
 use crate::cell::ln_lstm::{self, LnParams};
@@ -134,21 +134,15 @@ pub(crate) fn input_side(cx: Ctx<'_>, team: &Team<'_>, rows: usize, gates: &mut 
     let w4 = cx.desc.gate_rows();
     let [gamma_x, beta_x, ..] = params(cx.w);
     let keep = lb.packed;
-    // SAFETY: each buffer is used only through its `RowsMut` below, by disjoint row ranges.
-    let (g, rs, xh) = unsafe {
-        (
-            RowsMut::new(&mut gates[..rows * w4], w4),
-            RowsMut::new(&mut lb.rstd_x[..rows], 1),
-            RowsMut::new(&mut lb.xhat[..if keep { rows * w4 } else { 0 }], w4),
-        )
-    };
-    on_rows(team, rows, 16 * w4, |r| {
-        // SAFETY: `r` is this thread's own row range.
-        let (g, rs) = unsafe { (g.get(r.clone()), rs.get(r.clone())) };
+    let bufs = [
+        (&mut gates[..rows * w4], w4),
+        (&mut lb.rstd_x[..rows], 1),
+        (&mut lb.xhat[..if keep { rows * w4 } else { 0 }], w4),
+    ];
+    on_rows(team, rows, 16 * w4, bufs, |_, [g, rs, xh]| {
         ln_lstm::normalize_rows(w4, g, rs);
         if keep {
-            // SAFETY: as above.
-            unsafe { xh.get(r) }.copy_from_slice(g);
+            xh.copy_from_slice(g);
         }
         ln_lstm::affine_rows(w4, g, gamma_x, beta_x, &cx.p.bias_ln);
     });
@@ -176,35 +170,18 @@ pub(crate) fn forward_step(
         None => rh.fill(0.0),
     }
     let p = step_params(cx.w);
-    // SAFETY: each buffer is used only through its `RowsMut` below, by disjoint row ranges.
-    let (rh, rs_h, g, cn, ch, rs_c, hn) = unsafe {
-        (
-            RowsMut::new(rh, w4),
-            RowsMut::new(&mut lb.rstd_h[r0..r0 + m], 1),
-            RowsMut::new(gates, w4),
-            RowsMut::new(c_next, h),
-            RowsMut::new(&mut lb.chat[r0 * h..][..m * h], h),
-            RowsMut::new(&mut lb.rstd_c[r0..r0 + m], 1),
-            RowsMut::new(h_next, h),
-        )
-    };
-    on_rows(team, m, 24 * w4, |r| {
-        // SAFETY: `r` is this thread's own row range.
-        unsafe {
-            let rhr = rh.get(r.clone());
-            ln_lstm::normalize_rows(w4, rhr, rs_h.get(r.clone()));
-            ln_lstm::forward(
-                h,
-                &p,
-                g.get(r.clone()),
-                rhr,
-                &c_prev[r.start * h..r.end * h],
-                cn.get(r.clone()),
-                ch.get(r.clone()),
-                rs_c.get(r.clone()),
-                hn.get(r),
-            );
-        }
+    let bufs = [
+        (rh, w4),
+        (&mut lb.rstd_h[r0..r0 + m], 1),
+        (gates, w4),
+        (c_next, h),
+        (&mut lb.chat[r0 * h..][..m * h], h),
+        (&mut lb.rstd_c[r0..r0 + m], 1),
+        (h_next, h),
+    ];
+    on_rows(team, m, 24 * w4, bufs, |r, [rh, rs_h, g, cn, ch, rs_c, hn]| {
+        ln_lstm::normalize_rows(w4, rh, rs_h);
+        ln_lstm::forward(h, &p, g, rh, &c_prev[r.start * h..r.end * h], cn, ch, rs_c, hn);
     });
 }
 
@@ -233,41 +210,34 @@ pub(crate) fn backward_step(cx: Ctx<'_>, team: &Team<'_>, s: LnBack<'_>, lb: &mu
     let p = step_params(cx.w);
     let (chat, rstd_c) = (&lb.chat[r0 * h..][..m * h], &lb.rstd_c[r0..r0 + m]);
     let (rhat, rstd_h) = (&lb.rhat[r0 * w4..][..m * w4], &lb.rstd_h[r0..r0 + m]);
-    // SAFETY: each buffer is used only through its `RowsMut` below, by disjoint row ranges.
-    let (dh, dc, da, dr, du) = unsafe {
-        (
-            RowsMut::new(s.dh, h),
-            RowsMut::new(s.dc, h),
-            RowsMut::new(s.da, w4),
-            RowsMut::new(s.dr, w4),
-            RowsMut::new(&mut lb.du[r0 * h..][..m * h], h),
-        )
-    };
+    let bufs = [
+        (s.dh, h),
+        (s.dc, h),
+        (s.da, w4),
+        (s.dr, w4),
+        (&mut lb.du[r0 * h..][..m * h], h),
+    ];
     let (dy, dh_rec, acts, c_prev) = (s.dy, s.dh_rec, s.acts, s.c_prev);
-    on_rows(team, m, 32 * w4, |r| {
+    on_rows(team, m, 32 * w4, bufs, |r, [dh, dc, da, dr, du]| {
         let (rh, rw) = (r.start * h..r.end * h, r.start * w4..r.end * w4);
-        // SAFETY: `r` is this thread's own row range.
-        unsafe {
-            let dhr = dh.get(r.clone());
-            for ((o, a), b) in dhr.iter_mut().zip(&dy[rh.clone()]).zip(&dh_rec[rh.clone()]) {
-                *o = a + b;
-            }
-            ln_lstm::backward(
-                h,
-                &p,
-                &acts[rw.clone()],
-                &c_prev[rh.clone()],
-                &chat[rh],
-                &rstd_c[r.clone()],
-                &rhat[rw],
-                &rstd_h[r.clone()],
-                dhr,
-                dc.get(r.clone()),
-                da.get(r.clone()),
-                dr.get(r.clone()),
-                du.get(r),
-            );
+        for ((o, a), b) in dh.iter_mut().zip(&dy[rh.clone()]).zip(&dh_rec[rh.clone()]) {
+            *o = a + b;
         }
+        ln_lstm::backward(
+            h,
+            &p,
+            &acts[rw.clone()],
+            &c_prev[rh.clone()],
+            &chat[rh],
+            &rstd_c[r.clone()],
+            &rhat[rw],
+            &rstd_h[r],
+            dh,
+            dc,
+            da,
+            dr,
+            du,
+        );
     });
 }
 
@@ -288,11 +258,7 @@ pub(crate) fn input_back(cx: Ctx<'_>, team: &Team<'_>, rows: usize, dgates: &mut
     );
     let [gamma_x, ..] = params(cx.w);
     let (xhat, rstd_x) = (&lb.xhat[..rows * w4], &lb.rstd_x[..rows]);
-    // SAFETY: `dgates` is used only through `da`, by disjoint row ranges.
-    let da = unsafe { RowsMut::new(&mut dgates[..rows * w4], w4) };
-    on_rows(team, rows, 16 * w4, |r| {
-        // SAFETY: `r` is this thread's own row range.
-        let d = unsafe { da.get(r.clone()) };
+    on_rows(team, rows, 16 * w4, [(&mut dgates[..rows * w4], w4)], |r, [d]| {
         ln_lstm::input_back(w4, &xhat[r.start * w4..r.end * w4], &rstd_x[r], gamma_x, d);
     });
 }
