@@ -28,6 +28,12 @@ const WEIGHT: f64 = 0.25;
 /// Average lateness, in blocks' time, from which a boundary moves.
 const MOVE_AT: f64 = 1.5;
 
+/// Bound `i` of `0..len` cut into `parts <= len` even ranges: `gemm::split(len, parts, 1)[i]`,
+/// without the allocation (this runs at every step).
+pub(crate) fn even_bound(len: usize, parts: usize, i: usize) -> usize {
+    len * i / parts
+}
+
 /// The shares of `parts` threads in `0..blocks`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Shares {
@@ -47,7 +53,7 @@ impl Shares {
         assert!(parts >= 1 && parts <= blocks && parts <= MAX_PARTS);
         let mut bounds = [blocks; MAX_PARTS + 1];
         for (i, b) in bounds.iter_mut().enumerate().take(parts + 1) {
-            *b = blocks * i / parts;
+            *b = even_bound(blocks, parts, i);
         }
         Self {
             blocks,

@@ -22,7 +22,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;
 
-use super::shares::{Shares, MAX_PARTS};
+use super::shares::{even_bound, Shares, MAX_PARTS};
 use crate::simd::ftz::FlushDenormals;
 
 /// Steps with fewer multiply-adds than this run on one thread: below it, handing work to a
@@ -49,9 +49,9 @@ struct Slot {
     done_at: UnsafeCell<Option<Instant>>,
 }
 
-// SAFETY: `job` and `done_at` are accessed by one thread at a time, handed over through `state` with
-// acquire/release ordering (see `Team::on_blocks` and `partner`); the `Work` it points to is
-// `Sync`.
+// SAFETY: `job` and `done_at` are accessed by one thread at a time, handed over through
+// `state` with acquire/release ordering (see `Team::post` and `partner`); the `Work` `job`
+// points to is `Sync`.
 unsafe impl Sync for Slot {}
 
 impl Slot {
@@ -152,7 +152,7 @@ impl Team<'_> {
         let parts = threads.min(blocks);
         if parts > MAX_PARTS {
             self.post(parts, &|r: Range<usize>| {
-                f(bound(blocks, parts, r.start)..bound(blocks, parts, r.end))
+                f(even_bound(blocks, parts, r.start)..even_bound(blocks, parts, r.end))
             });
             return;
         }
@@ -203,7 +203,7 @@ impl Team<'_> {
         let parts = threads.min(grains);
         let claims = &self.claims[..parts];
         for (i, c) in claims.iter().enumerate() {
-            c.set(bound(grains, parts, i), bound(grains, parts, i + 1));
+            c.set(even_bound(grains, parts, i), even_bound(grains, parts, i + 1));
         }
         let run = |g: usize| f(g * grain..((g + 1) * grain).min(blocks));
         // Thread `i`'s share: its own range from its end, then the others' from theirs.
@@ -246,12 +246,6 @@ impl Team<'_> {
         pending.finish();
         done
     }
-}
-
-/// Bound `i` of `0..len` cut into `parts <= len` even ranges: `gemm::split(len, parts, 1)[i]`,
-/// without the allocation (this runs at every step).
-fn bound(len: usize, parts: usize, i: usize) -> usize {
-    len * i / parts
 }
 
 /// Steps whose grains average fewer multiply-adds than this keep [`Team::on_blocks`]'s fixed
@@ -382,16 +376,6 @@ mod tests {
     }
 
     /// Every block of every step is run exactly once, whatever the pool size.
-    #[test]
-    fn bounds_are_the_gemm_split() {
-        for len in 1..40 {
-            for parts in 1..=len.min(9) {
-                let b: Vec<usize> = (0..=parts).map(|i| bound(len, parts, i)).collect();
-                assert_eq!(b, crate::gemm::split(len, parts, 1), "len {len} parts {parts}");
-            }
-        }
-    }
-
     #[test]
     fn every_block_once_per_step() {
         for threads in [1, 2, 3, 5] {
