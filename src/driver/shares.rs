@@ -8,7 +8,8 @@
 //! waiting at the hand-off. So after each step the poster compares when neighbouring threads
 //! finished; when one has finished later than its neighbour by more than [`MOVE_AT`] blocks'
 //! time on average (exponential, new steps weighted [`WEIGHT`]), the boundary between them
-//! moves toward the later one by half the difference, in blocks. The threshold keeps the
+//! moves blocks from the later one to the other: half the lateness, in blocks' time (each
+//! block moved shortens the gap by about two). The threshold keeps the
 //! shares still while the threads are about even (a block that moves must bring its weights
 //! to the other core's L2). Which thread computes a block never changes its result.
 //!
