@@ -18,7 +18,8 @@
 //! runs where the two cores kept even, 1.01–1.05x (the timing costs about 1%).
 
 use std::ops::Range;
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Most threads whose shares adapt; a larger team splits evenly.
 pub(crate) const MAX_PARTS: usize = 16;
@@ -28,6 +29,27 @@ const WEIGHT: f64 = 0.25;
 
 /// Average lateness, in blocks' time, from which a boundary moves.
 const MOVE_AT: f64 = 1.5;
+
+/// Whether reading the clock is cheap enough to time every step (measured once per process):
+/// it takes tens of nanoseconds where the clock is read in user space (the TSC through the
+/// vDSO on Linux), but a system call of a microsecond or so on a host whose clock source is
+/// not (`hpet`, `acpi_pm`), which would cost batch-1 steps more than the shares save. Without
+/// a cheap clock the shares stay even.
+pub(crate) fn cheap_clock() -> bool {
+    static CHEAP: OnceLock<bool> = OnceLock::new();
+    *CHEAP.get_or_init(|| {
+        const READS: u32 = 64;
+        let t0 = Instant::now();
+        let mut last = t0;
+        for _ in 0..READS {
+            last = std::hint::black_box(Instant::now());
+        }
+        last.duration_since(t0) < CHEAP_READ * READS
+    })
+}
+
+/// The most one clock read may take for [`cheap_clock`].
+const CHEAP_READ: Duration = Duration::from_nanos(200);
 
 /// Bound `i` of `0..len` cut into `parts <= len` even ranges: `gemm::split(len, parts, 1)[i]`,
 /// without the allocation (this runs at every step).
