@@ -61,7 +61,7 @@ pub(crate) fn group_blocks(w: &Packed) -> usize {
 /// share the projection by `w`: at most a group of [`group_blocks`], and few enough that
 /// every thread starts with the same number of grains, at least two, so a thread done first
 /// can take one from another. (With whole groups, `gru-infer-1x256`'s 16 blocks went out as
-/// 10 + 6; in-process A/B, 2 threads: 0.93-0.96x its time, median of 41 calls, 6 runs.)
+/// 10 + 6; in-process A/B, 2 threads: 0.93-0.96x its time, medians of 41 calls, 5 runs.)
 pub(crate) fn grain(w: &Packed, threads: usize) -> usize {
     let (blocks, th) = (w.blocks(), threads.max(1));
     let grains = blocks.div_ceil(group_blocks(w)).max(2 * th).next_multiple_of(th);
