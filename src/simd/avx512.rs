@@ -44,10 +44,17 @@ pub(super) unsafe fn tile<const MR: usize, const G: usize, const AT: bool, const
     for kk in 0..k {
         // SAFETY: kk < k, so the row's G * 8 floats lie inside `panel` (checked above).
         let row = unsafe { pp.add(kk * G * UNITS) };
-        // Prefetch the panel PF_ROWS rows ahead (a hint: never faults, even past the end).
-        let ahead = row.wrapping_add(PF_ROWS * G * UNITS) as *const i8;
-        for line in 0..pf_lines::<G>() {
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line));
+        // Prefetch the panel PF_ROWS rows ahead (a hint: never faults, even past the end);
+        // not for one row, whose k steps come fast enough for the hardware prefetchers and
+        // whose prefetches took L1 fill slots from its loads (in-process A/B, 2 threads:
+        // 0.92-0.96x the time of `gru-infer-1x256` and `lstm-infer-1x256`, 0.95-1.03x at
+        // batch 1 with H = 512 and 1024; keeping them for the 4-row tiles of
+        // `lstm-infer-4x1024`, 0.96-0.98x against none).
+        if MR > 1 {
+            let ahead = row.wrapping_add(PF_ROWS * G * UNITS) as *const i8;
+            for line in 0..pf_lines::<G>() {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line));
+            }
         }
         let mut b = [_mm512_setzero_ps(); 4];
         for (j, bj) in b.iter_mut().enumerate().take(pairs) {
