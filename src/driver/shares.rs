@@ -9,9 +9,9 @@
 //! finished; when one has finished later than its neighbour by more than [`MOVE_AT`] blocks'
 //! time on average (exponential, new steps weighted [`WEIGHT`]), the boundary between them
 //! moves blocks from the later one to the other: half the lateness, in blocks' time (each
-//! block moved shortens the gap by about two). The threshold keeps the
-//! shares still while the threads are about even (a block that moves must bring its weights
-//! to the other core's L2). Which thread computes a block never changes its result.
+//! block moved shortens the gap by about two). The threshold keeps the shares still while the
+//! threads are about even (a block that moves must bring its weights to the other core's L2).
+//! Which thread computes a block never changes its result.
 //!
 //! Measured against even shares (in-process A/B, 2 threads, alternating calls, medians of 41
 //! over 6 runs): `gru-infer-1x256` 0.89–1.03x the time, `lstm-infer-1x256` 0.93–1.01x; in
@@ -131,7 +131,6 @@ impl Shares {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn at(start: Instant, ns: u64) -> Option<Instant> {
         Some(start + Duration::from_nanos(ns))
