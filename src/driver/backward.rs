@@ -439,60 +439,62 @@ pub(crate) fn weights(
         return;
     }
     let [dw_ih, dw_hh, db_ih, db_hh] = grads.buffers_mut();
-    if matches!(cx.desc.cell(), Cell::Lstm | Cell::Rnn(_)) {
-        // Both weight gradients from the gate gradients: one product, `dGᵀ` packed once.
-        let part = |n, b, c, ldc| Part { n, b, c, ldc };
-        let (ih, hh) = (Mat::n(x, i_sz), Mat::n(h_prev, hw));
-        sgemm_pair(
-            gh_w,
-            tn,
-            Mat::t(dg, gh_w),
-            beta,
-            [part(i_sz, ih, dw_ih, i_sz), part(hw, hh, dw_hh, hw)],
-        );
-        column_sums(dg, tn, gh_w, db_ih, accumulate);
-        if accumulate {
-            column_sums(dg, tn, gh_w, db_hh, true);
-        } else {
-            // The same sums (from zero, in the same order).
-            db_hh.copy_from_slice(db_ih);
-        }
-        return;
-    }
-    sgemm(gh_w, i_sz, tn, Mat::t(dg, gh_w), Mat::n(x, i_sz), beta, dw_ih, i_sz);
-    column_sums(dg, tn, gh_w, db_ih, accumulate);
     match cx.desc.cell() {
-        Cell::Gru(GruVariant::ResetBeforeLinear) => {
-            let (w_rz, w_n) = dw_hh.split_at_mut(2 * h_sz * h_sz);
-            sgemm(
-                2 * h_sz,
-                h_sz,
+        Cell::Lstm | Cell::Rnn(_) => {
+            // Both weight gradients from the gate gradients: one product, `dGᵀ` packed once.
+            let part = |n, b, c, ldc| Part { n, b, c, ldc };
+            let (ih, hh) = (Mat::n(x, i_sz), Mat::n(h_prev, hw));
+            sgemm_pair(
+                gh_w,
                 tn,
                 Mat::t(dg, gh_w),
-                Mat::n(h_prev, h_sz),
                 beta,
-                w_rz,
-                h_sz,
+                [part(i_sz, ih, dw_ih, i_sz), part(hw, hh, dw_hh, hw)],
             );
-            let rh: &[f32] = &ws.aux[..tn * h_sz];
-            sgemm(
-                h_sz,
-                h_sz,
-                tn,
-                Mat::t(&dg[2 * h_sz..], gh_w),
-                Mat::n(rh, h_sz),
-                beta,
-                w_n,
-                h_sz,
-            );
-            column_sums(dg, tn, gh_w, db_hh, accumulate);
+            column_sums(dg, tn, gh_w, db_ih, accumulate);
+            if accumulate {
+                column_sums(dg, tn, gh_w, db_hh, true);
+            } else {
+                // The same sums (from zero, in the same order).
+                db_hh.copy_from_slice(db_ih);
+            }
         }
-        Cell::Lstm | Cell::Rnn(_) => unreachable!("handled above"),
-        Cell::Gru(GruVariant::LinearBeforeReset) => {
-            // The recurrent side's gradients: the GRU's own.
-            let dq: &[f32] = &ws.dgh[..tn * gh_w];
-            sgemm(gh_w, hw, tn, Mat::t(dq, gh_w), Mat::n(h_prev, hw), beta, dw_hh, hw);
-            column_sums(dq, tn, gh_w, db_hh, accumulate);
+        Cell::Gru(variant) => {
+            sgemm(gh_w, i_sz, tn, Mat::t(dg, gh_w), Mat::n(x, i_sz), beta, dw_ih, i_sz);
+            column_sums(dg, tn, gh_w, db_ih, accumulate);
+            match variant {
+                GruVariant::ResetBeforeLinear => {
+                    let (w_rz, w_n) = dw_hh.split_at_mut(2 * h_sz * h_sz);
+                    sgemm(
+                        2 * h_sz,
+                        h_sz,
+                        tn,
+                        Mat::t(dg, gh_w),
+                        Mat::n(h_prev, h_sz),
+                        beta,
+                        w_rz,
+                        h_sz,
+                    );
+                    let rh: &[f32] = &ws.aux[..tn * h_sz];
+                    sgemm(
+                        h_sz,
+                        h_sz,
+                        tn,
+                        Mat::t(&dg[2 * h_sz..], gh_w),
+                        Mat::n(rh, h_sz),
+                        beta,
+                        w_n,
+                        h_sz,
+                    );
+                    column_sums(dg, tn, gh_w, db_hh, accumulate);
+                }
+                GruVariant::LinearBeforeReset => {
+                    // The recurrent side's gradients: the GRU's own.
+                    let dq: &[f32] = &ws.dgh[..tn * gh_w];
+                    sgemm(gh_w, hw, tn, Mat::t(dq, gh_w), Mat::n(h_prev, hw), beta, dw_hh, hw);
+                    column_sums(dq, tn, gh_w, db_hh, accumulate);
+                }
+            }
         }
     }
 }
