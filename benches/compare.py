@@ -10,7 +10,10 @@ Run by hand, never in CI, from a virtual environment outside the repository:
 
 fusedrnn is timed by the `bench_shapes` example (one process per shape and round); PyTorch and
 onnxruntime in this process, right after it, shape by shape. Prints a table of milliseconds and ratios
-(>1 means fusedrnn is faster) and optionally writes a bar chart of the ratios.
+(>1 means fusedrnn is faster) and optionally writes a bar chart of the ratios. Before the first
+measurement and after the last it prints the machine's limits of the moment (`bench_shapes
+--limits`: FMA peak, L2 and L3 read bandwidth, on 1 and on the given threads), to read the
+GFLOP/s against.
 """
 import argparse
 import os
@@ -86,6 +89,15 @@ def ours(threads, runs, shape):
     return {line.split()[0]: float(line.split()[col]) / 1e3 for line in out.splitlines() if line.strip()}
 
 
+def limits(threads, when):
+    """The machine's limits now, from `bench_shapes --limits` (one line)."""
+    exe = os.path.join(ROOT, "target", "release", "examples", "bench_shapes")
+    out = subprocess.run([exe, "--threads", str(threads), "--limits"],
+                         check=True, capture_output=True, text=True).stdout
+    vals = [line.split()[1:4] for line in out.splitlines() if line.startswith("limit ")]
+    print(f"limits {when}: " + ", ".join(f"{name} {v} {unit}" for name, v, unit in vals))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -117,6 +129,7 @@ def main():
     print(f"threads={a.threads} stat={a.stat} torch={torch.__version__} ort={ort.__version__ if ort else '-'}")
     # One measurement: `rounds` alternating rounds, each library's pick over them.
     tables = []
+    limits(a.threads, "before")
     for rep in range(a.repeat):
         res = {s[0]: {"fusedrnn": [], "torch": [], "ort": []} for s in shapes}
         for _ in range(a.rounds):
@@ -133,6 +146,7 @@ def main():
         if a.repeat > 1:
             print(f"-- measurement {rep + 1} of {a.repeat}")
         print_table(shapes, [table])
+    limits(a.threads, "after")
     if a.repeat > 1:
         print(f"-- median ms of {a.repeat} measurements; ratios of each")
         print_table(shapes, tables)

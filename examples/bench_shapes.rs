@@ -3,6 +3,10 @@
 //! drives it.
 //!
 //! `cargo run --release --example bench_shapes -- [--threads N] [--runs R] [--only PART] [--shape NAME] [--denormal]`
+//!
+//! `--limits` prints instead what the machine gives now, on the ISA the kernels use: the FMA
+//! peak and the read bandwidth of L2- and L3-sized buffers on 1 and on `N` threads (`limit NAME
+//! VALUE UNIT` lines), to read the shapes' rates against.
 
 #[path = "../benches/runner.rs"]
 mod runner;
@@ -25,6 +29,10 @@ fn main() {
     // `--shape NAME`: exactly that shape (`--only` matches substrings).
     let exact = flag("--shape");
     let denormal = args.iter().any(|a| a == "--denormal");
+    if args.iter().any(|a| a == "--limits") {
+        limits(threads);
+        return;
+    }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
         for &shape in shapes::SHAPES {
@@ -88,4 +96,19 @@ fn stream_step(runs: usize) {
         (2 * 4 * h * 2 * h) as f64 / med / 1e9,
         times[0] * 1e3
     );
+}
+
+/// The machine's limits now (see the module doc): fastest of 5 rounds each.
+fn limits(threads: usize) {
+    use fusedrnn::bench_api::{fma_peak, read_bandwidth};
+    for th in [1, threads.max(1)] {
+        println!("limit fma-peak-{th}t {:.1} GFLOP/s", fma_peak(th, 5));
+    }
+    // 1 MiB per thread stays in a 2 MiB L2; 8 MiB per thread (a thread's half of W_hh at H = 1024)
+    // streams from L3.
+    for (name, bytes) in [("l2", 1 << 20), ("l3", 8 << 20)] {
+        for th in [1, threads.max(1)] {
+            println!("limit read-{name}-{th}t {:.1} GB/s", read_bandwidth(th, bytes, 5));
+        }
+    }
 }

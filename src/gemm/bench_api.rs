@@ -1,6 +1,7 @@
 //! A small public hook on the packed kernels for the benchmarks in `benches/` (not API: hidden
 //! from the docs and free to change).
 
+use super::hugebuf::HugeBuf;
 use super::pack::Packed;
 use super::packed::{self, PlainGemm};
 use super::par::SyncMutPtr;
@@ -115,4 +116,61 @@ pub fn sgemm(
         None => super::path(m, n, k),
     };
     super::sgemm_on(path, m, n, k, a, Mat::n(b, n), beta, c, n);
+}
+
+/// The fused multiply-add peak of `threads` threads (each on a thread of its own, all at
+/// once) on the dispatched ISA's widest vectors, in GFLOP/s: the fastest of `rounds` rounds
+/// of 0.04-0.1 s.
+pub fn fma_peak(threads: usize, rounds: usize) -> f64 {
+    const ITERS: usize = 8_000_000;
+    let threads = threads.max(1);
+    best_rate(
+        rounds,
+        (threads * crate::simd::probe::fma_flops(ITERS)) as f64 / 1e9,
+        || {
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| std::hint::black_box(crate::simd::probe::fma(ITERS)));
+                }
+            });
+        },
+    )
+}
+
+/// The read bandwidth of `threads` threads each streaming a buffer of its own of
+/// `bytes_per_thread` (on huge pages, as the packed weights are) again and again, in GB/s:
+/// the fastest of `rounds` rounds of about 1 GiB per thread. A buffer within one core's L2
+/// measures L2, a few MiB per thread L3.
+pub fn read_bandwidth(threads: usize, bytes_per_thread: usize, rounds: usize) -> f64 {
+    let threads = threads.max(1);
+    let len = (bytes_per_thread / 4).max(64);
+    let bufs: Vec<HugeBuf> = (0..threads)
+        .map(|t| {
+            let mut b = HugeBuf::zeroed(len);
+            b.iter_mut().enumerate().for_each(|(i, v)| *v = ((i + t) % 3) as f32);
+            b
+        })
+        .collect();
+    let reps = ((1usize << 30) / (4 * len)).max(1);
+    // Once untimed, so the buffers are in the caches they fit.
+    let run = |reps: usize| {
+        std::thread::scope(|s| {
+            for b in &bufs {
+                s.spawn(move || std::hint::black_box(crate::simd::probe::read(b, reps)));
+            }
+        });
+    };
+    run(1);
+    best_rate(rounds, (threads * reps * len * 4) as f64 / 1e9, || run(reps))
+}
+
+/// `work / seconds` for the fastest of `rounds` runs of `f`.
+fn best_rate(rounds: usize, work: f64, f: impl Fn()) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..rounds.max(1) {
+        let t0 = std::time::Instant::now();
+        f();
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    work / best
 }

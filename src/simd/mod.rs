@@ -21,6 +21,7 @@ pub(crate) mod ftz;
 pub(crate) mod math;
 pub(crate) mod pair;
 pub(crate) mod portable;
+pub(crate) mod probe;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod zmm;
 
@@ -244,6 +245,39 @@ macro_rules! isa_dispatch {
     };
 }
 pub(crate) use isa_dispatch;
+
+#[cfg(test)]
+/// Runs `check::<V>()` for every ISA this CPU has, saying loudly which it skips.
+macro_rules! every_isa {
+    ($check:ident) => {{
+        $check::<$crate::simd::portable::Wide>("portable");
+        if $crate::simd::Isa::Avx2.available() {
+            // SAFETY: AVX2 and FMA were detected just above.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2() {
+                $check::<$crate::simd::avx2::Avx2>("avx2")
+            }
+            unsafe { avx2() }
+        } else {
+            eprintln!("SKIPPED: avx2 variant of {} (CPU lacks AVX2/FMA)", stringify!($check));
+        }
+        if $crate::simd::Isa::Avx512.available() {
+            // SAFETY: AVX-512F/VL, AVX2 and FMA were detected just above.
+            #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+            unsafe fn avx512() {
+                $check::<$crate::simd::avx2::Avx512>("avx512")
+            }
+            unsafe { avx512() }
+        } else {
+            eprintln!(
+                "SKIPPED: avx512 variant of {} (CPU lacks AVX-512F/VL)",
+                stringify!($check)
+            );
+        }
+    }};
+}
+#[cfg(test)]
+pub(crate) use every_isa;
 
 /// Implements the arithmetic operators of a [`Vf32`] type through its methods.
 macro_rules! vf32_ops {

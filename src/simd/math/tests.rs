@@ -1,5 +1,5 @@
 use super::*;
-use crate::simd::{avx2::Avx2, avx2::Avx512, portable::Wide, Isa, Widen};
+use crate::simd::{every_isa, Widen};
 
 fn apply<V: Vf32>(f: fn(V) -> V, x: f32) -> f32 {
     let mut out = [0.0f32; 8];
@@ -12,36 +12,6 @@ fn grid() -> impl Iterator<Item = f32> {
         .map(|i| i as f32 * 1e-4)
         .chain((-900..=900).map(|i| i as f32 * 0.1))
         .chain([1e-30, -1e-30, 1e-8, -1e-8, 0.0, -0.0, 0.624_999, 0.625, -0.625])
-}
-
-/// Runs `check::<V>()` for every ISA this CPU has, saying loudly which it skips.
-macro_rules! every_isa {
-    ($check:ident) => {{
-        $check::<Wide>("portable");
-        if Isa::Avx2.available() {
-            // SAFETY: AVX2 and FMA were detected just above.
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2() {
-                $check::<Avx2>("avx2")
-            }
-            unsafe { avx2() }
-        } else {
-            eprintln!("SKIPPED: avx2 variant of {} (CPU lacks AVX2/FMA)", stringify!($check));
-        }
-        if Isa::Avx512.available() {
-            // SAFETY: AVX-512F/VL, AVX2 and FMA were detected just above.
-            #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-            unsafe fn avx512() {
-                $check::<Avx512>("avx512")
-            }
-            unsafe { avx512() }
-        } else {
-            eprintln!(
-                "SKIPPED: avx512 variant of {} (CPU lacks AVX-512F/VL)",
-                stringify!($check)
-            );
-        }
-    }};
 }
 
 fn sigmoid_bound<V: Vf32>(isa: &str) {
