@@ -6,11 +6,17 @@ Run by hand, never in CI, from a virtual environment outside the repository:
 
     python3 -m venv /opt/venv && /opt/venv/bin/pip install torch onnxruntime onnx numpy matplotlib
     cargo build --release --example bench_shapes
-    /opt/venv/bin/python benches/compare.py [--threads 2] [--rounds 3] [--repeat 4] [--only lstm-infer] [--png ratios.png]
+    /opt/venv/bin/python benches/compare.py [--threads 2] [--rounds 3] [--repeat 4] [--only lstm-infer] [--interleave] [--png ratios.png]
 
-fusedrnn is timed by the `bench_shapes` example (one process per shape and round); PyTorch and
-onnxruntime in this process, right after it, shape by shape. Prints a table of milliseconds and ratios
-(>1 means fusedrnn is faster) and optionally writes a bar chart of the ratios. Before the first
+fusedrnn is timed by the `bench_shapes` example, PyTorch and onnxruntime in this process.
+Each round takes the shapes one after another. By default each shape is one `bench_shapes`
+process (`--runs` runs), then `--runs` runs of PyTorch, then of onnxruntime. With
+`--interleave` one `bench_shapes --serve` process runs beside this one, and each shape
+alternates the three libraries `--runs` times, each turn one untimed run (its caches warm
+again after the others') and one timed run, a pause between libraries (so threads spinning
+after one library's call have gone to sleep before the next one's): the times behind one
+ratio are then taken within a second or two of each other. (On the development guest both
+schemes gave ratios of the same spread.) Prints a table of milliseconds and ratios (>1 means fusedrnn is faster) and optionally writes a bar chart of the ratios. Before the first
 measurement and after the last it prints the machine's limits of the moment (`bench_shapes
 --limits`: FMA peak, L2 and L3 read bandwidth, on 1 and on the given threads), to read the
 GFLOP/s against.
@@ -89,6 +95,40 @@ def ours(threads, runs, shape):
     return {line.split()[0]: float(line.split()[col]) / 1e3 for line in out.splitlines() if line.strip()}
 
 
+class Server:
+    """A `bench_shapes --serve` process: `run(shape)` times one run of fusedrnn, in seconds."""
+
+    def __init__(self, threads):
+        exe = os.path.join(ROOT, "target", "release", "examples", "bench_shapes")
+        self.p = subprocess.Popen([exe, "--threads", str(threads), "--serve"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def run(self, shape):
+        """One untimed run (caches warm again after the other libraries'), then a timed one."""
+        self.p.stdin.write(f"{shape} 2\n")
+        self.p.stdin.flush()
+        words = self.p.stdout.readline().split()
+        assert words and words[0] == shape, f"bench_shapes --serve answered {words!r}"
+        return float(words[2]) / 1e3
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
+
+
+def once(fn):
+    """As `Server.run`: one untimed run, then a timed one."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+# Pause between two libraries' runs, in seconds: libgomp's and onnxruntime's workers spin for
+# a while after a parallel region before they sleep.
+SETTLE = 0.2
+
+
 def limits(threads, when):
     """The machine's limits now, from `bench_shapes --limits` (one line)."""
     exe = os.path.join(ROOT, "target", "release", "examples", "bench_shapes")
@@ -109,6 +149,8 @@ def main():
                     help="whole measurements to make; prints each, then the median ms and every ratio")
     ap.add_argument("--stat", choices=["median", "min"], default="median",
                     help="per round: the median run, or the fastest (steadier on a noisy VM)")
+    ap.add_argument("--interleave", action="store_true",
+                    help="alternate single runs of the libraries, fusedrnn in a bench_shapes --serve process")
     a = ap.parse_args()
     global STAT
     STAT = a.stat
@@ -130,6 +172,14 @@ def main():
     # One measurement: `rounds` alternating rounds, each library's pick over them.
     tables = []
     limits(a.threads, "before")
+    server = Server(a.threads) if a.interleave else None
+    if server:
+        # Each library's first (untimed) run of each shape: buffers, packing, sessions.
+        for s in shapes:
+            server.run(s[0])
+            runners[s[0]][0]()
+            if runners[s[0]][1]:
+                runners[s[0]][1]()
     for rep in range(a.repeat):
         res = {s[0]: {"fusedrnn": [], "torch": [], "ort": []} for s in shapes}
         for _ in range(a.rounds):
@@ -137,15 +187,32 @@ def main():
             # seconds, so the times of one ratio are taken as close together as possible.
             for s in shapes:
                 name = s[0]
+                run_t, run_o = runners[name]
+                if server:
+                    ts = {"fusedrnn": [], "torch": [], "ort": []}
+                    for _ in range(a.runs):
+                        ts["fusedrnn"].append(server.run(name))
+                        time.sleep(SETTLE)
+                        ts["torch"].append(once(run_t))
+                        time.sleep(SETTLE)
+                        if run_o:
+                            ts["ort"].append(once(run_o))
+                            time.sleep(SETTLE)
+                    for lib, v in ts.items():
+                        if v:
+                            res[name][lib].append(min(v) if STAT == "min" else statistics.median(v))
+                    continue
                 res[name]["fusedrnn"].append(ours(a.threads, a.runs, name)[name])
-                res[name]["torch"].append(median_time(runners[name][0], a.runs))
-                if runners[name][1]:
-                    res[name]["ort"].append(median_time(runners[name][1], a.runs))
+                res[name]["torch"].append(median_time(run_t, a.runs))
+                if run_o:
+                    res[name]["ort"].append(median_time(run_o, a.runs))
         table = {name: {k: pick(v) if v else None for k, v in r.items()} for name, r in res.items()}
         tables.append(table)
         if a.repeat > 1:
             print(f"-- measurement {rep + 1} of {a.repeat}")
         print_table(shapes, [table])
+    if server:
+        server.close()
     limits(a.threads, "after")
     if a.repeat > 1:
         print(f"-- median ms of {a.repeat} measurements; ratios of each")

@@ -7,6 +7,11 @@
 //! `--limits` prints instead what the machine gives now, on the ISA the kernels use: the FMA
 //! peak and the read bandwidth of L2- and L3-sized buffers on 1 and on `N` threads (`limit NAME
 //! VALUE UNIT` lines), to read the shapes' rates against.
+//!
+//! `--serve` answers requests on stdin instead, one per line: `NAME RUNS` gives back `NAME` and
+//! the milliseconds of each of `RUNS` runs of that shape (its buffers are built, and one untimed
+//! run made, on its first request). A driver in another process (`compare.py`) can so alternate
+//! single runs of fusedrnn with those of other libraries, milliseconds apart.
 
 #[path = "../benches/runner.rs"]
 mod runner;
@@ -34,6 +39,10 @@ fn main() {
         return;
     }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    if args.iter().any(|a| a == "--serve") {
+        pool.install(serve);
+        return;
+    }
     pool.install(|| {
         for &shape in shapes::SHAPES {
             if only.as_deref().is_some_and(|o| !shape.name.contains(o))
@@ -110,5 +119,43 @@ fn limits(threads: usize) {
         for th in [1, threads.max(1)] {
             println!("limit read-{name}-{th}t {:.1} GB/s", read_bandwidth(th, bytes, 5));
         }
+    }
+}
+
+/// `--serve` (see the module doc); ends at the end of stdin.
+fn serve() {
+    use std::io::{BufRead, Write};
+    let mut runners: Vec<(&'static str, runner::Runner)> = Vec::new();
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.expect("stdin");
+        let mut words = line.split_whitespace();
+        let (Some(name), Some(runs)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let runs: usize = runs.parse().expect("NAME RUNS");
+        let shape = shapes::SHAPES
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no shape {name}"));
+        let i = match runners.iter().position(|(n, _)| *n == shape.name) {
+            Some(i) => i,
+            None => {
+                let mut r = runner::Runner::new(*shape);
+                r.run();
+                runners.push((shape.name, r));
+                runners.len() - 1
+            }
+        };
+        let r = &mut runners[i].1;
+        let times: Vec<String> = (0..runs)
+            .map(|_| {
+                let t0 = Instant::now();
+                r.run();
+                format!("{:.4}", t0.elapsed().as_secs_f64() * 1e3)
+            })
+            .collect();
+        writeln!(out, "{name} {}", times.join(" ")).expect("stdout");
+        out.flush().expect("stdout");
     }
 }
