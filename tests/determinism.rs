@@ -149,3 +149,65 @@ fn batch_invariant() {
         }
     }
 }
+
+/// Inference at batches of one to three, where the steps run on `Team::steps` (a barrier per
+/// step), with and without initial states: 1, 2 and 3 threads give the same bits, and the
+/// same as training's forward.
+#[test]
+fn small_batch_inference_does_not_depend_on_threads() {
+    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    for cell in CELLS {
+        // Each step large enough to be split (every cell), H not a multiple of a block.
+        for (n, h) in [(1, 256), (3, 168)] {
+            let d = LayerDesc::new(cell, 40, h).unwrap();
+            let layer = Layer::new(Weights::init_uniform(&d, 9));
+            let s = SeqShape::new(9, n);
+            let x = uniform(s.t * n * 40, 1.0, 3);
+            let h0 = uniform(n * h, 0.5, 4);
+            let c0 = uniform(n * h, 0.5, 5);
+            for init in [false, true] {
+                let infer = || {
+                    let mut y = vec![f32::NAN; s.t * n * h];
+                    let (mut h_n, mut c_n) = (vec![f32::NAN; n * h], vec![f32::NAN; n * h]);
+                    let lstm = cell == Cell::Lstm;
+                    let input = SeqInput {
+                        h0: init.then_some(&h0[..]),
+                        c0: (init && lstm).then_some(&c0[..]),
+                        ..SeqInput::new(&x)
+                    };
+                    let out = SeqOutput {
+                        y: &mut y,
+                        h_n: Some(&mut h_n),
+                        c_n: lstm.then_some(&mut c_n[..]),
+                    };
+                    layer.forward(s, input, out).unwrap();
+                    let mut y_train = vec![f32::NAN; s.t * n * h];
+                    let input = SeqInput {
+                        h0: init.then_some(&h0[..]),
+                        c0: (init && lstm).then_some(&c0[..]),
+                        ..SeqInput::new(&x)
+                    };
+                    let mut ws = TrainWorkspace::new();
+                    layer
+                        .forward_train(s, input, SeqOutput::new(&mut y_train), &mut ws)
+                        .unwrap();
+                    [y, h_n, c_n, y_train]
+                };
+                let one = pool(1).install(infer);
+                for threads in [2, 3] {
+                    let many = pool(threads).install(infer);
+                    for (k, (a, b)) in one.iter().zip(&many).enumerate() {
+                        assert!(
+                            a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                            "{cell:?} n {n} h0 {init}: buffer {k}, 1 vs {threads} threads"
+                        );
+                    }
+                }
+                assert!(
+                    one[0].iter().zip(&one[3]).all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "{cell:?}: train vs infer"
+                );
+            }
+        }
+    }
+}

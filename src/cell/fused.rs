@@ -141,6 +141,51 @@ impl FwdStep {
     }
 }
 
+/// One step's buffers as raw pointers (`FwdStep`'s fields, see there), for loops whose threads
+/// each start step `t` once step `t - 1` is done (`Team::steps`): no slice may span a buffer
+/// another thread writes meanwhile, so the pointers are computed, not borrowed.
+pub(crate) struct RawStep<'a> {
+    pub n: usize,
+    pub h: usize,
+    pub h_prev: Option<*const f32>,
+    pub h_prev_vals: *const f32,
+    pub gates: *mut f32,
+    pub c_prev: *const f32,
+    pub c_next: *mut f32,
+    pub h_next: *mut f32,
+    pub aux: *mut f32,
+    pub b_hn: *const f32,
+    /// `x` (`[N, I]`), `W_ihᵀ` and the folded biases, when the projection is fused.
+    pub x: Option<(*const f32, &'a Packed, *const f32)>,
+    pub keep_gates: bool,
+    pub reverse: bool,
+}
+
+impl FwdStep {
+    /// # Safety
+    /// Each pointer is valid for what [`FwdStep::new`] checks its slice has (`N * H` for the
+    /// states, `N * G * H` for `gates`, `N * I` for `x`, `G * H` for the biases; `c_*` only for
+    /// the LSTM, `aux` only for the GRU, `b_hn` only for the linear-before-reset GRU), and
+    /// [`FwdStep::new`]'s contract holds for them.
+    pub(crate) unsafe fn from_raw(r: RawStep<'_>) -> Self {
+        Self {
+            n: r.n,
+            h: r.h,
+            h_prev: r.h_prev,
+            h_prev_vals: r.h_prev_vals,
+            gates: r.gates,
+            c_prev: r.c_prev,
+            c_next: r.c_next,
+            h_next: r.h_next,
+            aux: r.aux,
+            b_hn: r.b_hn,
+            x: r.x.map(|(x, w, bias)| XPtrs { x, w, bias }),
+            keep_gates: r.keep_gates,
+            reverse: r.reverse,
+        }
+    }
+}
+
 /// Loads `len` (`1..=V::LANES`) elements at `p`.
 ///
 /// # Safety

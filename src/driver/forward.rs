@@ -138,7 +138,19 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, mut io: Io<'_>, b: Bufs<'_>) {
         let mut hm_buf = vec![0.0f32; if io.rmask.is_some() { n * hw } else { 0 }];
 
         let nb = cx.p.fwd.blocks();
-        for t in 0..t_len {
+        let plain = !ln
+            && !ext
+            && io.rmask.is_none()
+            && vl.is_none()
+            && cx.desc.cell() != Cell::Gru(GruVariant::ResetBeforeLinear);
+        // Steps of small blocks (batches of one to a few) on `Team::steps`, a barrier per step;
+        // the others below, a hand-off per step (balanced for large blocks).
+        let barrier = plain && n > 0 && !team.balances(nb, 1, n * h_sz * gh_w);
+        if barrier && t_len > 0 {
+            let bufs = [&mut *b.h, &mut *b.c, &mut *b.gates, &mut *b.aux];
+            plain_steps(cx, team, sched, fuse, x, &mut *io.y, bufs, b.packed, h0_zero);
+        }
+        for t in (0..t_len).filter(|_| !barrier) {
             let m = sched.rows(t);
             if m == 0 {
                 // Every sequence has ended (lengths may be 0).
@@ -268,6 +280,93 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, mut io: Io<'_>, b: Bufs<'_>) {
             }
         }
     });
+}
+
+/// The time loop of a plain cell (LSTM, simple RNN, linear-before-reset GRU) on a uniform
+/// batch without recurrent dropout, on [`Team::steps`]: each thread starts its blocks of step
+/// `t` once every block of step `t - 1` is done, with no hand-off per step. For steps whose
+/// blocks are small (batches of one to a few); larger ones keep the balanced hand-off, which
+/// moves blocks within a step. The same kernels on the same blocks: the same bits.
+///
+/// Inference writes each `h_t` into `Y` (`b.packed == false`); training into `b.h`'s packed
+/// rows, copied into `Y` after the loop.
+#[allow(clippy::too_many_arguments)]
+fn plain_steps(
+    cx: Ctx<'_>,
+    team: &Team<'_>,
+    sched: &Schedule,
+    fuse: bool,
+    x: &[f32],
+    y: &mut [f32],
+    [h, c, gates, aux]: [&mut [f32]; 4],
+    packed: bool,
+    h0_zero: bool,
+) {
+    let (i_sz, h_sz, gh_w) = (cx.desc.input_size(), cx.desc.hidden_size(), cx.desc.gate_rows());
+    let (t_len, n) = (sched.t(), sched.n());
+    let (nh, total) = (n * h_sz, sched.total());
+    let cell = cx.desc.cell();
+    let (lstm, gru) = (cell == Cell::Lstm, matches!(cell, Cell::Gru(_)));
+    let row = |t: usize| Bufs::state_row(packed, sched, t);
+    // Every pointer below stays inside these lengths.
+    assert!(cx.desc.output_size() == h_sz && y.len() == t_len * nh && x.len() >= total * i_sz);
+    assert!(h.len() >= if packed { nh + total * h_sz } else { nh });
+    assert!(!lstm || c.len() >= (row(t_len).max(row(t_len - 1)) + n) * h_sz);
+    assert!(gates.len() >= if fuse { n * gh_w } else { total * gh_w });
+    assert!(!gru || aux.len() >= if packed { total * h_sz } else { nh });
+    // SAFETY: the buffers are exclusively borrowed for this call; `Team::steps` runs each block
+    // of a step on one thread and starts step t + 1 only when every block of step t is done
+    // (and returns when all are), which is what `FwdStep` asks of its buffers.
+    let [yp, hp, cp, gp, ap] = [
+        y.as_mut_ptr(),
+        h.as_mut_ptr(),
+        c.as_mut_ptr(),
+        gates.as_mut_ptr(),
+        aux.as_mut_ptr(),
+    ]
+    .map(|p| unsafe { SyncMutPtr::new(p) });
+    let work = |t: usize, r: Range<usize>| {
+        let at = |p: SyncMutPtr, off: usize| p.get().wrapping_add(off);
+        let h_prev_vals = match (packed, t) {
+            (false, 0) => hp.get(),
+            (false, _) => at(yp, (t - 1) * nh),
+            (true, _) => at(hp, row(t) * h_sz),
+        };
+        let raw = fused::RawStep {
+            n,
+            h: h_sz,
+            h_prev: (!(t == 0 && h0_zero)).then_some(h_prev_vals.cast_const()),
+            h_prev_vals,
+            gates: at(gp, if fuse { 0 } else { sched.off(t) * gh_w }),
+            c_prev: at(cp, row(t) * h_sz),
+            c_next: at(cp, row(t + 1) * h_sz),
+            h_next: if packed {
+                at(hp, row(t + 1) * h_sz)
+            } else {
+                at(yp, t * nh)
+            },
+            aux: at(ap, if packed { sched.off(t) * h_sz } else { 0 }),
+            b_hn: cx.p.b_hn.as_ptr(),
+            x: fuse.then(|| (x[sched.off(t) * i_sz..].as_ptr(), &cx.p.proj, cx.p.bias_x.as_ptr())),
+            keep_gates: packed,
+            reverse: crate::gemm::reversed(t, n),
+        };
+        // SAFETY: the pointers lie inside the buffers checked above (those of a cell that does
+        // not use them are never read); see the SAFETY note above for the threads.
+        let st = unsafe { FwdStep::from_raw(raw) };
+        match cell {
+            Cell::Lstm => fused::lstm(&st, &cx.p.fwd, r),
+            Cell::Rnn(act) => fused::rnn(&st, &cx.p.fwd, act, r),
+            Cell::Gru(GruVariant::LinearBeforeReset) => fused::gru_lbr(&st, &cx.p.fwd, r),
+            Cell::Gru(GruVariant::ResetBeforeLinear) => unreachable!("phased; not a plain step"),
+        }
+    };
+    team.steps(t_len, cx.p.fwd.blocks(), n * h_sz * gh_w, &work);
+    if packed {
+        for (t, y_t) in y.chunks_exact_mut(nh).enumerate() {
+            y_t.copy_from_slice(&h[row(t + 1) * h_sz..][..nh]);
+        }
+    }
 }
 
 /// Whether inference computes each step's input projection in the step's tiles (from `W_ihᵀ`

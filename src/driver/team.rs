@@ -25,6 +25,8 @@ use std::time::Instant;
 use super::shares::{cheap_clock, even_bound, Shares, MAX_PARTS};
 use crate::simd::ftz::FlushDenormals;
 
+mod steps;
+
 /// Steps with fewer multiply-adds than this run on one thread: below it, handing work to a
 /// second thread costs more than it saves.
 const STEP_PAR_MIN_MACS: usize = 1 << 16;
@@ -194,12 +196,12 @@ impl Team<'_> {
         reverse: bool,
         f: impl Fn(Range<usize>) + Sync,
     ) {
+        if !self.balances(blocks, grain, macs) {
+            return self.on_blocks(blocks, macs, f);
+        }
         let threads = self.threads();
         let grain = grain.max(1);
         let grains = blocks.div_ceil(grain);
-        if threads <= 1 || grains < 2 || macs / grains < BALANCE_MIN_BLOCK_MACS || grains > u32::MAX as usize {
-            return self.on_blocks(blocks, macs, f);
-        }
         let parts = threads.min(grains);
         let claims = &self.claims[..parts];
         for (i, c) in claims.iter().enumerate() {
@@ -219,6 +221,13 @@ impl Team<'_> {
         };
         // Posted as ranges `i..i+1` of "threads", so the slots' hand-off is the same.
         self.post(parts, &|r: Range<usize>| r.for_each(drain));
+    }
+
+    /// Whether [`Team::on_blocks_balanced`] balances a step of these sizes (else it is
+    /// [`Team::on_blocks`]'s).
+    pub(crate) fn balances(&self, blocks: usize, grain: usize, macs: usize) -> bool {
+        let grains = blocks.div_ceil(grain.max(1));
+        self.threads() > 1 && grains >= 2 && macs / grains >= BALANCE_MIN_BLOCK_MACS && grains <= u32::MAX as usize
     }
 
     /// Posts `work(i..i+1)` to partner `i` for `i` in `1..parts`, runs `work(0..1)`, and
