@@ -15,6 +15,8 @@
 //! ([`Team::on_blocks_balanced`]) start from even ranges, and a thread done with its own
 //! takes blocks from the far end of the others': on this 2-core guest, whose cores slow down
 //! by turns, the fixed split left about 5% of `lstm-infer-64x512` waiting at the hand-off.
+//! A loop whose steps are small and all alike can skip the hand-off: [`Team::steps`] (in
+//! `steps`) runs the whole loop on every thread, with a barrier per step.
 
 use std::cell::{RefCell, UnsafeCell};
 use std::ops::Range;
