@@ -123,15 +123,14 @@ impl Team<'_> {
             }
             return;
         }
-        let mut list = self.shares.borrow_mut();
-        let idx = match list.iter().position(|s| s.is_for(blocks, parts)) {
-            Some(i) => i,
-            None => {
-                list.push(Shares::even(blocks, parts));
-                list.len() - 1
-            }
+        // The shares `on_blocks` keeps for this block count, if any (not borrowed while the
+        // loop runs, so `work` may use the team's other methods).
+        let first = {
+            let list = self.shares.borrow();
+            list.iter().find(|s| s.is_for(blocks, parts)).copied()
         };
-        let sh = std::sync::Mutex::new(list[idx]);
+        let first = first.unwrap_or_else(|| Shares::even(blocks, parts));
+        let sh = std::sync::Mutex::new(first);
         let lp = Loop {
             steps,
             parts,
@@ -145,8 +144,8 @@ impl Team<'_> {
             abort: AtomicBool::new(false),
             start: Instant::now(),
         };
-        lp.set_bounds(0, &list[idx]);
-        lp.set_bounds(1, &list[idx]);
+        lp.set_bounds(0, &first);
+        lp.set_bounds(1, &first);
         let adapt = cheap_clock();
         let slots = self.slots;
         self.post(parts, &|r: Range<usize>| {
@@ -162,7 +161,12 @@ impl Team<'_> {
         if lp.abort.load(Ordering::Acquire) {
             panic!("a fusedrnn kernel panicked on a team thread");
         }
-        list[idx] = sh.into_inner().unwrap_or_else(|e| e.into_inner());
+        let last = sh.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut list = self.shares.borrow_mut();
+        match list.iter_mut().find(|s| s.is_for(blocks, parts)) {
+            Some(s) => *s = last,
+            None => list.push(last),
+        }
     }
 }
 
