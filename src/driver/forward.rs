@@ -150,7 +150,9 @@ pub(crate) fn run(cx: Ctx<'_>, sched: &Schedule, mut io: Io<'_>, b: Bufs<'_>) {
             let bufs = [&mut *b.h, &mut *b.c, &mut *b.gates, &mut *b.aux];
             plain_steps(cx, team, sched, fuse, x, &mut *io.y, bufs, b.packed, h0_zero);
         }
-        for t in (0..t_len).filter(|_| !barrier) {
+        // (None left for the loop below when they ran there.)
+        let hand_off_steps = if barrier { 0 } else { t_len };
+        for t in 0..hand_off_steps {
             let m = sched.rows(t);
             if m == 0 {
                 // Every sequence has ended (lengths may be 0).

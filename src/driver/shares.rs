@@ -98,6 +98,16 @@ impl Shares {
         self.blocks == blocks && self.parts == parts
     }
 
+    /// The blocks shared.
+    pub(crate) fn blocks(&self) -> usize {
+        self.blocks
+    }
+
+    /// The threads sharing them.
+    pub(crate) fn parts(&self) -> usize {
+        self.parts
+    }
+
     /// Thread `i`'s blocks.
     pub(crate) fn range(&self, i: usize) -> Range<usize> {
         self.bounds[i]..self.bounds[i + 1]

@@ -96,7 +96,8 @@ pub(crate) struct Team<'s> {
     slots: &'s [Slot],
     /// One block range per thread (the poster's first) for [`Team::on_blocks_balanced`].
     claims: &'s [Claims],
-    /// The shares of [`Team::on_blocks`], one per block count seen (the poster's alone).
+    /// The shares of [`Team::on_blocks`] and [`Team::steps`], one per block count seen (the
+    /// poster's alone).
     shares: RefCell<Vec<Shares>>,
 }
 
@@ -160,15 +161,7 @@ impl Team<'_> {
             });
             return;
         }
-        let mut list = self.shares.borrow_mut();
-        let idx = match list.iter().position(|s| s.is_for(blocks, parts)) {
-            Some(i) => i,
-            None => {
-                list.push(Shares::even(blocks, parts));
-                list.len() - 1
-            }
-        };
-        let mut sh = list[idx];
+        let mut sh = self.shares_for(blocks, parts);
         let start = Instant::now();
         let mut done = [None; MAX_PARTS];
         done[0] = Some(self.post(parts, &|r: Range<usize>| f(sh.range(r.start))));
@@ -178,7 +171,24 @@ impl Team<'_> {
             *d = unsafe { *slot.done_at.get() };
         }
         sh.update(start, &done[..parts]);
-        list[idx] = sh;
+        self.keep_shares(sh);
+    }
+
+    /// The shares kept for `blocks` among `parts` threads, or even ones (copied out: the loop
+    /// that moves them holds no borrow, so its work may use the team).
+    fn shares_for(&self, blocks: usize, parts: usize) -> Shares {
+        let list = self.shares.borrow();
+        let kept = list.iter().find(|s| s.is_for(blocks, parts)).copied();
+        kept.unwrap_or_else(|| Shares::even(blocks, parts))
+    }
+
+    /// Keeps `sh` for the next step or loop with its block count.
+    fn keep_shares(&self, sh: Shares) {
+        let mut list = self.shares.borrow_mut();
+        match list.iter_mut().find(|s| s.is_for(sh.blocks(), sh.parts())) {
+            Some(s) => *s = sh,
+            None => list.push(sh),
+        }
     }
 
     /// As [`Team::on_blocks`], for steps whose blocks are large ([`BALANCE_MIN_BLOCK_MACS`]),

@@ -123,13 +123,7 @@ impl Team<'_> {
             }
             return;
         }
-        // The shares `on_blocks` keeps for this block count, if any (not borrowed while the
-        // loop runs, so `work` may use the team's other methods).
-        let first = {
-            let list = self.shares.borrow();
-            list.iter().find(|s| s.is_for(blocks, parts)).copied()
-        };
-        let first = first.unwrap_or_else(|| Shares::even(blocks, parts));
+        let first = self.shares_for(blocks, parts);
         let sh = std::sync::Mutex::new(first);
         let lp = Loop {
             steps,
@@ -161,12 +155,7 @@ impl Team<'_> {
         if lp.abort.load(Ordering::Acquire) {
             panic!("a fusedrnn kernel panicked on a team thread");
         }
-        let last = sh.into_inner().unwrap_or_else(|e| e.into_inner());
-        let mut list = self.shares.borrow_mut();
-        match list.iter_mut().find(|s| s.is_for(blocks, parts)) {
-            Some(s) => *s = last,
-            None => list.push(last),
-        }
+        self.keep_shares(sh.into_inner().unwrap_or_else(|e| e.into_inner()));
     }
 }
 
